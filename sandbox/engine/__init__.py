@@ -1,0 +1,82 @@
+"""The margin engine: exact isolated and cross margin for perpetual contracts.
+
+Pure Python with no Django import; every number is a :class:`decimal.Decimal`. The web
+desk, the live market and the lessons all call these functions, so every figure a
+learner sees comes from here. Rules 1–4 are in :mod:`.figures`, 5–11 in
+:mod:`.operations`.
+"""
+
+from __future__ import annotations
+
+from .account import (
+    Account,
+    Event,
+    Fill,
+    FundingEvent,
+    LedgerEntry,
+    LedgerReason,
+    LiquidationEvent,
+    MarginMode,
+    MarginSetting,
+    Outcome,
+    Position,
+    ProfitRealisedEvent,
+    Side,
+)
+from .errors import Rejected
+from .figures import AccountFigures, BalanceFigures, PositionFigures, account_figures
+from .instruments import BUILT_IN_INSTRUMENTS, ContractKind, Instrument
+from .market import Market
+from .operations import (
+    CROSS_MARGIN_IS_SHARED,
+    MarginLimits,
+    apply_mark,
+    change_margin,
+    close_position,
+    default_setting,
+    deposit,
+    margin_limits,
+    pay_funding,
+    place_order,
+    realise_profit,
+    reset_account,
+    set_leverage,
+)
+
+__all__ = [
+    "BUILT_IN_INSTRUMENTS",
+    "CROSS_MARGIN_IS_SHARED",
+    "Account",
+    "AccountFigures",
+    "BalanceFigures",
+    "ContractKind",
+    "Event",
+    "Fill",
+    "FundingEvent",
+    "Instrument",
+    "LedgerEntry",
+    "LedgerReason",
+    "LiquidationEvent",
+    "MarginLimits",
+    "MarginMode",
+    "MarginSetting",
+    "Market",
+    "Outcome",
+    "Position",
+    "PositionFigures",
+    "ProfitRealisedEvent",
+    "Rejected",
+    "Side",
+    "account_figures",
+    "apply_mark",
+    "change_margin",
+    "close_position",
+    "default_setting",
+    "deposit",
+    "margin_limits",
+    "pay_funding",
+    "place_order",
+    "realise_profit",
+    "reset_account",
+    "set_leverage",
+]

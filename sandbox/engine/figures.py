@@ -1,0 +1,191 @@
+"""What a trader sees: balances and position figures, derived from an account and marks.
+
+Nothing here is stored; every figure is recomputed from the account's positions,
+wallets and the mark prices. The rules, in the order they build on each other:
+
+1. **Initial margin** = |value at avg cost| / leverage. **Maintenance margin** =
+   |value at avg cost| × the instrument's maintenance margin rate.
+2. **Available balance** (per settle currency) = wallet − the initial margins of cross
+   positions + their unrealised losses (negative PnL only; unrealised profit is not
+   available until realised) − the margins set aside for isolated positions. It can be
+   negative internally; it is shown floored at zero.
+3. **Funds behind a position**: for a cross position, the available balance plus its own
+   initial margin plus its own unrealised loss, added back because its prices are
+   measured from its avg entry price; for an isolated position, its position margin and
+   nothing else.
+4. **Bankruptcy price**: where the loss from the avg entry price equals the funds.
+   **Liquidation price**: where it equals the funds less the maintenance margin. Below the
+   entry for a long, above it for a short; inverse contracts are solved in 1/price. None
+   when no positive finite price gets there.
+
+A position is *at or through* its liquidation price when its unrealised PnL plus its
+funds is no more than its maintenance margin. The engine tests that inequality rather
+than comparing prices, so the test is exact for linear contracts and also covers a
+position whose liquidation price does not exist because it is past it at every price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .account import Account, MarginMode, Position
+from .instruments import Instrument
+from .market import Market
+from .money import ZERO, exact
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFigures:
+    symbol: str
+    settle: str
+    qty: Decimal
+    margin_mode: MarginMode
+    leverage: Decimal
+    avg_cost_price: Decimal
+    avg_entry_price: Decimal
+    mark_price: Decimal
+    value_at_cost: Decimal  # absolute
+    unrealised_pnl: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    position_margin: Decimal
+    funds: Decimal
+    liquidation_price: Decimal | None
+    bankruptcy_price: Decimal | None
+
+    @property
+    def is_long(self) -> bool:
+        return self.qty > 0
+
+    @property
+    def margin_left(self) -> Decimal:
+        """Funds plus unrealised PnL: what would be left if the position closed at the mark."""
+        return self.funds + self.unrealised_pnl
+
+    @property
+    def at_or_through_liquidation(self) -> bool:
+        return self.margin_left <= self.maintenance_margin
+
+    @property
+    def effective_leverage(self) -> Decimal | None:
+        """|value at cost| over the margin behind it (position margin when isolated)."""
+        margin = (
+            self.position_margin if self.margin_mode is MarginMode.ISOLATED else self.funds
+        )
+        return self.value_at_cost / margin if margin > 0 else None
+
+    @property
+    def distance_to_liquidation(self) -> Decimal | None:
+        """How far the mark may move against the position before liquidation, in percent."""
+        if self.liquidation_price is None:
+            return None
+        move = self.mark_price - self.liquidation_price
+        if not self.is_long:
+            move = -move
+        return move / self.mark_price * 100
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceFigures:
+    currency: str
+    wallet_balance: Decimal
+    unrealised_pnl: Decimal
+    available_internal: Decimal  # may be negative; see rule 2
+
+    @property
+    def margin_balance(self) -> Decimal:
+        return self.wallet_balance + self.unrealised_pnl
+
+    @property
+    def available_balance(self) -> Decimal:
+        return max(self.available_internal, ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    balances: Mapping[str, BalanceFigures]
+    positions: Mapping[str, PositionFigures]
+
+
+def initial_margin(position: Position) -> Decimal:
+    return abs(position.cost_value) / position.leverage
+
+
+def maintenance_margin(position: Position, instrument: Instrument) -> Decimal:
+    return abs(position.cost_value) * instrument.maint_margin_rate
+
+
+def currencies_of(account: Account, market: Market) -> list[str]:
+    found = set(account.wallets)
+    found.update(market.instrument(symbol).settle for symbol in account.positions)
+    return sorted(found)
+
+
+@exact
+def account_figures(account: Account, market: Market) -> AccountFigures:
+    balances: dict[str, BalanceFigures] = {}
+    positions: dict[str, PositionFigures] = {}
+    for currency in currencies_of(account, market):
+        held = [
+            (position, market.instrument(position.symbol))
+            for position in account.positions.values()
+            if market.instrument(position.symbol).settle == currency
+        ]
+        pnl = {
+            p.symbol: inst.pnl(p.qty, p.entry_value, market.mark(p.symbol)) for p, inst in held
+        }
+        available = account.wallet(currency)
+        for position, _ in held:
+            if position.mode is MarginMode.CROSS:
+                available += -initial_margin(position) + min(pnl[position.symbol], ZERO)
+            else:
+                available -= position.position_margin
+        balances[currency] = BalanceFigures(
+            currency=currency,
+            wallet_balance=account.wallet(currency),
+            unrealised_pnl=sum(pnl.values(), ZERO),
+            available_internal=available,
+        )
+        for position, inst in held:
+            positions[position.symbol] = _position_figures(
+                position, inst, market.mark(position.symbol), pnl[position.symbol], available
+            )
+    return AccountFigures(balances=balances, positions=positions)
+
+
+def _position_figures(
+    position: Position,
+    inst: Instrument,
+    mark: Decimal,
+    pnl: Decimal,
+    available: Decimal,
+) -> PositionFigures:
+    im = initial_margin(position)
+    mm = maintenance_margin(position, inst)
+    own_loss = max(-pnl, ZERO)
+    if position.mode is MarginMode.CROSS:
+        funds = available + im + own_loss
+        shown_margin = im + own_loss
+    else:
+        funds = position.position_margin
+        shown_margin = position.position_margin
+    return PositionFigures(
+        symbol=position.symbol,
+        settle=inst.settle,
+        qty=position.qty,
+        margin_mode=position.mode,
+        leverage=position.leverage,
+        avg_cost_price=inst.avg_price(position.qty, position.cost_value),
+        avg_entry_price=inst.avg_price(position.qty, position.entry_value),
+        mark_price=mark,
+        value_at_cost=abs(position.cost_value),
+        unrealised_pnl=pnl,
+        initial_margin=im,
+        maintenance_margin=mm,
+        position_margin=shown_margin,
+        funds=funds,
+        liquidation_price=inst.price_at_pnl(position.qty, position.entry_value, mm - funds),
+        bankruptcy_price=inst.price_at_pnl(position.qty, position.entry_value, -funds),
+    )

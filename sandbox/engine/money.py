@@ -1,0 +1,122 @@
+"""Exact decimal arithmetic for the margin engine.
+
+Every figure the engine handles is a :class:`decimal.Decimal`; floats are refused at the
+door (:func:`require_decimal`). Two kinds of number exist:
+
+* **Money that moves or is kept** (wallet balances, isolated position margin, the
+  insurance fund, ledger entries) is held in whole minor units of ``10**-8`` of the
+  currency. Each movement is rounded once, in the exchange's favour: what the trader
+  receives is rounded down, what the trader pays or sets aside is rounded up. Sums of
+  such amounts are exact, so the ledger always adds up to the wallet.
+* **Derived figures** (prices, initial and maintenance margin, unrealised PnL, available
+  balance) are computed at 50 significant digits and only rounded for display.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+PRECISION = 50
+MONEY_PLACES = 8
+MINOR_UNIT = Decimal(1).scaleb(-MONEY_PLACES)
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def engine_context() -> decimal.Context:
+    """The arithmetic context every engine computation runs in."""
+    return decimal.Context(
+        prec=PRECISION,
+        rounding=decimal.ROUND_HALF_EVEN,
+        Emin=-999999,
+        Emax=999999,
+        traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+    )
+
+
+def exact(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` inside the engine's decimal context, whatever the caller's is."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with decimal.localcontext(engine_context()):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def require_decimal(value: object, name: str) -> Decimal:
+    """Return ``value`` as a finite Decimal, or raise TypeError/ValueError.
+
+    Only ``Decimal`` and ``int`` are accepted. A float is a programming error (it has
+    already lost exactness), so it raises ``TypeError`` rather than being converted.
+    """
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{name} must be a finite number")
+    return result
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    """Read a decimal written by a person (a form field, a scenario file).
+
+    Returns None when ``text`` is not a plain finite decimal number. Exponents are
+    accepted (``1e3``); NaN, infinities, blanks and thousands separators are not.
+    """
+    text = text.strip()
+    if not text or any(c not in "0123456789.-+eE" for c in text):
+        return None
+    try:
+        value = Decimal(text)
+    except decimal.InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many digits ``value`` has after the decimal point (0 for whole numbers)."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def money_down(amount: Decimal) -> Decimal:
+    """Round a wallet movement to whole minor units, towards minus infinity.
+
+    A credit to the trader is rounded down and a debit is rounded up (in size): the
+    exchange never pays out a fraction of a unit it does not have.
+    """
+    with decimal.localcontext(engine_context()):
+        return amount.quantize(MINOR_UNIT, rounding=ROUND_FLOOR)
+
+
+def money_up(amount: Decimal) -> Decimal:
+    """Round an amount the trader must set aside (margin) up to whole minor units."""
+    with decimal.localcontext(engine_context()):
+        return amount.quantize(MINOR_UNIT, rounding=ROUND_CEILING)
+
+
+def round_half_up(value: Decimal, places: int) -> Decimal:
+    """Round to ``places`` decimals, halves away from zero (as the documents round)."""
+    with decimal.localcontext(engine_context()):
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:
+    """A plain string with at most ``places`` decimals, no exponent, no trailing zeros."""
+    rounded = round_half_up(value, places)
+    if rounded == 0:
+        return "0"
+    text = format(rounded, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text

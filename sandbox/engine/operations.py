@@ -1,0 +1,508 @@
+"""Actions on an account. Each returns an :class:`~.account.Outcome` or raises
+:class:`~.errors.Rejected`, in which case nothing has changed.
+
+The rules (1–4, the figures, are in :mod:`.figures`):
+
+5. **Orders** are market orders filled at the current mark. An order that opens or adds
+   to a position needs the available balance to stay at or above zero afterwards, taker
+   fee included, and must not leave any position of that settle currency at or through
+   its liquidation price; otherwise it is rejected. An order that reduces a position
+   realises the PnL of the closed part, measured from the avg entry price, into the
+   wallet, and releases the same share of its margin; avg cost and avg entry prices stay.
+   A reduction is never refused for lack of balance: a trader can always close. An order
+   larger than the position closes it and opens the rest on the other side, with the same
+   margin mode and leverage.
+6. **Taker fee** = |value of the fill| × the instrument's taker fee rate, paid from the
+   wallet on every fill, rounded up to the minor unit.
+7. **Leverage and mode**: leverage runs from 1x to the instrument's maximum. On an open
+   position, a new leverage under isolated margin sets the position margin to
+   |value at cost| / leverage (margin added by hand is dropped); switching from cross to
+   isolated does the same; switching to cross releases the position margin. Refused when
+   the available balance would go below zero or a position would be at or through its
+   liquidation price. With no position, the choice is kept for the next one. A symbol
+   never configured trades under cross margin at the instrument's maximum leverage, as an
+   exchange account starts.
+8. **Adding margin** is for isolated positions only. Adding needs that much available
+   balance; removing may go down to |value at cost| / maximum leverage, and never so far
+   that the position would be at or through its liquidation price.
+9. **Profit realisation**: every cross position with unrealised profit moves it into the
+   wallet and its avg entry price moves to the mark. Isolated positions realise only when
+   reduced or closed. A position's own realisation never moves its liquidation or
+   bankruptcy price: the wallet grows by exactly what the new entry price takes away. (The
+   realised profit does become available to the account's *other* cross positions, whose
+   prices then move away from their marks; that sharing is what the Bryan example shows.)
+10. **Funding** at rate r: a long pays |value at mark| × r and a short receives it when
+    r > 0, the other way round when r < 0. Cross positions pay from the wallet; isolated
+    positions pay from the wallet and from their position margin, so their liquidation
+    price moves. An isolated position never pays more than its position margin.
+11. **Liquidation**: after every mark change, funding, order or margin change, a position
+    at or through its liquidation price is taken over and closed at its bankruptcy price.
+    The trader loses the funds behind it (for an isolated position, exactly its position
+    margin, never more). The insurance fund receives the position's PnL from the
+    bankruptcy price to the mark: positive when the mark is still better than bankruptcy,
+    negative when the price gapped through it. Isolated positions are independent and are
+    all taken over at once; cross positions are taken over one at a time (the position
+    whose mark moved first, then the one furthest past its maintenance margin), and the
+    figures are recomputed after each, because one cross liquidation changes the funds
+    behind the others.
+
+Every wallet change is a :class:`~.account.LedgerEntry` with its reason, rounded once to
+the minor unit in the exchange's favour, so the ledger always adds up to the wallet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from .account import (
+    Account,
+    Event,
+    Fill,
+    FundingEvent,
+    LedgerEntry,
+    LedgerReason,
+    LiquidationEvent,
+    MarginMode,
+    MarginSetting,
+    Outcome,
+    Position,
+    ProfitRealisedEvent,
+    Side,
+)
+from .errors import Rejected
+from .figures import AccountFigures, PositionFigures, account_figures
+from .instruments import Instrument
+from .market import Market
+from .money import (
+    MINOR_UNIT,
+    MONEY_PLACES,
+    ZERO,
+    decimal_places,
+    exact,
+    format_decimal,
+    money_down,
+    money_up,
+    require_decimal,
+)
+
+CROSS_MARGIN_IS_SHARED = (
+    "Margin can only be added to or removed from an isolated position. A cross position "
+    "already draws on your whole available balance; switch it to isolated first."
+)
+
+
+def describe_margin(mode: MarginMode, leverage: Decimal) -> str:
+    return f"{mode.value} margin at {format_decimal(leverage)}x"
+
+
+def default_setting(instrument: Instrument) -> MarginSetting:
+    return MarginSetting(MarginMode.CROSS, instrument.max_leverage)
+
+
+class _Work:
+    """A scratch copy of an account that an action changes before it is accepted."""
+
+    def __init__(self, account: Account, market: Market) -> None:
+        self.market = market
+        self.wallets = dict(account.wallets)
+        self.positions = dict(account.positions)
+        self.settings = dict(account.settings)
+        self.events: list[Event] = []
+        self.ledger: list[LedgerEntry] = []
+        self.fills: list[Fill] = []
+        self.insurance: dict[str, Decimal] = {}
+
+    def account(self) -> Account:
+        return Account(wallets=self.wallets, positions=self.positions, settings=self.settings)
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            account=self.account(),
+            events=tuple(self.events),
+            ledger=tuple(self.ledger),
+            fills=tuple(self.fills),
+            insurance=self.insurance,
+        )
+
+    def figures(self) -> AccountFigures:
+        return account_figures(self.account(), self.market)
+
+    def setting(self, instrument: Instrument) -> MarginSetting:
+        return self.settings.get(instrument.symbol) or default_setting(instrument)
+
+    def move(self, currency: str, amount: Decimal, reason: LedgerReason, symbol: str = "") -> None:
+        """Change a wallet by an amount already rounded to the minor unit."""
+        self.wallets.setdefault(currency, ZERO)
+        if amount == 0:
+            return
+        self.wallets[currency] += amount
+        self.ledger.append(LedgerEntry(currency, amount, reason, symbol))
+
+    def fill(self, inst: Instrument, delta: Decimal, mark: Decimal) -> bool:
+        """Execute a signed quantity at the mark. Returns True if exposure was opened."""
+        symbol = inst.symbol
+        position = self.positions.get(symbol)
+        fill_value = abs(inst.value(delta, mark))
+        fee = money_up(fill_value * inst.taker_fee)
+        realised = ZERO
+        opening = delta
+        setting = self.setting(inst)
+        if position is not None:
+            setting = MarginSetting(position.mode, position.leverage)
+        if position is not None and (position.qty > 0) != (delta > 0):
+            closing = min(abs(delta), abs(position.qty))
+            fraction = closing / abs(position.qty)
+            realised = money_down(inst.pnl(position.qty, position.entry_value, mark) * fraction)
+            remaining = position.qty - closing if position.qty > 0 else position.qty + closing
+            if remaining == 0:
+                del self.positions[symbol]
+            else:
+                keep = remaining / position.qty
+                released = money_down(position.position_margin * fraction)
+                self.positions[symbol] = replace(
+                    position,
+                    qty=remaining,
+                    cost_value=position.cost_value * keep,
+                    entry_value=position.entry_value * keep,
+                    position_margin=position.position_margin - released,
+                )
+            opening = delta + closing if delta < 0 else delta - closing
+            self.move(inst.settle, realised, LedgerReason.TRADE_PNL, symbol)
+        if opening != 0:
+            value = inst.value(opening, mark)
+            margin = (
+                money_up(abs(value) / setting.leverage)
+                if setting.mode is MarginMode.ISOLATED
+                else ZERO
+            )
+            existing = self.positions.get(symbol)
+            if existing is None:
+                self.positions[symbol] = Position(
+                    symbol, opening, value, value, setting.mode, setting.leverage, margin
+                )
+            else:
+                self.positions[symbol] = replace(
+                    existing,
+                    qty=existing.qty + opening,
+                    cost_value=existing.cost_value + value,
+                    entry_value=existing.entry_value + value,
+                    position_margin=existing.position_margin + margin,
+                )
+        self.move(inst.settle, -fee, LedgerReason.TAKER_FEE, symbol)
+        side = Side.BUY if delta > 0 else Side.SELL
+        self.fills.append(Fill(symbol, side, abs(delta), mark, fill_value, fee, realised))
+        return opening != 0
+
+    def require_safe(self, currency: str, action: str) -> None:
+        """Refuse unless the available balance is ≥ 0 and no position is at liquidation."""
+        figures = self.figures()
+        balance = figures.balances.get(currency)
+        if balance is not None and balance.available_internal < 0:
+            short = format_decimal(money_up(-balance.available_internal))
+            raise Rejected(
+                f"Not enough available balance: {action} needs {short} {currency} more "
+                f"than you have available."
+            )
+        for position in figures.positions.values():
+            if position.settle == currency and position.at_or_through_liquidation:
+                where = (
+                    f" ({format_decimal(position.liquidation_price)})"
+                    if position.liquidation_price is not None
+                    else ""
+                )
+                raise Rejected(
+                    f"{action[0].upper()}{action[1:]} would leave your {position.symbol} "
+                    f"position at or beyond its liquidation price{where}, so it would be "
+                    f"liquidated at once."
+                )
+
+    def take_over(self, figures: PositionFigures) -> None:
+        """Liquidate one position: close it at its bankruptcy price (rule 11)."""
+        position = self.positions.pop(figures.symbol)
+        inst = self.market.instrument(figures.symbol)
+        if position.mode is MarginMode.ISOLATED:
+            lost = position.position_margin
+        else:
+            # Negative funds (only after a gap elsewhere) cost the trader nothing more here;
+            # the insurance fund takes the difference and the next pass handles the rest.
+            lost = max(figures.funds, ZERO)
+        change = money_down(-lost)
+        insurance = money_down(figures.unrealised_pnl - change)
+        self.move(inst.settle, change, LedgerReason.LIQUIDATION, figures.symbol)
+        self.insurance[inst.settle] = self.insurance.get(inst.settle, ZERO) + insurance
+        price = figures.bankruptcy_price or figures.mark_price
+        side = Side.SELL if position.qty > 0 else Side.BUY
+        qty = abs(position.qty)
+        self.fills.append(
+            Fill(
+                figures.symbol,
+                side,
+                qty,
+                price,
+                abs(inst.value(qty, price)),
+                ZERO,
+                change,
+                liquidation=True,
+            )
+        )
+        self.events.append(
+            LiquidationEvent(
+                symbol=figures.symbol,
+                settle=inst.settle,
+                margin_mode=position.mode,
+                qty=position.qty,
+                avg_entry_price=figures.avg_entry_price,
+                funds=figures.funds,
+                maintenance_margin=figures.maintenance_margin,
+                liquidation_price=figures.liquidation_price,
+                bankruptcy_price=figures.bankruptcy_price,
+                mark_price=figures.mark_price,
+                loss=change,
+                insurance_fund_change=insurance,
+            )
+        )
+
+    def liquidate(self, trigger: str | None) -> None:
+        """Take over every position at or through its liquidation price (rule 11)."""
+        while True:
+            due = [p for p in self.figures().positions.values() if p.at_or_through_liquidation]
+            if not due:
+                return
+            isolated = [p for p in due if p.margin_mode is MarginMode.ISOLATED]
+            if isolated:
+                for position in isolated:
+                    self.take_over(position)
+                continue
+            self.take_over(
+                min(
+                    due,
+                    key=lambda p: (
+                        p.symbol != trigger,
+                        p.margin_left - p.maintenance_margin,
+                        p.symbol,
+                    ),
+                )
+            )
+
+
+def _order_qty(inst: Instrument, qty: object) -> Decimal:
+    qty = require_decimal(qty, "qty")
+    if qty <= 0:
+        raise Rejected("Enter a quantity above zero.")
+    if qty % inst.qty_step != 0:
+        raise Rejected(
+            f"{inst.symbol} trades in steps of {format_decimal(inst.qty_step)} "
+            f"{inst.qty_unit}; {format_decimal(qty, 20)} is not a whole number of steps."
+        )
+    return qty
+
+
+def _leverage(inst: Instrument, leverage: object) -> Decimal:
+    leverage = require_decimal(leverage, "leverage")
+    if not 1 <= leverage <= inst.max_leverage:
+        raise Rejected(
+            f"Leverage on {inst.symbol} must be from 1x to "
+            f"{format_decimal(inst.max_leverage)}x; {format_decimal(leverage)}x is outside that."
+        )
+    return leverage
+
+
+def _money_amount(amount: object, name: str) -> Decimal:
+    amount = require_decimal(amount, name)
+    if decimal_places(amount) > MONEY_PLACES:
+        raise Rejected(f"Amounts can have at most {MONEY_PLACES} decimal places.")
+    return amount
+
+
+@exact
+def deposit(account: Account, currency: str, amount: Decimal) -> Outcome:
+    """Credit a wallet. The amount must be above zero."""
+    amount = _money_amount(amount, "amount")
+    if not currency or not isinstance(currency, str):
+        raise Rejected("Name the currency to deposit.")
+    if amount <= 0:
+        raise Rejected("A deposit must be above zero.")
+    work = _Work(account, Market({}))
+    work.move(currency, amount, LedgerReason.DEPOSIT)
+    return work.outcome()
+
+
+@exact
+def reset_account(account: Account, balances: Mapping[str, Decimal]) -> Outcome:
+    """Set a paper account back to its starting balances: positions and settings go.
+
+    The wallet change of each currency is one ledger entry with the reason ``reset``, so
+    the ledger still adds up to the wallet afterwards.
+    """
+    work = _Work(account, Market({}))
+    work.positions.clear()
+    work.settings.clear()
+    for currency in sorted(set(balances) | set(work.wallets)):
+        target = _money_amount(balances.get(currency, ZERO), "balance")
+        work.move(currency, target - work.wallets.get(currency, ZERO), LedgerReason.RESET)
+    return work.outcome()
+
+
+@exact
+def apply_mark(account: Account, market: Market, symbol: str) -> Outcome:
+    """After the mark of ``symbol`` changed: liquidate whatever it pushed through."""
+    market.instrument(symbol)
+    work = _Work(account, market)
+    work.liquidate(trigger=symbol)
+    return work.outcome()
+
+
+@exact
+def place_order(account: Account, market: Market, symbol: str, side: Side, qty: Decimal) -> Outcome:
+    """A market order filled at the mark (rules 5 and 6)."""
+    inst = market.instrument(symbol)
+    side = Side(side)
+    qty = _order_qty(inst, qty)
+    mark = market.mark(symbol)
+    work = _Work(account, market)
+    if work.fill(inst, qty if side is Side.BUY else -qty, mark):
+        work.require_safe(inst.settle, "this order")
+    work.liquidate(trigger=symbol)
+    return work.outcome()
+
+
+@exact
+def close_position(account: Account, market: Market, symbol: str) -> Outcome:
+    """A market order for the whole position, in the opposite direction."""
+    inst = market.instrument(symbol)
+    position = account.positions.get(symbol)
+    if position is None:
+        raise Rejected(f"You have no open {symbol} position to close.")
+    mark = market.mark(symbol)
+    work = _Work(account, market)
+    work.fill(inst, -position.qty, mark)
+    work.liquidate(trigger=symbol)
+    return work.outcome()
+
+
+@exact
+def set_leverage(
+    account: Account, market: Market, symbol: str, mode: MarginMode, leverage: Decimal
+) -> Outcome:
+    """Choose margin mode and leverage for a symbol (rule 7)."""
+    inst = market.instrument(symbol)
+    mode = MarginMode(mode)
+    leverage = _leverage(inst, leverage)
+    work = _Work(account, market)
+    work.settings[symbol] = MarginSetting(mode, leverage)
+    position = work.positions.get(symbol)
+    if position is not None:
+        margin = money_up(abs(position.cost_value) / leverage) if mode is MarginMode.ISOLATED else ZERO
+        work.positions[symbol] = replace(
+            position, mode=mode, leverage=leverage, position_margin=margin
+        )
+        work.require_safe(inst.settle, f"switching {symbol} to {describe_margin(mode, leverage)}")
+    work.liquidate(trigger=symbol)
+    return work.outcome()
+
+
+@dataclass(frozen=True, slots=True)
+class MarginLimits:
+    """How far an isolated position's margin can move (rule 8)."""
+
+    position_margin: Decimal
+    minimum_margin: Decimal  # the lowest margin allowed: max leverage, and clear of liquidation
+    max_add: Decimal
+    max_remove: Decimal
+
+
+@exact
+def margin_limits(account: Account, market: Market, symbol: str) -> MarginLimits:
+    position = account.positions.get(symbol)
+    if position is None:
+        raise Rejected(f"You have no open {symbol} position to add margin to.")
+    if position.mode is MarginMode.CROSS:
+        raise Rejected(CROSS_MARGIN_IS_SHARED)
+    inst = market.instrument(symbol)
+    figures = account_figures(account, market)
+    mine = figures.positions[symbol]
+    at_max_leverage = money_up(abs(position.cost_value) / inst.max_leverage)
+    # Margin plus PnL must stay strictly above the maintenance margin.
+    clear_of_liquidation = money_down(mine.maintenance_margin - mine.unrealised_pnl) + MINOR_UNIT
+    minimum = max(at_max_leverage, clear_of_liquidation)
+    available = figures.balances[inst.settle].available_internal
+    return MarginLimits(
+        position_margin=position.position_margin,
+        minimum_margin=minimum,
+        max_add=max(money_down(available), ZERO),
+        max_remove=max(position.position_margin - minimum, ZERO),
+    )
+
+
+@exact
+def change_margin(account: Account, market: Market, symbol: str, amount: Decimal) -> Outcome:
+    """Add (positive) or remove (negative) margin on an isolated position (rule 8)."""
+    amount = _money_amount(amount, "amount")
+    limits = margin_limits(account, market, symbol)
+    inst = market.instrument(symbol)
+    unit = inst.settle
+    if amount == 0:
+        raise Rejected("Enter an amount to add, or a negative amount to remove.")
+    if amount > limits.max_add:
+        raise Rejected(
+            f"You can add at most {format_decimal(limits.max_add)} {unit}, your available "
+            f"balance; {format_decimal(amount)} {unit} needs "
+            f"{format_decimal(amount - limits.max_add)} {unit} more."
+        )
+    if -amount > limits.max_remove:
+        raise Rejected(
+            f"You can remove at most {format_decimal(limits.max_remove)} {unit}: the position "
+            f"must keep at least {format_decimal(limits.minimum_margin)} {unit} (its margin at "
+            f"{format_decimal(inst.max_leverage)}x, and enough to stay clear of liquidation)."
+        )
+    work = _Work(account, market)
+    position = work.positions[symbol]
+    work.positions[symbol] = replace(position, position_margin=position.position_margin + amount)
+    work.require_safe(unit, "this margin change")
+    work.liquidate(trigger=symbol)
+    return work.outcome()
+
+
+@exact
+def realise_profit(account: Account, market: Market) -> Outcome:
+    """Periodic profit realisation of every cross position in profit (rule 9)."""
+    work = _Work(account, market)
+    for symbol in sorted(work.positions):
+        position = work.positions[symbol]
+        if position.mode is not MarginMode.CROSS:
+            continue
+        inst = market.instrument(symbol)
+        amount = money_down(inst.pnl(position.qty, position.entry_value, market.mark(symbol)))
+        if amount <= 0:
+            continue
+        work.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
+        work.positions[symbol] = replace(
+            position, entry_value=position.entry_value + amount * inst.pnl_direction()
+        )
+        work.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
+    work.liquidate(trigger=None)
+    return work.outcome()
+
+
+@exact
+def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) -> Outcome:
+    """A funding payment at the current mark (rule 10). No position: nothing happens."""
+    rate = require_decimal(rate, "rate")
+    inst = market.instrument(symbol)
+    work = _Work(account, market)
+    position = work.positions.get(symbol)
+    if position is None:
+        return work.outcome()
+    value = abs(inst.value(position.qty, market.mark(symbol)))
+    change = money_down(-value * rate if position.qty > 0 else value * rate)
+    if position.mode is MarginMode.ISOLATED:
+        change = max(change, -position.position_margin)
+        work.positions[symbol] = replace(
+            position, position_margin=position.position_margin + change
+        )
+    work.move(inst.settle, change, LedgerReason.FUNDING, symbol)
+    work.events.append(FundingEvent(symbol, inst.settle, rate, change))
+    work.liquidate(trigger=symbol)
+    return work.outcome()

@@ -1,0 +1,561 @@
+"""Scenario files: one paper account walked through a list of steps.
+
+The format is the contract in ``shared/scenarios/FORMAT.md``. A file is validated whole
+before anything runs (:func:`parse_scenario` raises :class:`ScenarioFormatError` naming
+the step and field), so a malformed file is never half-run. :class:`ScenarioState`
+applies steps one at a time (the lesson player uses it), and :func:`run_scenario` runs a
+whole file and checks every ``expect``.
+
+Choices the format leaves open, made here:
+
+* An instrument the file defines is complete in itself: fields it leaves out take the
+  format's defaults (maintenance margin rate 0.005, maximum leverage 100, taker fee 0),
+  not the built-in table's. ``kind`` and ``settle`` may be left out only for a symbol the
+  built-in table knows. ``qty_step`` and ``funding_rate`` are optional extras.
+* ``leverage`` may be left out of a ``leverage`` step in cross mode: cross then uses the
+  instrument's maximum leverage, as a symbol never configured does.
+* A step that is well formed but refused by the rules (a mark of zero, a quantity of
+  zero, too little balance...) is a *rejected* step: ``ok`` is false, with an ``error``,
+  and every figure stays as it was. Only what cannot be read (unknown op or symbol, a
+  missing field, a word where a number belongs, a bad side or mode) makes the file
+  malformed.
+* Keys a step does not use are ignored (lessons add their own); unknown keys inside
+  ``expect`` are errors, since a misspelt figure would otherwise check nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .account import Account, Event, LiquidationEvent, MarginMode, Side
+from .errors import Rejected
+from .figures import AccountFigures, account_figures
+from .instruments import BUILT_IN_INSTRUMENTS, ContractKind, Instrument
+from .market import Market
+from .money import ZERO, decimal_places, exact, format_decimal, parse_decimal, round_half_up
+from .operations import (
+    apply_mark,
+    change_margin,
+    close_position,
+    deposit,
+    pay_funding,
+    place_order,
+    realise_profit,
+    set_leverage,
+)
+
+
+class ScenarioFormatError(Exception):
+    """A file that cannot be read as a scenario; the message says where and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# ----------------------------------------------------------------------------- reading
+
+OP_FIELDS: dict[str, tuple[str, ...]] = {
+    "deposit": ("currency", "amount"),
+    "mark": ("symbol", "price"),
+    "leverage": ("symbol", "mode", "leverage"),
+    "order": ("symbol", "side", "qty"),
+    "close": ("symbol",),
+    "add_margin": ("symbol", "amount"),
+    "realise": (),
+    "funding": ("symbol", "rate"),
+}
+NUMBER_FIELDS = {"amount", "price", "leverage", "qty", "rate"}
+BALANCE_FIGURES = ("wallet_balance", "available_balance", "unrealised_pnl", "margin_balance")
+POSITION_FIGURES = (
+    "qty",
+    "margin_mode",
+    "leverage",
+    "avg_cost_price",
+    "avg_entry_price",
+    "mark_price",
+    "unrealised_pnl",
+    "initial_margin",
+    "maintenance_margin",
+    "position_margin",
+    "liquidation_price",
+    "bankruptcy_price",
+)
+EVENT_FIGURES = ("liquidation_price", "bankruptcy_price", "mark_price", "loss", "amount")
+EXPECT_KEYS = ("index", "op", "ok", "error", "balances", "positions", "insurance_fund", "events")
+INSTRUMENT_NUMBERS = ("maint_margin_rate", "max_leverage", "taker_fee", "qty_step", "funding_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    index: int
+    op: str
+    args: Mapping[str, Any]
+    note: str = ""
+    expect: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    instruments: Mapping[str, Instrument]
+    steps: tuple[Step, ...]
+    source: str = ""
+
+
+def _reject_constant(name: str) -> Decimal:
+    raise ValueError(f"{name} is not a number a scenario can use")
+
+
+def _number(value: object, where: str) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str):
+        parsed = parse_decimal(value)
+        if parsed is not None:
+            return parsed
+        raise ScenarioFormatError(f"{where}: {value!r} is not a number (write it like \"12.5\")")
+    raise ScenarioFormatError(f"{where}: expected a number, got {json.dumps(value, default=str)}")
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioFormatError(f"{where}: expected a non-empty text")
+    return value
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioFormatError(f"{where}: expected an object ({{...}})")
+    return value
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON with every number as an exact Decimal (never a float)."""
+    try:
+        return json.loads(
+            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as error:
+        raise ScenarioFormatError(
+            f"line {error.lineno}, column {error.colno}: not valid JSON ({error.msg})"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ScenarioFormatError(f"not a readable scenario file: {error}") from None
+
+
+def _instrument(symbol: str, spec: object) -> Instrument:
+    where = f"instruments.{symbol}"
+    data = _object(spec, where)
+    built_in = BUILT_IN_INSTRUMENTS.get(symbol)
+    kind_text = data.get("kind", built_in.kind.value if built_in else None)
+    if kind_text not in ("linear", "inverse"):
+        raise ScenarioFormatError(f"{where}, field 'kind': expected \"linear\" or \"inverse\"")
+    settle = data.get("settle", built_in.settle if built_in else None)
+    settle = _text(settle, f"{where}, field 'settle'")
+    numbers: dict[str, Decimal] = {}
+    for name in INSTRUMENT_NUMBERS:
+        if name in data:
+            numbers[name] = _number(data[name], f"{where}, field '{name}'")
+    instrument = Instrument(symbol=symbol, kind=ContractKind(kind_text), settle=settle, **numbers)
+    checks = (
+        ("maint_margin_rate", 0 <= instrument.maint_margin_rate < 1, "from 0 up to (not) 1"),
+        ("max_leverage", instrument.max_leverage >= 1, "at least 1"),
+        ("taker_fee", 0 <= instrument.taker_fee < 1, "from 0 up to (not) 1"),
+        ("qty_step", instrument.qty_step > 0, "above 0"),
+    )
+    for name, ok, wanted in checks:
+        if not ok:
+            raise ScenarioFormatError(f"{where}, field '{name}': must be {wanted}")
+    return instrument
+
+
+def _step(index: int, raw: object, instruments: Mapping[str, Instrument]) -> Step:
+    where = f"step {index}"
+    data = _object(raw, where)
+    op = data.get("op")
+    if op not in OP_FIELDS:
+        known = ", ".join(OP_FIELDS)
+        raise ScenarioFormatError(f"{where}, field 'op': {op!r} is not one of {known}")
+    where = f"step {index} ({op})"
+    args: dict[str, Any] = {}
+    for name in OP_FIELDS[op]:
+        here = f"{where}, field '{name}'"
+        if name not in data:
+            if op == "leverage" and name == "leverage" and data.get("mode") == "cross":
+                continue
+            raise ScenarioFormatError(f"{here}: missing")
+        value = data[name]
+        if name in NUMBER_FIELDS:
+            args[name] = _number(value, here)
+        elif name == "symbol":
+            symbol = _text(value, here)
+            if symbol not in instruments:
+                raise ScenarioFormatError(
+                    f"{here}: no instrument {symbol!r} in the file or the built-in table"
+                )
+            args[name] = symbol
+        elif name == "side":
+            if value not in ("buy", "sell"):
+                raise ScenarioFormatError(f"{here}: expected \"buy\" or \"sell\"")
+            args[name] = Side(value)
+        elif name == "mode":
+            if value not in ("cross", "isolated"):
+                raise ScenarioFormatError(f"{here}: expected \"cross\" or \"isolated\"")
+            args[name] = MarginMode(value)
+        else:
+            args[name] = _text(value, here)
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        raise ScenarioFormatError(f"{where}, field 'note': expected text")
+    expect = None
+    if "expect" in data:
+        expect = _expectation(data["expect"], f"{where}, field 'expect'")
+    extra = {k: v for k, v in data.items() if k not in {"op", "note", "expect", *OP_FIELDS[op]}}
+    return Step(index=index, op=op, args=args, note=note, expect=expect, extra=extra)
+
+
+def _figure(value: object, where: str, *, text: bool = False) -> Decimal | str | None:
+    if value is None:
+        return None
+    if text:
+        return _text(value, where)
+    return _number(value, where)
+
+
+def _figures(raw: object, names: Sequence[str], where: str) -> dict[str, Any]:
+    data = _object(raw, where)
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ScenarioFormatError(f"{where}: {key!r} is not a figure that can be checked")
+        result[key] = _figure(value, f"{where}.{key}", text=key in ("margin_mode", "type", "symbol"))
+    return result
+
+
+def _expectation(raw: object, where: str) -> dict[str, Any]:
+    data = _object(raw, where)
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        here = f"{where}.{key}"
+        if key not in EXPECT_KEYS:
+            raise ScenarioFormatError(f"{where}: {key!r} is not part of a step record")
+        if key == "ok":
+            if not isinstance(value, bool):
+                raise ScenarioFormatError(f"{here}: expected true or false")
+            result[key] = value
+        elif key in ("op", "error"):
+            result[key] = _text(value, here)
+        elif key == "index":
+            result[key] = _number(value, here)
+        elif key == "balances":
+            result[key] = {
+                currency: _figures(figs, BALANCE_FIGURES, f"{here}.{currency}")
+                for currency, figs in _object(value, here).items()
+            }
+        elif key == "positions":
+            result[key] = {
+                symbol: None if figs is None else _figures(figs, POSITION_FIGURES, f"{here}.{symbol}")
+                for symbol, figs in _object(value, here).items()
+            }
+        elif key == "insurance_fund":
+            result[key] = {
+                currency: _number(amount, f"{here}.{currency}")
+                for currency, amount in _object(value, here).items()
+            }
+        else:  # events
+            if not isinstance(value, list):
+                raise ScenarioFormatError(f"{here}: expected a list of events")
+            events = []
+            for number, event in enumerate(value):
+                spot = f"{here}[{number}]"
+                figures = _figures(event, ("type", "symbol", *EVENT_FIGURES), spot)
+                if figures.get("type") not in ("liquidation", "profit_realised", "funding"):
+                    raise ScenarioFormatError(
+                        f"{spot}.type: expected \"liquidation\", \"profit_realised\" or \"funding\""
+                    )
+                events.append(figures)
+            result[key] = events
+    return result
+
+
+def parse_scenario(text: str | bytes) -> Scenario:
+    """Read and validate a whole scenario file; raise ScenarioFormatError if anything is off."""
+    data = _object(load_json(text), "the file")
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise ScenarioFormatError("field 'name': expected text")
+    instruments: dict[str, Instrument] = dict(BUILT_IN_INSTRUMENTS)
+    for symbol, spec in _object(data.get("instruments", {}), "field 'instruments'").items():
+        instruments[symbol] = _instrument(symbol, spec)
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list):
+        raise ScenarioFormatError("field 'steps': expected a list of steps")
+    with_exact = exact(lambda: tuple(_step(i, s, instruments) for i, s in enumerate(raw_steps)))
+    steps = with_exact()
+    source = data.get("source", "")
+    return Scenario(
+        name=name, instruments=instruments, steps=steps, source=source if isinstance(source, str) else ""
+    )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """The state after one step: what ``run_scenario`` prints for it."""
+
+    index: int
+    op: str
+    ok: bool
+    error: str
+    figures: AccountFigures
+    insurance_fund: Mapping[str, Decimal]
+    events: tuple[Event, ...]
+
+    def values(self) -> dict[str, Any]:
+        """The record with exact values (Decimals and None), before formatting."""
+        record: dict[str, Any] = {"index": self.index, "op": self.op, "ok": self.ok}
+        if not self.ok:
+            record["error"] = self.error
+        record["balances"] = {
+            currency: {
+                "wallet_balance": b.wallet_balance,
+                "available_balance": b.available_balance,
+                "unrealised_pnl": b.unrealised_pnl,
+                "margin_balance": b.margin_balance,
+            }
+            for currency, b in sorted(self.figures.balances.items())
+        }
+        record["positions"] = {
+            symbol: {
+                "qty": p.qty,
+                "margin_mode": p.margin_mode.value,
+                "leverage": p.leverage,
+                "avg_cost_price": p.avg_cost_price,
+                "avg_entry_price": p.avg_entry_price,
+                "mark_price": p.mark_price,
+                "unrealised_pnl": p.unrealised_pnl,
+                "initial_margin": p.initial_margin,
+                "maintenance_margin": p.maintenance_margin,
+                "position_margin": p.position_margin,
+                "liquidation_price": p.liquidation_price,
+                "bankruptcy_price": p.bankruptcy_price,
+            }
+            for symbol, p in sorted(self.figures.positions.items())
+        }
+        record["insurance_fund"] = dict(sorted(self.insurance_fund.items()))
+        record["events"] = [event_values(e) for e in self.events]
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        return _formatted(self.values())
+
+
+def event_values(event: Event) -> dict[str, Any]:
+    if isinstance(event, LiquidationEvent):
+        return {
+            "type": event.type,
+            "symbol": event.symbol,
+            "liquidation_price": event.liquidation_price,
+            "bankruptcy_price": event.bankruptcy_price,
+            "mark_price": event.mark_price,
+            "loss": event.loss,
+        }
+    return {"type": event.type, "symbol": event.symbol, "amount": event.amount}
+
+
+def _formatted(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, dict):
+        return {k: _formatted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_formatted(v) for v in value]
+    return value
+
+
+class ScenarioState:
+    """One account, its market and insurance fund, advanced one step at a time."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self.account = Account()
+        self.market = Market(instruments)
+        self.insurance: dict[str, Decimal] = {}
+
+    def apply(self, step: Step) -> StepRecord:
+        """Apply a step; a step the rules refuse leaves everything as it was."""
+        a = step.args
+        actions: dict[str, Callable[[], tuple[Market, Any]]] = {
+            "deposit": lambda: (self.market, deposit(self.account, a["currency"], a["amount"])),
+            "mark": lambda: self._mark(a["symbol"], a["price"]),
+            "leverage": lambda: (
+                self.market,
+                set_leverage(
+                    self.account,
+                    self.market,
+                    a["symbol"],
+                    a["mode"],
+                    a.get("leverage", self.market.instrument(a["symbol"]).max_leverage),
+                ),
+            ),
+            "order": lambda: (
+                self.market,
+                place_order(self.account, self.market, a["symbol"], a["side"], a["qty"]),
+            ),
+            "close": lambda: (self.market, close_position(self.account, self.market, a["symbol"])),
+            "add_margin": lambda: (
+                self.market,
+                change_margin(self.account, self.market, a["symbol"], a["amount"]),
+            ),
+            "realise": lambda: (self.market, realise_profit(self.account, self.market)),
+            "funding": lambda: (
+                self.market,
+                pay_funding(self.account, self.market, a["symbol"], a["rate"]),
+            ),
+        }
+        try:
+            market, outcome = actions[step.op]()
+        except Rejected as refusal:
+            return self._record(step, ok=False, error=refusal.message, events=())
+        self.market = market
+        self.account = outcome.account
+        for currency, change in outcome.insurance.items():
+            self.insurance[currency] = self.insurance.get(currency, ZERO) + change
+        return self._record(step, ok=True, error="", events=outcome.events)
+
+    def _mark(self, symbol: str, price: Decimal) -> tuple[Market, Any]:
+        market = self.market.with_mark(symbol, price)
+        return market, apply_mark(self.account, market, symbol)
+
+    def _record(self, step: Step, *, ok: bool, error: str, events: tuple[Event, ...]) -> StepRecord:
+        figures = account_figures(self.account, self.market)
+        insurance = {currency: ZERO for currency in figures.balances}
+        insurance.update(self.insurance)
+        return StepRecord(step.index, step.op, ok, error, figures, insurance, events)
+
+
+# ------------------------------------------------------------------------ expectations
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    index: int
+    op: str
+    figure: str
+    expected: str
+    actual: str
+
+    def __str__(self) -> str:
+        return (
+            f"step {self.index} ({self.op}): {self.figure} expected {self.expected}, "
+            f"got {self.actual}"
+        )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def figure_matches(expected: Any, actual: Any) -> bool:
+    """A figure written with n decimals matches the actual value rounded half-up to n."""
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if isinstance(expected, Decimal):
+        if not isinstance(actual, Decimal):
+            return False
+        return round_half_up(actual, decimal_places(expected)) == expected
+    return bool(expected == actual)
+
+
+def check_expectations(step: Step, record: StepRecord) -> list[Mismatch]:
+    """Every figure of ``step.expect`` that the record does not show."""
+    if not step.expect:
+        return []
+    actual = record.values()
+    found: list[Mismatch] = []
+
+    def compare(path: str, expected: Any, value: Any) -> None:
+        if not figure_matches(expected, value):
+            found.append(Mismatch(step.index, step.op, path, _shown(expected), _shown(value)))
+
+    for key, expected in step.expect.items():
+        if key in ("ok", "op", "index"):
+            compare(key, expected, actual[key] if key != "index" else Decimal(actual[key]))
+        elif key == "error":
+            got = actual.get("error", "")
+            if expected.casefold() not in got.casefold():
+                found.append(Mismatch(step.index, step.op, "error", expected, got or "no error"))
+        elif key == "balances":
+            for currency, figures in expected.items():
+                balance = actual["balances"].get(currency)
+                for name, value in figures.items():
+                    compare(f"balances.{currency}.{name}", value, balance and balance[name])
+        elif key == "insurance_fund":
+            for currency, value in expected.items():
+                compare(f"insurance_fund.{currency}", value, actual["insurance_fund"].get(currency))
+        elif key == "positions":
+            for symbol, figures in expected.items():
+                position = actual["positions"].get(symbol)
+                if figures is None:
+                    if position is not None:
+                        found.append(
+                            Mismatch(step.index, step.op, f"positions.{symbol}", "closed", "open")
+                        )
+                    continue
+                if position is None:
+                    found.append(
+                        Mismatch(step.index, step.op, f"positions.{symbol}", "open", "no position")
+                    )
+                    continue
+                for name, value in figures.items():
+                    compare(f"positions.{symbol}.{name}", value, position[name])
+        else:  # events
+            for wanted in expected:
+                if not any(
+                    all(figure_matches(v, event.get(k)) for k, v in wanted.items())
+                    for event in actual["events"]
+                ):
+                    seen = ", ".join(f"{e['type']} {e['symbol']}" for e in actual["events"])
+                    found.append(
+                        Mismatch(
+                            step.index,
+                            step.op,
+                            "events",
+                            json.dumps(_formatted(wanted)),
+                            seen or "no events",
+                        )
+                    )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioRun:
+    records: tuple[StepRecord, ...]
+    mismatches: tuple[Mismatch, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": [record.to_json() for record in self.records]}
+
+
+def run_scenario(scenario: Scenario) -> ScenarioRun:
+    state = ScenarioState(scenario.instruments)
+    records: list[StepRecord] = []
+    mismatches: list[Mismatch] = []
+    for step in scenario.steps:
+        record = state.apply(step)
+        records.append(record)
+        mismatches.extend(check_expectations(step, record))
+    return ScenarioRun(tuple(records), tuple(mismatches))
