@@ -63,7 +63,9 @@ class Position:
     over every opening fill and never touched by realisation, and ``entry_value`` at the
     **avg entry price**, the reference unrealised PnL is measured from, which moves to
     the mark when profit is realised. ``position_margin`` is the margin set aside for an
-    isolated position (zero under cross margin).
+    isolated position (zero under cross margin). ``realised_pnl`` adds up what the position
+    has put into or taken from the wallet since it opened (closed parts, realised profit,
+    funding, less fees).
     """
 
     symbol: str
@@ -73,6 +75,7 @@ class Position:
     mode: MarginMode
     leverage: Decimal
     position_margin: Decimal = ZERO
+    realised_pnl: Decimal = ZERO  # trade PnL, realised profit, funding, less fees, while open
 
     @property
     def is_long(self) -> bool:

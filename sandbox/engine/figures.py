@@ -71,9 +71,7 @@ class PositionFigures:
     @property
     def effective_leverage(self) -> Decimal | None:
         """|value at cost| over the margin behind it (position margin when isolated)."""
-        margin = (
-            self.position_margin if self.margin_mode is MarginMode.ISOLATED else self.funds
-        )
+        margin = self.position_margin if self.margin_mode is MarginMode.ISOLATED else self.funds
         return self.value_at_cost / margin if margin > 0 else None
 
     @property
@@ -133,9 +131,7 @@ def account_figures(account: Account, market: Market) -> AccountFigures:
             for position in account.positions.values()
             if market.instrument(position.symbol).settle == currency
         ]
-        pnl = {
-            p.symbol: inst.pnl(p.qty, p.entry_value, market.mark(p.symbol)) for p, inst in held
-        }
+        pnl = {p.symbol: inst.pnl(p.qty, p.entry_value, market.mark(p.symbol)) for p, inst in held}
         available = account.wallet(currency)
         for position, _ in held:
             if position.mode is MarginMode.CROSS:

@@ -97,6 +97,11 @@ def describe_margin(mode: MarginMode, leverage: Decimal) -> str:
     return f"{mode.value} margin at {format_decimal(leverage)}x"
 
 
+def taker_fee(instrument: Instrument, fill_value: Decimal) -> Decimal:
+    """Rule 6: |value of the fill| × the taker fee rate, rounded up to the minor unit."""
+    return money_up(abs(fill_value) * instrument.taker_fee)
+
+
 def default_setting(instrument: Instrument) -> MarginSetting:
     return MarginSetting(MarginMode.CROSS, instrument.max_leverage)
 
@@ -145,7 +150,7 @@ class _Work:
         symbol = inst.symbol
         position = self.positions.get(symbol)
         fill_value = abs(inst.value(delta, mark))
-        fee = money_up(fill_value * inst.taker_fee)
+        fee = taker_fee(inst, fill_value)
         realised = ZERO
         opening = delta
         setting = self.setting(inst)
@@ -191,6 +196,13 @@ class _Work:
                     position_margin=existing.position_margin + margin,
                 )
         self.move(inst.settle, -fee, LedgerReason.TAKER_FEE, symbol)
+        after = self.positions.get(symbol)
+        if after is not None:
+            # A position that carries on keeps its realised PnL; a new or flipped one starts
+            # from this fill's fee.
+            carries_on = position is not None and (position.qty > 0) == (after.qty > 0)
+            earlier = position.realised_pnl + realised if carries_on and position else ZERO
+            self.positions[symbol] = replace(after, realised_pnl=earlier - fee)
         side = Side.BUY if delta > 0 else Side.SELL
         self.fills.append(Fill(symbol, side, abs(delta), mark, fill_value, fee, realised))
         return opening != 0
@@ -394,7 +406,9 @@ def set_leverage(
     work.settings[symbol] = MarginSetting(mode, leverage)
     position = work.positions.get(symbol)
     if position is not None:
-        margin = money_up(abs(position.cost_value) / leverage) if mode is MarginMode.ISOLATED else ZERO
+        margin = (
+            money_up(abs(position.cost_value) / leverage) if mode is MarginMode.ISOLATED else ZERO
+        )
         work.positions[symbol] = replace(
             position, mode=mode, leverage=leverage, position_margin=margin
         )
@@ -479,7 +493,9 @@ def realise_profit(account: Account, market: Market) -> Outcome:
             continue
         work.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
         work.positions[symbol] = replace(
-            position, entry_value=position.entry_value + amount * inst.pnl_direction()
+            position,
+            entry_value=position.entry_value + amount * inst.pnl_direction(),
+            realised_pnl=position.realised_pnl + amount,
         )
         work.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
     work.liquidate(trigger=None)
@@ -497,11 +513,13 @@ def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) ->
         return work.outcome()
     value = abs(inst.value(position.qty, market.mark(symbol)))
     change = money_down(-value * rate if position.qty > 0 else value * rate)
+    margin = position.position_margin
     if position.mode is MarginMode.ISOLATED:
-        change = max(change, -position.position_margin)
-        work.positions[symbol] = replace(
-            position, position_margin=position.position_margin + change
-        )
+        change = max(change, -margin)
+        margin += change
+    work.positions[symbol] = replace(
+        position, position_margin=margin, realised_pnl=position.realised_pnl + change
+    )
     work.move(inst.settle, change, LedgerReason.FUNDING, symbol)
     work.events.append(FundingEvent(symbol, inst.settle, rate, change))
     work.liquidate(trigger=symbol)

@@ -119,7 +119,7 @@ def _number(value: object, where: str) -> Decimal:
         parsed = parse_decimal(value)
         if parsed is not None:
             return parsed
-        raise ScenarioFormatError(f"{where}: {value!r} is not a number (write it like \"12.5\")")
+        raise ScenarioFormatError(f'{where}: {value!r} is not a number (write it like "12.5")')
     raise ScenarioFormatError(f"{where}: expected a number, got {json.dumps(value, default=str)}")
 
 
@@ -155,7 +155,7 @@ def _instrument(symbol: str, spec: object) -> Instrument:
     built_in = BUILT_IN_INSTRUMENTS.get(symbol)
     kind_text = data.get("kind", built_in.kind.value if built_in else None)
     if kind_text not in ("linear", "inverse"):
-        raise ScenarioFormatError(f"{where}, field 'kind': expected \"linear\" or \"inverse\"")
+        raise ScenarioFormatError(f'{where}, field \'kind\': expected "linear" or "inverse"')
     settle = data.get("settle", built_in.settle if built_in else None)
     settle = _text(settle, f"{where}, field 'settle'")
     numbers: dict[str, Decimal] = {}
@@ -202,11 +202,11 @@ def _step(index: int, raw: object, instruments: Mapping[str, Instrument]) -> Ste
             args[name] = symbol
         elif name == "side":
             if value not in ("buy", "sell"):
-                raise ScenarioFormatError(f"{here}: expected \"buy\" or \"sell\"")
+                raise ScenarioFormatError(f'{here}: expected "buy" or "sell"')
             args[name] = Side(value)
         elif name == "mode":
             if value not in ("cross", "isolated"):
-                raise ScenarioFormatError(f"{here}: expected \"cross\" or \"isolated\"")
+                raise ScenarioFormatError(f'{here}: expected "cross" or "isolated"')
             args[name] = MarginMode(value)
         else:
             args[name] = _text(value, here)
@@ -234,7 +234,9 @@ def _figures(raw: object, names: Sequence[str], where: str) -> dict[str, Any]:
     for key, value in data.items():
         if key not in names:
             raise ScenarioFormatError(f"{where}: {key!r} is not a figure that can be checked")
-        result[key] = _figure(value, f"{where}.{key}", text=key in ("margin_mode", "type", "symbol"))
+        result[key] = _figure(
+            value, f"{where}.{key}", text=key in ("margin_mode", "type", "symbol")
+        )
     return result
 
 
@@ -260,7 +262,9 @@ def _expectation(raw: object, where: str) -> dict[str, Any]:
             }
         elif key == "positions":
             result[key] = {
-                symbol: None if figs is None else _figures(figs, POSITION_FIGURES, f"{here}.{symbol}")
+                symbol: None
+                if figs is None
+                else _figures(figs, POSITION_FIGURES, f"{here}.{symbol}")
                 for symbol, figs in _object(value, here).items()
             }
         elif key == "insurance_fund":
@@ -277,7 +281,7 @@ def _expectation(raw: object, where: str) -> dict[str, Any]:
                 figures = _figures(event, ("type", "symbol", *EVENT_FIGURES), spot)
                 if figures.get("type") not in ("liquidation", "profit_realised", "funding"):
                     raise ScenarioFormatError(
-                        f"{spot}.type: expected \"liquidation\", \"profit_realised\" or \"funding\""
+                        f'{spot}.type: expected "liquidation", "profit_realised" or "funding"'
                     )
                 events.append(figures)
             result[key] = events
@@ -300,7 +304,10 @@ def parse_scenario(text: str | bytes) -> Scenario:
     steps = with_exact()
     source = data.get("source", "")
     return Scenario(
-        name=name, instruments=instruments, steps=steps, source=source if isinstance(source, str) else ""
+        name=name,
+        instruments=instruments,
+        steps=steps,
+        source=source if isinstance(source, str) else "",
     )
 
 
@@ -436,7 +443,7 @@ class ScenarioState:
 
     def _record(self, step: Step, *, ok: bool, error: str, events: tuple[Event, ...]) -> StepRecord:
         figures = account_figures(self.account, self.market)
-        insurance = {currency: ZERO for currency in figures.balances}
+        insurance = dict.fromkeys(figures.balances, ZERO)
         insurance.update(self.insurance)
         return StepRecord(step.index, step.op, ok, error, figures, insurance, events)
 

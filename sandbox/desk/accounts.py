@@ -1,0 +1,78 @@
+"""Which paper account a request may use.
+
+A first visit creates a paper account tied to the browser by a signed cookie, with no
+sign-up. Signing up (or logging in, for a user with no account yet) attaches that
+account to the user, so it is kept. A signed-in user uses their own accounts only; an
+anonymous browser uses only the unclaimed account its cookie names. Anything else is a 404.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+
+from .models import PaperAccount
+from .services import account_create
+
+COOKIE = "sandbox_account"
+COOKIE_AGE = 365 * 24 * 3600
+
+
+def _browser_key(request: HttpRequest) -> str | None:
+    key: str | None = request.get_signed_cookie(COOKIE, default=None, salt=COOKIE)
+    return key
+
+
+def _browser_account(request: HttpRequest) -> PaperAccount | None:
+    key = _browser_key(request)
+    if not key:
+        return None
+    return PaperAccount.objects.filter(browser_key=key, user__isnull=True).first()
+
+
+def owned_accounts(request: HttpRequest) -> list[PaperAccount]:
+    if request.user.is_authenticated:
+        return list(PaperAccount.objects.filter(user=request.user).order_by("-id"))
+    account = _browser_account(request)
+    return [account] if account else []
+
+
+def current_account(request: HttpRequest) -> PaperAccount:
+    """The account this browser or user trades with, created on first visit."""
+    if request.user.is_authenticated:
+        mine = PaperAccount.objects.filter(user=request.user).order_by("-id").first()
+        if mine:
+            return mine
+        unclaimed = _browser_account(request)
+        if unclaimed:
+            claim_browser_account(request)
+            unclaimed.refresh_from_db()
+            return unclaimed
+        return account_create(user=request.user)
+    return _browser_account(request) or account_create()
+
+
+def claim_browser_account(request: HttpRequest) -> None:
+    """Attach the browser's unclaimed account to the signed-in user (sign-up keeps it)."""
+    account = _browser_account(request)
+    if account is not None and request.user.is_authenticated:
+        account.user_id = request.user.pk
+        account.save(update_fields=["user"])
+
+
+def remember(response: HttpResponse, account: PaperAccount) -> None:
+    response.set_signed_cookie(
+        COOKIE,
+        account.browser_key,
+        salt=COOKIE,
+        max_age=COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def get_account_for_request(request: HttpRequest, account_id: int) -> PaperAccount:
+    """The account named in the URL if this request may use it; 404 otherwise."""
+    for account in owned_accounts(request):
+        if account.pk == account_id:
+            return account
+    raise Http404("No such paper account.")

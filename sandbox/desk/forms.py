@@ -1,0 +1,133 @@
+"""Forms for the desk. Numbers are read as exact decimals (never floats), and every
+error is a sentence a learner can act on."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from sandbox.engine import MarginMode, Side
+from sandbox.engine.money import MONEY_PLACES, decimal_places, format_decimal, parse_decimal
+
+from .models import Instrument
+
+MAX_NUMBER_TEXT = 30
+MAX_QTY = Decimal("1000000000")
+MAX_PRICE = Decimal("1000000000")
+MAX_AMOUNT = Decimal("1000000000")
+
+
+class ExactDecimalField(forms.CharField):
+    """A decimal typed by a person: positive, bounded, with limited decimal places."""
+
+    def __init__(
+        self, *, noun: str, places: int, maximum: Decimal, example: str, **kwargs: Any
+    ) -> None:
+        self.noun = noun
+        self.places = places
+        self.maximum = maximum
+        self.example = example
+        kwargs.setdefault("max_length", MAX_NUMBER_TEXT)
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "required": f"Enter a {noun}.",
+                "max_length": f"That {noun} is too long to be a number we can use.",
+            },
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> Decimal:  # type: ignore[override]
+        text = super().clean(value)
+        number = parse_decimal(text)
+        if number is None:
+            raise forms.ValidationError(f"Enter the {self.noun} as a number, like {self.example}.")
+        if number <= 0:
+            raise forms.ValidationError(f"Enter a {self.noun} above zero.")
+        if decimal_places(number.normalize()) > self.places:
+            raise forms.ValidationError(
+                f"A {self.noun} can have at most {self.places} decimal places here."
+            )
+        if number > self.maximum:
+            raise forms.ValidationError(
+                f"That {self.noun} is too large: the most is {format_decimal(self.maximum)}."
+            )
+        return number
+
+
+class OrderForm(forms.Form):
+    side = forms.ChoiceField(
+        choices=[(Side.BUY.value, "Buy / long"), (Side.SELL.value, "Sell / short")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose buy or sell.", "invalid_choice": "Choose buy or sell."},
+    )
+
+    def __init__(self, *args: Any, instrument: Instrument, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        step_places = decimal_places(instrument.qty_step.normalize())
+        self.fields["qty"] = ExactDecimalField(
+            noun="quantity",
+            places=step_places,
+            maximum=MAX_QTY,
+            example="1" if step_places == 0 else "0.5",
+        )
+
+    def cleaned_side(self) -> Side:
+        return Side(self.cleaned_data["side"])
+
+
+class LeverageForm(forms.Form):
+    """The slider: stop 0 is cross margin, stop N is isolated at Nx."""
+
+    stop = forms.IntegerField(
+        error_messages={
+            "required": "Choose a leverage.",
+            "invalid": "Choose a leverage stop on the slider.",
+        }
+    )
+
+    def __init__(self, *args: Any, instrument: Instrument, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instrument = instrument
+        self.max_stop = int(instrument.max_leverage)
+
+    def clean_stop(self) -> int:
+        stop: int = self.cleaned_data["stop"]
+        if not 0 <= stop <= self.max_stop:
+            raise forms.ValidationError(
+                f"Leverage runs from Cross to {self.max_stop}x isolated on "
+                f"{self.instrument.symbol}; {stop} is outside that."
+            )
+        return stop
+
+    def margin_choice(self) -> tuple[MarginMode, Decimal]:
+        """Cross uses the instrument's maximum leverage for its initial margin."""
+        stop = self.cleaned_data["stop"]
+        if stop == 0:
+            return MarginMode.CROSS, self.instrument.max_leverage
+        return MarginMode.ISOLATED, Decimal(stop)
+
+
+class MarginForm(forms.Form):
+    direction = forms.ChoiceField(
+        choices=[("add", "Add margin"), ("remove", "Remove margin")],
+        widget=forms.RadioSelect,
+        initial="add",
+        error_messages={
+            "required": "Choose add or remove.",
+            "invalid_choice": "Choose add or remove.",
+        },
+    )
+    amount = ExactDecimalField(noun="amount", places=MONEY_PLACES, maximum=MAX_AMOUNT, example="25")
+
+    def signed_amount(self) -> Decimal:
+        amount: Decimal = self.cleaned_data["amount"]
+        return -amount if self.cleaned_data["direction"] == "remove" else amount
+
+
+class MarkForm(forms.Form):
+    price = ExactDecimalField(
+        noun="mark price", places=MONEY_PLACES, maximum=MAX_PRICE, example="60000"
+    )

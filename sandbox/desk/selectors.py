@@ -1,0 +1,76 @@
+"""Read queries: turn rows into the engine's immutable state, and fetch history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from sandbox import engine
+
+from .models import (
+    Fill,
+    Instrument,
+    LedgerEntry,
+    MarginSettingRow,
+    Market,
+    MarkPrice,
+    PaperAccount,
+    Position,
+    Wallet,
+)
+
+
+def instruments() -> list[Instrument]:
+    return list(Instrument.objects.all())
+
+
+def engine_market(market: Market) -> engine.Market:
+    marks = {row.instrument_id: row.price for row in MarkPrice.objects.filter(market=market)}
+    return engine.Market({i.symbol: i.to_engine() for i in instruments()}, marks)
+
+
+def engine_account(account: PaperAccount) -> engine.Account:
+    return engine.Account(
+        wallets={w.currency: w.balance for w in Wallet.objects.filter(account=account)},
+        positions={
+            p.instrument_id: engine.Position(
+                symbol=p.instrument_id,
+                qty=p.qty,
+                cost_value=p.cost_value,
+                entry_value=p.entry_value,
+                mode=engine.MarginMode(p.mode),
+                leverage=p.leverage,
+                position_margin=p.position_margin,
+                realised_pnl=p.realised_pnl,
+            )
+            for p in Position.objects.filter(account=account)
+        },
+        settings={
+            s.instrument_id: engine.MarginSetting(engine.MarginMode(s.mode), s.leverage)
+            for s in MarginSettingRow.objects.filter(account=account)
+        },
+    )
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account as the engine sees it, with the market it trades in."""
+
+    account: engine.Account
+    market: engine.Market
+    figures: engine.AccountFigures
+
+
+def account_state(account: PaperAccount) -> AccountState:
+    state = engine_account(account)
+    market = engine_market(account.market)
+    return AccountState(state, market, engine.account_figures(state, market))
+
+
+def recent_fills(account: PaperAccount, limit: int = 50) -> QuerySet[Fill]:
+    return Fill.objects.filter(account=account)[:limit]
+
+
+def recent_ledger(account: PaperAccount, limit: int = 50) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(account=account)[:limit]

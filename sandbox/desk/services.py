@@ -1,0 +1,205 @@
+"""Business actions on paper accounts.
+
+Each action runs in one database transaction: the account row is locked, its state is
+loaded into the engine, the engine function computes the outcome (or raises
+``engine.Rejected``, in which case nothing is written), and the outcome is saved.
+Locking the row serialises two quick submissions of the same order from two tabs: the
+second one sees the balance the first one left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from sandbox import engine
+
+from .models import (
+    Fill,
+    Instrument,
+    InsuranceFund,
+    LedgerEntry,
+    MarginSettingRow,
+    Market,
+    MarkPrice,
+    PaperAccount,
+    Position,
+    Wallet,
+)
+from .selectors import engine_account, engine_market
+
+Action = Callable[[engine.Account, engine.Market], engine.Outcome]
+
+
+def instruments_seed() -> int:
+    """Load the engine's built-in instruments into the database (idempotent)."""
+    for order, inst in enumerate(engine.BUILT_IN_INSTRUMENTS.values()):
+        Instrument.objects.update_or_create(
+            symbol=inst.symbol,
+            defaults={
+                "kind": inst.kind.value,
+                "settle": inst.settle,
+                "maint_margin_rate": inst.maint_margin_rate,
+                "max_leverage": inst.max_leverage,
+                "taker_fee": inst.taker_fee,
+                "qty_step": inst.qty_step,
+                "funding_rate": inst.funding_rate,
+                "display_order": order,
+            },
+        )
+    return len(engine.BUILT_IN_INSTRUMENTS)
+
+
+@transaction.atomic
+def account_create(*, user: AbstractBaseUser | None = None) -> PaperAccount:
+    """A new paper account with its own practice market and the starting balances."""
+    market = Market.objects.create(name="Practice market")
+    starting_marks: dict[str, Decimal] = settings.SANDBOX_STARTING_MARKS
+    for instrument in Instrument.objects.all():
+        if instrument.symbol in starting_marks:
+            MarkPrice.objects.create(
+                market=market, instrument=instrument, price=starting_marks[instrument.symbol]
+            )
+    account = PaperAccount.objects.create(market=market, user=user)
+    state = engine.Account()
+    for currency, amount in settings.SANDBOX_STARTING_BALANCES.items():
+        outcome = engine.deposit(state, currency, amount)
+        _save(account, state, outcome)
+        state = outcome.account
+    return account
+
+
+def _save(account: PaperAccount, before: engine.Account, outcome: engine.Outcome) -> None:
+    """Write an outcome: wallets, positions, settings, ledger, fills, insurance fund."""
+    after = outcome.account
+    running = dict(before.wallets)
+    for entry in outcome.ledger:
+        running[entry.currency] = running.get(entry.currency, Decimal(0)) + entry.amount
+        LedgerEntry.objects.create(
+            account=account,
+            currency=entry.currency,
+            amount=entry.amount,
+            balance_after=running[entry.currency],
+            reason=entry.reason.value,
+            symbol=entry.symbol,
+        )
+    for currency, balance in after.wallets.items():
+        if before.wallets.get(currency) != balance or currency not in before.wallets:
+            Wallet.objects.update_or_create(
+                account=account, currency=currency, defaults={"balance": balance}
+            )
+    for symbol in set(before.positions) - set(after.positions):
+        Position.objects.filter(account=account, instrument_id=symbol).delete()
+    for symbol, position in after.positions.items():
+        old = before.positions.get(symbol)
+        if old == position:
+            continue
+        if old is not None and (old.qty > 0) != (position.qty > 0):
+            # The position flipped side: it is a new position with a new opening time.
+            Position.objects.filter(account=account, instrument_id=symbol).delete()
+        Position.objects.update_or_create(
+            account=account,
+            instrument_id=symbol,
+            defaults={
+                "qty": position.qty,
+                "cost_value": position.cost_value,
+                "entry_value": position.entry_value,
+                "mode": position.mode.value,
+                "leverage": position.leverage,
+                "position_margin": position.position_margin,
+                "realised_pnl": position.realised_pnl,
+            },
+        )
+    if before.settings != after.settings:
+        MarginSettingRow.objects.filter(account=account).exclude(
+            instrument_id__in=list(after.settings)
+        ).delete()
+        for symbol, setting in after.settings.items():
+            MarginSettingRow.objects.update_or_create(
+                account=account,
+                instrument_id=symbol,
+                defaults={"mode": setting.mode.value, "leverage": setting.leverage},
+            )
+    Fill.objects.bulk_create(
+        Fill(
+            account=account,
+            symbol=fill.symbol,
+            side=fill.side.value,
+            qty=fill.qty,
+            price=fill.price,
+            value=fill.value,
+            fee=fill.fee,
+            realised_pnl=fill.realised_pnl,
+            liquidation=fill.liquidation,
+        )
+        for fill in outcome.fills
+    )
+    for currency, change in outcome.insurance.items():
+        fund, _ = InsuranceFund.objects.select_for_update().get_or_create(
+            market_id=account.market_id, currency=currency
+        )
+        fund.balance += change
+        fund.save(update_fields=["balance"])
+
+
+def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
+    """Lock the account, run an engine action on it and save the outcome.
+
+    ``engine.Rejected`` propagates before anything is written.
+    """
+    with transaction.atomic():
+        locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
+        before = engine_account(locked)
+        outcome = action(before, engine_market(locked.market))
+        _save(locked, before, outcome)
+        return outcome
+
+
+def order_place(
+    *, account: PaperAccount, symbol: str, side: engine.Side, qty: Decimal
+) -> engine.Outcome:
+    return _apply(account, lambda a, m: engine.place_order(a, m, symbol, side, qty))
+
+
+def position_close(*, account: PaperAccount, symbol: str) -> engine.Outcome:
+    return _apply(account, lambda a, m: engine.close_position(a, m, symbol))
+
+
+def leverage_set(
+    *, account: PaperAccount, symbol: str, mode: engine.MarginMode, leverage: Decimal
+) -> engine.Outcome:
+    return _apply(account, lambda a, m: engine.set_leverage(a, m, symbol, mode, leverage))
+
+
+def margin_change(*, account: PaperAccount, symbol: str, amount: Decimal) -> engine.Outcome:
+    return _apply(account, lambda a, m: engine.change_margin(a, m, symbol, amount))
+
+
+def account_reset(*, account: PaperAccount) -> engine.Outcome:
+    """Back to the starting balances; positions and settings go, the ledger records it."""
+    balances: dict[str, Decimal] = settings.SANDBOX_STARTING_BALANCES
+    return _apply(account, lambda a, m: engine.reset_account(a, balances))
+
+
+def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> list[engine.Outcome]:
+    """Set a mark price by hand on the account's market, and liquidate what it crosses.
+
+    Every account trading on that market is checked (a practice market has one).
+    """
+    with transaction.atomic():
+        market_row = Market.objects.select_for_update().get(pk=account.market_id)
+        market = engine_market(market_row).with_mark(symbol, price)
+        MarkPrice.objects.update_or_create(
+            market=market_row, instrument_id=symbol, defaults={"price": market.marks[symbol]}
+        )
+        outcomes = []
+        for member in PaperAccount.objects.select_for_update().filter(market=market_row):
+            before = engine_account(member)
+            outcome = engine.apply_mark(before, market, symbol)
+            _save(member, before, outcome)
+            outcomes.append(outcome)
+        return outcomes

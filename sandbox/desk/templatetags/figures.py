@@ -1,0 +1,84 @@
+"""How figures are written on the page: one place, so every figure reads the same.
+
+Rounding is for display only (half-up, as the source documents round); the engine keeps
+the exact values.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+
+from sandbox.engine.money import round_half_up
+
+register = template.Library()
+
+PRICE_PLACES = 4
+CURRENCY_PLACES = {"XBT": 8, "USDT": 4}
+DEFAULT_PLACES = 8
+
+
+def _group(text: str) -> str:
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("-")
+    whole, _, fraction = digits.partition(".")
+    grouped = f"{int(whole):,}"
+    return sign + grouped + (f".{fraction}" if fraction else "")
+
+
+@register.filter
+def figure(value: Decimal | None, places: int = DEFAULT_PLACES) -> str:
+    """A decimal with thousands separators and at most ``places`` decimals."""
+    if value is None:
+        return "none"
+    rounded = round_half_up(Decimal(value), int(places))
+    if rounded == 0:
+        return "0"
+    text = format(rounded, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return _group(text)
+
+
+@register.filter
+def price(value: Decimal | None) -> str:
+    return figure(value, PRICE_PLACES)
+
+
+@register.filter
+def amount(value: Decimal | None, currency: str = "") -> str:
+    return figure(value, CURRENCY_PLACES.get(currency, DEFAULT_PLACES))
+
+
+@register.filter
+def signed(value: Decimal | None, currency: str = "") -> str:
+    """An amount with its sign written out, so gains and losses never rely on colour."""
+    text = amount(value, currency)
+    if value is not None and text != "0" and not text.startswith("-"):
+        return "+" + text
+    return text
+
+
+@register.filter
+def percent(value: Decimal | None) -> str:
+    return "none" if value is None else figure(value, 2) + "%"
+
+
+@register.filter
+def leverage(value: Decimal | None) -> str:
+    return "none" if value is None else figure(value, 2) + "x"
+
+
+@register.filter
+def tone(value: Decimal | None) -> str:
+    """A CSS class for a gain or a loss (the sign is always written as well)."""
+    if value is None or value == 0:
+        return "flat"
+    return "gain" if value > 0 else "loss"
+
+
+@register.filter
+def percent_of(rate: Decimal | None) -> str:
+    """A rate written as a percentage: 0.005 → 0.5%."""
+    return "none" if rate is None else figure(Decimal(rate) * 100, 4) + "%"

@@ -1,0 +1,161 @@
+"""Settings for the margin sandbox: one file, driven by the environment.
+
+Embedded defaults (SQLite, the in-memory channel layer) run everything in one process on
+a laptop. Every setting that a deployment may change reads an environment variable; the
+README lists them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from decimal import Decimal
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = Path(os.environ.get("SANDBOX_LOCAL_DIR", BASE_DIR / ".local"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    """SANDBOX_SECRET_KEY, or a key generated on first run and kept in .local/."""
+    given = os.environ.get("SANDBOX_SECRET_KEY")
+    if given:
+        return given
+    path = LOCAL_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = ["127.0.0.1", "localhost", "[::1]", *env_list("SANDBOX_ALLOWED_HOSTS")]
+    bind = os.environ.get("HOST", "")
+    if bind and bind not in ("0.0.0.0", "::"):
+        hosts.append(bind)
+    elif bind:
+        # Serving a classroom network: accept this machine's own names and addresses.
+        name = socket.gethostname()
+        hosts.append(name)
+        with contextlib.suppress(OSError):
+            hosts.extend(socket.gethostbyname_ex(name)[2])
+    return hosts
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("SANDBOX_DEBUG")
+ALLOWED_HOSTS = _allowed_hosts()
+CSRF_TRUSTED_ORIGINS = env_list("SANDBOX_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "sandbox.desk",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "sandbox.urls"
+ASGI_APPLICATION = "sandbox.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SANDBOX_SQLITE_PATH", str(LOCAL_DIR / "sandbox.sqlite3")),
+        # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
+        # and then change the same account are serialised instead of racing.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# What a new paper account starts with, per settle currency.
+SANDBOX_STARTING_BALANCES = {"USDT": Decimal("10000"), "XBT": Decimal("1")}
+# The mark price each instrument starts at on a new practice market.
+SANDBOX_STARTING_MARKS = {
+    "XBTUSDT": Decimal("60000"),
+    "ETHUSDT": Decimal("3000"),
+    "SOLUSDT": Decimal("150"),
+    "XBTUSD": Decimal("60000"),
+}
+SANDBOX_DEFAULT_SYMBOL = "XBTUSDT"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SANDBOX_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,74 @@
+// The desk's own script: the margin dialog and the slider's spoken value.
+// Everything else is htmx (shipped by django-htmx); every action also works without this.
+(function () {
+  "use strict";
+
+  function dialog() {
+    return document.getElementById("margin-dialog");
+  }
+
+  // The "Margin…" link loads the form into the dialog, then the dialog opens as a modal.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target && event.target.id === "margin-dialog-body") {
+      var d = dialog();
+      if (d && !d.open) {
+        d.showModal();
+      }
+      var amount = document.getElementById("margin-amount");
+      if (amount) {
+        amount.focus();
+      }
+    }
+  });
+
+  // A confirmed margin change closes the dialog (the server sends this event).
+  document.body.addEventListener("margin-changed", function () {
+    var d = dialog();
+    if (d && d.open) {
+      d.close();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target instanceof Element && target.closest("[data-dialog-close]")) {
+      var d = dialog();
+      if (d && d.open) {
+        d.close();
+      }
+    }
+  });
+
+  // The slider's stop, in words: stop 0 is cross margin, stop N is isolated at N times.
+  function describe(slider) {
+    var stop = parseInt(slider.value, 10);
+    return stop === 0 ? "Cross margin" : "Isolated " + stop + "x";
+  }
+
+  function syncSlider(slider) {
+    var text = describe(slider);
+    slider.setAttribute("aria-valuetext", text);
+    var output = document.getElementById("leverage-value");
+    if (output) {
+      output.textContent = text;
+    }
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "leverage-stop") {
+      syncSlider(event.target);
+    }
+  });
+
+  function init() {
+    var slider = document.getElementById("leverage-stop");
+    if (slider) {
+      syncSlider(slider);
+    }
+    // With JavaScript the previews update as you type; the no-JS preview buttons can go.
+    document.documentElement.classList.add("js");
+  }
+
+  document.addEventListener("DOMContentLoaded", init);
+  document.addEventListener("htmx:afterSettle", init);
+})();
