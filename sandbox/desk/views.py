@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
+from django_htmx.http import reswap, retarget, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from sandbox import engine
@@ -33,6 +33,9 @@ from .models import Instrument, PaperAccount
 from .templatetags.figures import figure
 
 SECTIONS = ("market", "leverage", "ticket", "balances", "positions", "history")
+# The ticket keeps what the learner typed unless the action came from it; its preview
+# refreshes itself on the "desk-changed" event instead.
+KEEP_TYPED = {"ticket"}
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -188,7 +191,9 @@ def _respond(
         return render(request, "desk/desk.html", context, status=400)
     main = notice.section
     context["parts"] = [(f"desk/desk.html#{main}", False)] + [
-        (f"desk/desk.html#{name}", True) for name in SECTIONS if name != main
+        (f"desk/desk.html#{name}", True)
+        for name in SECTIONS
+        if name != main and name not in KEEP_TYPED
     ]
     if not notice.ok:
         # A refused action changes nothing: only its own section is answered.
@@ -342,6 +347,9 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
                 request, account, instrument, _outcome_notice("positions", text, outcome)
             )
             if request.htmx:
+                # The form lives in the dialog; the result belongs in the positions table.
+                retarget(response, "#positions")
+                reswap(response, "outerHTML")
                 trigger_client_event(response, "margin-changed", {})
             return response
     context = _margin_context(request, account, instrument, form)

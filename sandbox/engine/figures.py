@@ -54,6 +54,7 @@ class PositionFigures:
     funds: Decimal
     liquidation_price: Decimal | None
     bankruptcy_price: Decimal | None
+    realised_pnl: Decimal = ZERO
 
     @property
     def is_long(self) -> bool:
@@ -184,4 +185,5 @@ def _position_figures(
         funds=funds,
         liquidation_price=inst.price_at_pnl(position.qty, position.entry_value, mm - funds),
         bankruptcy_price=inst.price_at_pnl(position.qty, position.entry_value, -funds),
+        realised_pnl=position.realised_pnl,
     )

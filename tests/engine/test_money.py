@@ -1,0 +1,258 @@
+"""The rounding policy: exact Decimals, money in minor units of 1e-8 in the exchange's favour."""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from sandbox.engine import (
+    LedgerReason,
+    MarginMode,
+    Side,
+    account_figures,
+    close_position,
+    deposit,
+    pay_funding,
+    place_order,
+    realise_profit,
+    set_leverage,
+)
+from sandbox.engine.money import (
+    MINOR_UNIT,
+    PRECISION,
+    decimal_places,
+    engine_context,
+    format_decimal,
+    money_down,
+    money_up,
+    parse_decimal,
+    require_decimal,
+    round_half_up,
+)
+
+from .helpers import XBTUSD, XBTUSDT, funded, market, opened, pos
+
+D = Decimal
+
+
+def test_constants() -> None:
+    assert MINOR_UNIT == D("0.00000001")
+    assert PRECISION == 50
+    context = engine_context()
+    assert context.prec == 50
+    assert context.traps[decimal.InvalidOperation]
+    assert context.traps[decimal.DivisionByZero]
+
+
+# ------------------------------------------------------------------- require_decimal
+
+
+def test_require_decimal_accepts_decimal_and_int() -> None:
+    assert require_decimal(D("1.5"), "x") == D("1.5")
+    value = require_decimal(7, "x")
+    assert value == 7
+    assert type(value) is Decimal
+
+
+@pytest.mark.parametrize("bad", [1.5, 0.0, True, False, "1.5", None, [1]])
+def test_require_decimal_refuses_everything_else_with_a_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="qty must be a Decimal"):
+        require_decimal(bad, "qty")
+
+
+@pytest.mark.parametrize("bad", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_require_decimal_refuses_non_finite(bad: str) -> None:
+    with pytest.raises(ValueError, match="price must be a finite number"):
+        require_decimal(D(bad), "price")
+
+
+# ---------------------------------------------------------------------- parse_decimal
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12.5", D("12.5")),
+        (" 7 ", D("7")),
+        ("-0.5", D("-0.5")),
+        ("+3", D("3")),
+        ("1e3", D("1000")),
+        ("0.1", D("0.1")),
+        ("12345678901234567890.123456789", D("12345678901234567890.123456789")),
+    ],
+)
+def test_parse_decimal_reads_plain_numbers_exactly(text: str, expected: Decimal) -> None:
+    parsed = parse_decimal(text)
+    assert parsed == expected
+    assert type(parsed) is Decimal
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "NaN", "nan", "inf", "Infinity", "1,000", "abc", "1e", "--1", "1.2.3", "½"]
+)
+def test_parse_decimal_refuses_what_is_not_a_plain_finite_number(text: str) -> None:
+    assert parse_decimal(text) is None
+
+
+# ------------------------------------------------------------------- decimal_places
+
+
+@pytest.mark.parametrize(
+    ("value", "places"),
+    [(D("1.50"), 2), (D("10"), 0), (D("1E+3"), 0), (D("0.00000001"), 8), (D("-2.125"), 3)],
+)
+def test_decimal_places(value: Decimal, places: int) -> None:
+    assert decimal_places(value) == places
+
+
+# ------------------------------------------------------------------------- rounding
+
+
+def test_money_down_rounds_towards_minus_infinity() -> None:
+    assert money_down(D("1.234567899")) == D("1.23456789")
+    assert money_down(D("-1.234567891")) == D("-1.23456790")
+    assert money_down(D("5")) == D("5")
+    assert money_down(D("0.000000009")) == 0
+
+
+def test_money_up_rounds_towards_plus_infinity() -> None:
+    assert money_up(D("1.234567891")) == D("1.23456790")
+    assert money_up(D("-1.234567899")) == D("-1.23456789")
+    assert money_up(D("0.000000001")) == D("0.00000001")
+    assert money_up(D("2.5")) == D("2.5")
+
+
+def test_round_half_up_rounds_halves_away_from_zero() -> None:
+    assert round_half_up(D("2.5"), 0) == 3
+    assert round_half_up(D("-2.5"), 0) == -3
+    assert round_half_up(D("2.4999"), 0) == 2
+    assert round_half_up(D("633.335"), 2) == D("633.34")
+    assert round_half_up(D("633.3333333"), 2) == D("633.33")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("0"), "0"),
+        (D("-0"), "0"),
+        (D("0E-8"), "0"),
+        (D("0.000000004"), "0"),
+        (D("-0.000000004"), "0"),
+        (D("0.000000005"), "0.00000001"),
+        (D("12.5000"), "12.5"),
+        (D("-3.20"), "-3.2"),
+        (D("1E+3"), "1000"),
+        (D("1.5E+20"), "150000000000000000000"),
+        (D("0.1234567890"), "0.12345679"),
+        (D(10000) / D(103), "97.08737864"),
+        (D("-2.382978723404255319"), "-2.38297872"),
+        (D("400.00"), "400"),
+    ],
+)
+def test_format_decimal_plain_at_most_eight_places(value: Decimal, text: str) -> None:
+    shown = format_decimal(value)
+    assert shown == text
+    assert "e" not in shown.lower()
+
+
+def test_format_decimal_with_fewer_places() -> None:
+    assert format_decimal(D("0.125"), 2) == "0.13"
+    assert format_decimal(D("633.3333"), 2) == "633.33"
+
+
+# ---------------------------------------------------------------- exact computation
+
+
+def test_engine_computes_at_fifty_digits_whatever_the_callers_context() -> None:
+    mkt = market(XBTUSD, XBTUSD="100")
+    account = opened(funded(XBT="100"), mkt, "XBTUSD", Side.BUY, "10000", MarginMode.ISOLATED, 25)
+    with decimal.localcontext() as context:
+        context.prec = 4
+        context.rounding = decimal.ROUND_DOWN
+        liquidation = pos(account, mkt, "XBTUSD").liquidation_price
+        assert decimal.getcontext().prec == 4
+    with decimal.localcontext(engine_context()):
+        expected = D(10000) / D(103)
+    assert liquidation == expected
+    assert len(liquidation.as_tuple().digits) == 50
+
+
+# ---------------------------------------------------- every wallet movement, rounded
+
+
+def test_taker_fee_is_rounded_up() -> None:
+    # Built-in XBTUSDT: fee 0.0005. 0.001 × 20000.123456 = 20.000123456; × 0.0005 =
+    # 0.010000061728, rounded up to 0.01000007.
+    mkt = market(replace(XBTUSDT, taker_fee=D("0.0005")))
+    mkt = mkt.with_mark("XBTUSDT", D("20000.123456"))
+    outcome = place_order(funded(USDT="1000"), mkt, "XBTUSDT", Side.BUY, D("0.001"))
+    assert outcome.fills[0].fee == D("0.01000007")
+    assert [e.amount for e in outcome.ledger] == [D("-0.01000007")]
+    assert outcome.account.wallet("USDT") == D("999.98999993")
+
+
+def test_isolated_margin_is_rounded_up() -> None:
+    # 100 contracts at 100 are worth 1 XBT; at 3x the margin is 1/3, set aside as 0.33333334.
+    mkt = market(XBTUSD, XBTUSD="100")
+    account = opened(funded(XBT="1"), mkt, "XBTUSD", Side.BUY, "100", MarginMode.ISOLATED, 3)
+    assert account.positions["XBTUSD"].position_margin == D("0.33333334")
+    assert account_figures(account, mkt).balances["XBT"].available_balance == D("0.66666666")
+
+
+def test_realised_profit_is_rounded_down_and_realised_loss_rounded_up_in_size() -> None:
+    mkt = market(XBTUSD, XBTUSD="100")
+    account = opened(funded(XBT="100"), mkt, "XBTUSD", Side.BUY, "10000", MarginMode.CROSS, 10)
+    # Loss at 97: 100 − 10000/97 = −3.0927835051546..., paid as −3.09278351.
+    lower = mkt.with_mark("XBTUSD", D("97"))
+    loss = close_position(account, lower, "XBTUSD")
+    assert loss.ledger[0].reason is LedgerReason.TRADE_PNL
+    assert loss.ledger[0].amount == D("-3.09278351")
+    assert loss.account.wallet("XBT") == D("96.90721649")
+    # Profit at 103: 100 − 10000/103 = 2.9126213592233..., received as 2.91262135.
+    higher = mkt.with_mark("XBTUSD", D("103"))
+    gain = close_position(account, higher, "XBTUSD")
+    assert gain.ledger[0].amount == D("2.91262135")
+    # Profit realisation too: received rounded down.
+    realised = realise_profit(account, higher)
+    assert realised.ledger[0].reason is LedgerReason.PROFIT_REALISATION
+    assert realised.ledger[0].amount == D("2.91262135")
+
+
+def test_funding_paid_rounded_up_and_received_rounded_down() -> None:
+    # Long 0.001 XBTUSDT at 20000.123456: value 20.000123456, × 0.0001 = 0.0020000123456.
+    mkt = market(XBTUSDT).with_mark("XBTUSDT", D("20000.123456"))
+    long = opened(funded(USDT="1000"), mkt, "XBTUSDT", Side.BUY, "0.001", MarginMode.CROSS, 10)
+    assert pay_funding(long, mkt, "XBTUSDT", D("0.0001")).ledger[0].amount == D("-0.00200002")
+    assert pay_funding(long, mkt, "XBTUSDT", D("-0.0001")).ledger[0].amount == D("0.00200001")
+    short = opened(funded(USDT="1000"), mkt, "XBTUSDT", Side.SELL, "0.001", MarginMode.CROSS, 10)
+    assert pay_funding(short, mkt, "XBTUSDT", D("0.0001")).ledger[0].amount == D("0.00200001")
+    assert pay_funding(short, mkt, "XBTUSDT", D("-0.0001")).ledger[0].amount == D("-0.00200002")
+
+
+def test_wallet_and_ledger_amounts_are_whole_minor_units() -> None:
+    mkt = market(XBTUSD, XBTUSD="100")
+    account = funded(XBT="100")
+    outcomes = []
+    step = set_leverage(account, mkt, "XBTUSD", MarginMode.CROSS, D(7))
+    outcomes.append(step)
+    step = place_order(step.account, mkt, "XBTUSD", Side.BUY, D("333"))
+    outcomes.append(step)
+    mkt = mkt.with_mark("XBTUSD", D("101.7"))
+    step = realise_profit(step.account, mkt)
+    outcomes.append(step)
+    step = pay_funding(step.account, mkt, "XBTUSD", D("0.000123"))
+    outcomes.append(step)
+    mkt = mkt.with_mark("XBTUSD", D("99.3"))
+    step = close_position(step.account, mkt, "XBTUSD")
+    outcomes.append(step)
+    total = D("100")
+    for outcome in outcomes:
+        for entry in outcome.ledger:
+            assert entry.amount == entry.amount.quantize(MINOR_UNIT)
+            total += entry.amount
+    assert step.account.wallet("XBT") == total
+    assert total == total.quantize(MINOR_UNIT)
+    assert deposit(step.account, "XBT", D("0.00000001")).account.wallet("XBT") == total + MINOR_UNIT
