@@ -39,7 +39,7 @@ class ExactDecimalField(forms.CharField):
         )
         super().__init__(**kwargs)
 
-    def clean(self, value: Any) -> Decimal:  # type: ignore[override]
+    def clean(self, value: Any) -> Decimal:
         text = super().clean(value)
         number = parse_decimal(text)
         if number is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from sandbox import engine
@@ -55,7 +55,7 @@ def instruments_seed() -> int:
 
 
 @transaction.atomic
-def account_create(*, user: AbstractBaseUser | None = None) -> PaperAccount:
+def account_create(*, user: User | None = None) -> PaperAccount:
     """A new paper account with its own practice market and the starting balances."""
     market = Market.objects.create(name="Practice market")
     starting_marks: dict[str, Decimal] = settings.SANDBOX_STARTING_MARKS

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -253,7 +254,7 @@ def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
     form = LeverageForm(request.POST, instrument=instrument)
     if not form.is_valid():
         notice = Notice(
-            "leverage", "The leverage was not changed: " + form.errors["stop"][0], False
+            "leverage", "The leverage was not changed: " + str(form.errors["stop"][0]), False
         )
         return _respond(request, account, instrument, notice, forms={"leverage_form": form})
     mode, leverage = form.margin_choice()
@@ -276,7 +277,7 @@ def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResp
     form = MarkForm(request.POST)
     if not form.is_valid():
         notice = Notice(
-            "market", "The mark price was not changed: " + form.errors["price"][0], False
+            "market", "The mark price was not changed: " + str(form.errors["price"][0]), False
         )
         return _respond(request, account, instrument, notice, forms={"mark_form": form})
     try:
@@ -324,7 +325,7 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
     account = get_account_for_request(request, account_id)
     instrument = _instrument(symbol)
     if request.method == "GET":
-        form = MarginForm(request.GET if "amount" in request.GET else None)
+        form: MarginForm = MarginForm(request.GET if "amount" in request.GET else None)
         context = _margin_context(request, account, instrument, form)
         template = "desk/margin.html"
         if request.htmx:
@@ -361,7 +362,7 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """Sign up to keep this browser's paper account."""
-    form = UserCreationForm(request.POST or None)
+    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
@@ -369,3 +370,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Signed up: your paper account is now kept under your name.")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A missing or forged CSRF token: say so plainly; nothing was changed."""
+    return render(request, "403_csrf.html", status=403)

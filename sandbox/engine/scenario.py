@@ -362,7 +362,8 @@ class StepRecord:
         return record
 
     def to_json(self) -> dict[str, Any]:
-        return _formatted(self.values())
+        formatted: dict[str, Any] = _formatted(self.values())
+        return formatted
 
 
 def event_values(event: Event) -> dict[str, Any]:

@@ -60,6 +60,35 @@
     }
   });
 
+  // A request the server refused outright (403, 404, 500) or could not be sent: say so,
+  // instead of leaving the learner wondering. Nothing on the page was changed.
+  function problem(text) {
+    var box = document.getElementById("request-problem");
+    if (box) {
+      box.textContent = text;
+      box.hidden = false;
+    }
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status === 403) {
+      problem("That was refused: the page is out of date. Reload the page and try again; nothing was changed.");
+    } else if (status === 404) {
+      problem("That account or position is not yours, or no longer exists. Nothing was changed.");
+    } else {
+      problem("The sandbox could not do that (error " + status + "). Nothing was changed; try again.");
+    }
+  });
+  document.addEventListener("htmx:sendError", function () {
+    problem("The sandbox server could not be reached. Check that it is still running, then try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-problem");
+    if (box) {
+      box.hidden = true;
+    }
+  });
+
   function init() {
     var slider = document.getElementById("leverage-stop");
     if (slider) {
