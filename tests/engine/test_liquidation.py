@@ -5,16 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sandbox.engine import (
+    Account,
     Fill,
     LedgerEntry,
     LedgerReason,
     LiquidationEvent,
     MarginMode,
+    Market,
     Side,
     account_figures,
     apply_mark,
     change_margin,
     pay_funding,
+    realise_profit,
 )
 
 from .helpers import (
@@ -33,7 +36,7 @@ from .helpers import (
 D = Decimal
 
 
-def isolated_100_xbt() -> tuple:
+def isolated_100_xbt() -> tuple[Account, Market]:
     mkt = market(XBTUSD, XBTUSD="100")
     return opened(funded(XBT="100"), mkt, "XBTUSD", Side.BUY, "10000", MarginMode.ISOLATED, 25), mkt
 
@@ -163,10 +166,8 @@ def test_cross_liquidation_takes_the_funds_behind_it() -> None:
     assert (event.loss, event.insurance_fund_change) == (-10000, -1000)
 
 
-def bryan_after_the_eth_rally() -> tuple:
+def bryan_after_the_eth_rally() -> tuple[Account, Market]:
     """Bryan's account after realisation at 22000/900 and ETHUSDT's rally to 1300."""
-    from sandbox.engine import realise_profit
-
     mkt = market(XBTUSDT, ETHUSDT, XBTUSDT="20000", ETHUSDT="1000")
     account = opened(funded(USDT="5000"), mkt, "XBTUSDT", Side.BUY, "1", MarginMode.CROSS, 50)
     account = opened(account, mkt, "ETHUSDT", Side.SELL, "20", MarginMode.CROSS, 50)

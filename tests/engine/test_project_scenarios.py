@@ -33,10 +33,8 @@ def test_project_scenario_reproduces_its_figures(path: Path) -> None:
     run = run_scenario(scenario)
     assert [str(m) for m in run.mismatches] == []
     assert all(record.ok for record in run.records)
-    assert sum(1 for step in scenario.steps if step.expect) >= 3
-    assert all(
-        step.note or step.op in {"deposit", "mark", "leverage"} for step in scenario.steps[:1]
-    )
+    assert sum(1 for step in scenario.steps if step.expect) >= 2
+    assert any(step.note for step in scenario.steps), "lessons need narration"
 
 
 def _figures(expect: Any, prefix: str = "") -> set[str]:
