@@ -185,10 +185,11 @@ def account_reset(*, account: PaperAccount) -> engine.Outcome:
     return _apply(account, lambda a, m: engine.reset_account(a, balances))
 
 
-def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> list[engine.Outcome]:
+def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int, engine.Outcome]:
     """Set a mark price by hand on the account's market, and liquidate what it crosses.
 
-    Every account trading on that market is checked (a practice market has one).
+    Every account trading on that market is checked (a practice market has one); the
+    outcome of each is returned by account id.
     """
     with transaction.atomic():
         market_row = Market.objects.select_for_update().get(pk=account.market_id)
@@ -196,10 +197,10 @@ def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> list[engi
         MarkPrice.objects.update_or_create(
             market=market_row, instrument_id=symbol, defaults={"price": market.marks[symbol]}
         )
-        outcomes = []
+        outcomes: dict[int, engine.Outcome] = {}
         for member in PaperAccount.objects.select_for_update().filter(market=market_row):
             before = engine_account(member)
             outcome = engine.apply_mark(before, market, symbol)
             _save(member, before, outcome)
-            outcomes.append(outcome)
+            outcomes[member.pk] = outcome
         return outcomes

@@ -286,7 +286,7 @@ def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResp
         )
     except engine.Rejected as refusal:
         return _respond(request, account, instrument, Notice("market", refusal.message, False))
-    mine = next((o for o in outcomes), engine.Outcome(engine.Account()))
+    mine = outcomes.get(account.pk) or engine.Outcome(engine.Account())
     text = f"{symbol} mark price set to {form.data['price']}."
     return _respond(request, account, instrument, _outcome_notice("market", text, mine))
 
