@@ -16,9 +16,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from sandbox.live.ticker import EmbeddedTicker  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         # The classroom runs offline: the app serves its own CSS and JavaScript.
         "http": ASGIStaticFilesHandler(django_asgi_app),
@@ -27,3 +28,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+# One process runs everything by default: the market ticker starts in this event loop.
+application = EmbeddedTicker(router)

@@ -1,7 +1,7 @@
-"""Websocket routes of every app (the live market adds its consumers here)."""
+"""Websocket routes of every app."""
 
 from __future__ import annotations
 
-from typing import Any
+from sandbox.live.routing import websocket_urlpatterns as live_patterns
 
-websocket_urlpatterns: list[Any] = []
+websocket_urlpatterns = [*live_patterns]

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "template_partials",
     "channels",
     "sandbox.desk",
+    "sandbox.live",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +113,9 @@ DATABASES = {
         # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
         # and then change the same account are serialised instead of racing.
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        # A file, not memory, so a live server process in the browser tests shares it;
+        # one per test run, so two runs never share it.
+        "TEST": {"NAME": str(LOCAL_DIR / f"test-{os.getpid()}.sqlite3")},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -153,6 +157,16 @@ SANDBOX_STARTING_MARKS = {
     "XBTUSD": Decimal("60000"),
 }
 SANDBOX_DEFAULT_SYMBOL = "XBTUSDT"
+
+# The live market. "embedded" runs the ticker inside the web server (one process does
+# everything); "off" leaves it to `python manage.py runticker`.
+SANDBOX_TICKER = os.environ.get("SANDBOX_TICKER", "embedded")
+SANDBOX_LEASE_SECONDS = int(os.environ.get("SANDBOX_LEASE_SECONDS", "5"))
+SANDBOX_WATCH_SECONDS = 30  # a practice market keeps ticking this long after it was watched
+# Margin call: warn when the mark is within this many percent of the liquidation price,
+# and raise the alarm within the second.
+SANDBOX_MARGIN_CALL_PERCENT = Decimal(os.environ.get("SANDBOX_MARGIN_CALL_PERCENT", "5"))
+SANDBOX_MARGIN_DANGER_PERCENT = Decimal(os.environ.get("SANDBOX_MARGIN_DANGER_PERCENT", "2"))
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,9 @@ anonymous browser uses only the unclaimed account its cookie names. Anything els
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import PaperAccount
@@ -17,9 +20,22 @@ COOKIE = "sandbox_account"
 COOKIE_AGE = 365 * 24 * 3600
 
 
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt="sandbox.desk.browser-account")
+
+
+def _unsign(raw: str | None) -> str | None:
+    """The browser key in a cookie value, if its signature holds."""
+    if not raw:
+        return None
+    try:
+        return _signer().unsign(raw, max_age=COOKIE_AGE)
+    except signing.BadSignature:
+        return None
+
+
 def _browser_key(request: HttpRequest) -> str | None:
-    key: str | None = request.get_signed_cookie(COOKIE, default=None, salt=COOKIE)
-    return key
+    return _unsign(request.COOKIES.get(COOKIE))
 
 
 def _browser_account(request: HttpRequest) -> PaperAccount | None:
@@ -60,14 +76,27 @@ def claim_browser_account(request: HttpRequest) -> None:
 
 
 def remember(response: HttpResponse, account: PaperAccount) -> None:
-    response.set_signed_cookie(
+    response.set_cookie(
         COOKIE,
-        account.browser_key,
-        salt=COOKIE,
+        _signer().sign(account.browser_key),
         max_age=COOKIE_AGE,
         httponly=True,
         samesite="Lax",
     )
+
+
+def account_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | None:
+    """The same rule for a websocket: the signed-in user's account, or the browser's.
+
+    ``scope`` carries the user (from Channels' AuthMiddlewareStack) and the cookies.
+    """
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return PaperAccount.objects.filter(pk=account_id, user=user).first()
+    key = _unsign(scope.get("cookies", {}).get(COOKIE))
+    if key is None:
+        return None
+    return PaperAccount.objects.filter(pk=account_id, browser_key=key, user__isnull=True).first()
 
 
 def get_account_for_request(request: HttpRequest, account_id: int) -> PaperAccount:

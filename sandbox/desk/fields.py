@@ -1,7 +1,7 @@
-"""A model field that keeps Decimals exact in every database.
+"""Model fields that keep Decimals exact in every database.
 
 Django's DecimalField is stored by SQLite with REAL affinity and read back through a
-float, which would round prices and balances. This field stores the decimal's exact text
+float, which would round prices and balances. These fields store the decimal's exact text
 instead, so no float ever touches a figure, in Python or in SQL.
 """
 
@@ -16,14 +16,24 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import Expression
 
 if TYPE_CHECKING:
-    _DecimalFieldBase = models.Field[Decimal, Decimal]
+    _Required = models.Field[Decimal, Decimal]
+    _Optional = models.Field[Decimal | None, Decimal | None]
 else:
-    _DecimalFieldBase = models.Field
+    _Required = _Optional = models.Field
 
 
-class ExactDecimalField(_DecimalFieldBase):
-    description = "An exact decimal number, stored as text"
+def _to_decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        raise ValidationError("Floats are not accepted for exact figures.")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(f"{value!r} is not a decimal number.") from None
 
+
+class _ExactDecimal:
     def db_type(self, connection: BaseDatabaseWrapper) -> str:
         return "text"
 
@@ -33,15 +43,20 @@ class ExactDecimalField(_DecimalFieldBase):
         return None if value is None else Decimal(value)
 
     def to_python(self, value: Any) -> Decimal | None:
-        if value is None or isinstance(value, Decimal):
-            return value
-        if isinstance(value, float):
-            raise ValidationError("Floats are not accepted for exact figures.")
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a decimal number.") from None
+        return _to_decimal(value)
 
     def get_prep_value(self, value: Any) -> str | None:
-        value = self.to_python(value)
-        return None if value is None else format(value, "f")
+        number = _to_decimal(value)
+        return None if number is None else format(number, "f")
+
+
+class ExactDecimalField(_ExactDecimal, _Required):
+    """A required exact decimal, stored as text."""
+
+
+class NullableExactDecimalField(_ExactDecimal, _Optional):
+    """An exact decimal that may be missing (a liquidation price that does not exist)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("null", True)
+        super().__init__(*args, **kwargs)

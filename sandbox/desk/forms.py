@@ -14,6 +14,7 @@ from sandbox.engine.money import MONEY_PLACES, decimal_places, format_decimal, p
 from .models import Instrument
 
 MAX_NUMBER_TEXT = 30
+MAX_DIGITS = 20
 MAX_QTY = Decimal("1000000000")
 MAX_PRICE = Decimal("1000000000")
 MAX_AMOUNT = Decimal("1000000000")
@@ -46,13 +47,14 @@ class ExactDecimalField(forms.CharField):
             raise forms.ValidationError(f"Enter the {self.noun} as a number, like {self.example}.")
         if number <= 0:
             raise forms.ValidationError(f"Enter a {self.noun} above zero.")
-        if decimal_places(number.normalize()) > self.places:
-            raise forms.ValidationError(
-                f"A {self.noun} can have at most {self.places} decimal places here."
-            )
-        if number > self.maximum:
+        # Compare sizes before any arithmetic: 1e1000000 must not reach the engine.
+        if number.adjusted() > MAX_DIGITS or number > self.maximum:
             raise forms.ValidationError(
                 f"That {self.noun} is too large: the most is {format_decimal(self.maximum)}."
+            )
+        if number.adjusted() < -MAX_DIGITS or decimal_places(number.normalize()) > self.places:
+            raise forms.ValidationError(
+                f"A {self.noun} can have at most {self.places} decimal places here."
             )
         return number
 

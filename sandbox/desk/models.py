@@ -13,7 +13,7 @@ from django.db import models
 from sandbox.engine import ContractKind, LedgerReason, MarginMode, Side
 from sandbox.engine import Instrument as EngineInstrument
 
-from .fields import ExactDecimalField
+from .fields import ExactDecimalField, NullableExactDecimalField
 
 
 class Instrument(models.Model):
@@ -27,6 +27,7 @@ class Instrument(models.Model):
     taker_fee = ExactDecimalField()
     qty_step = ExactDecimalField()
     funding_rate = ExactDecimalField()
+    tick_size = ExactDecimalField(default=Decimal("0.01"))  # price increment
     display_order = models.PositiveSmallIntegerField(default=0)  # order in the picker
 
     class Meta:
@@ -45,18 +46,52 @@ class Instrument(models.Model):
             taker_fee=self.taker_fee,
             qty_step=self.qty_step,
             funding_rate=self.funding_rate,
+            tick_size=self.tick_size,
         )
 
 
+def new_seed() -> int:
+    return secrets.randbelow(2**62)
+
+
 class Market(models.Model):
-    """A set of mark prices that accounts trade against.
+    """A set of mark prices that accounts trade against, and the clock that moves them.
 
     Each paper account gets its own practice market, so moving the mark by hand changes
-    nobody else's positions. Classrooms and lessons get markets of their own.
+    nobody else's positions. Classrooms and lessons get markets of their own. The live
+    market ticks it: ``sequence`` counts the ticks applied (each exactly once, the state
+    saved with it), ``sim_seconds`` is the simulated time, and the lease names the one
+    ticker process allowed to tick it.
     """
 
+    class Kind(models.TextChoices):
+        PRACTICE = "practice", "practice market"
+        ROOM = "room", "classroom market"
+        LESSON = "lesson", "lesson market"
+
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PRACTICE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The price process (see sandbox.engine.pricepath), read afresh on every tick.
+    seed = models.BigIntegerField(default=new_seed)
+    volatility = ExactDecimalField(default=Decimal("0.8"))
+    drift = ExactDecimalField(default=Decimal("0"))
+    jump_intensity = ExactDecimalField(default=Decimal("0"))
+    jump_mean = ExactDecimalField(default=Decimal("0"))
+    jump_volatility = ExactDecimalField(default=Decimal("0.05"))
+    # The clock.
+    running = models.BooleanField(default=True)
+    speed = models.PositiveIntegerField(default=1)  # simulated seconds per real second
+    tick_seconds = ExactDecimalField(default=Decimal("1"))  # real seconds between ticks
+    sequence = models.BigIntegerField(default=0)
+    sim_seconds = ExactDecimalField(default=Decimal("0"))
+    funding_enabled = models.BooleanField(default=True)
+    last_watched = models.DateTimeField(null=True, blank=True)
+    # A gap waiting for the next tick: {"XBTUSDT": "-8"} moves XBTUSDT by -8% at once.
+    pending_gaps = models.JSONField(default=dict, blank=True)
+    # The lease: only its holder ticks the market, until it expires.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -104,6 +139,9 @@ class PaperAccount(models.Model):
     )
     browser_key = models.CharField(max_length=64, unique=True, default=new_browser_key)
     created_at = models.DateTimeField(auto_now_add=True)
+    # True while two or more cross positions share a settle currency: their liquidation
+    # prices then move with each other's marks, so every tick must look at them.
+    cross_linked = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"paper account {self.pk}"
@@ -146,6 +184,11 @@ class Position(models.Model):
     position_margin = ExactDecimalField(default=Decimal(0))
     realised_pnl = ExactDecimalField(default=Decimal(0))
     opened_at = models.DateTimeField(auto_now_add=True)
+    # An integer index of the liquidation price (in units of 1e-8, rounded outwards) so a
+    # tick can ask the database for just the positions a new mark may have crossed. The
+    # exact test is always the engine's.
+    is_long = models.BooleanField(default=True)
+    liquidation_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["instrument__display_order", "instrument__symbol"]
@@ -153,6 +196,9 @@ class Position(models.Model):
             models.UniqueConstraint(
                 fields=["account", "instrument"], name="one_position_per_symbol"
             )
+        ]
+        indexes = [
+            models.Index(fields=["instrument", "is_long", "liquidation_key"], name="liq_index")
         ]
 
 
@@ -201,3 +247,36 @@ class Fill(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class LiquidationRecord(models.Model):
+    """A liquidation, in the learner's own numbers, kept for the notice and the chart."""
+
+    account = models.ForeignKey(PaperAccount, on_delete=models.CASCADE, related_name="liquidations")
+    symbol = models.CharField(max_length=20)
+    settle = models.CharField(max_length=10)
+    margin_mode = models.CharField(max_length=10, choices=MODE_CHOICES)
+    qty = ExactDecimalField()
+    avg_entry_price = ExactDecimalField()
+    funds = ExactDecimalField()
+    maintenance_margin = ExactDecimalField()
+    liquidation_price = NullableExactDecimalField()
+    bankruptcy_price = NullableExactDecimalField()
+    mark_price = ExactDecimalField()
+    loss = ExactDecimalField()
+    insurance_fund_change = ExactDecimalField()
+    sequence = models.BigIntegerField(default=0)  # the market tick it happened on
+    acknowledged = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    @property
+    def is_long(self) -> bool:
+        return self.qty > 0
+
+    @property
+    def gapped(self) -> bool:
+        """The mark jumped past the bankruptcy price: the insurance fund paid."""
+        return self.insurance_fund_change < 0

@@ -10,7 +10,7 @@ second one sees the balance the first one left.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,6 +23,7 @@ from .models import (
     Instrument,
     InsuranceFund,
     LedgerEntry,
+    LiquidationRecord,
     MarginSettingRow,
     Market,
     MarkPrice,
@@ -48,6 +49,7 @@ def instruments_seed() -> int:
                 "taker_fee": inst.taker_fee,
                 "qty_step": inst.qty_step,
                 "funding_rate": inst.funding_rate,
+                "tick_size": inst.tick_size,
                 "display_order": order,
             },
         )
@@ -66,15 +68,55 @@ def account_create(*, user: User | None = None) -> PaperAccount:
             )
     account = PaperAccount.objects.create(market=market, user=user)
     state = engine.Account()
+    empty = engine.Market({})
     for currency, amount in settings.SANDBOX_STARTING_BALANCES.items():
         outcome = engine.deposit(state, currency, amount)
-        _save(account, state, outcome)
+        outcome_save(account, state, outcome, empty)
         state = outcome.account
     return account
 
 
-def _save(account: PaperAccount, before: engine.Account, outcome: engine.Outcome) -> None:
-    """Write an outcome: wallets, positions, settings, ledger, fills, insurance fund."""
+KEY_SCALE = Decimal(10) ** 8
+KEY_LIMIT = 9 * 10**18
+
+
+def liquidation_key(price: Decimal | None, *, is_long: bool) -> int | None:
+    """The integer index of a liquidation price, rounded outwards (see Position)."""
+    if price is None:
+        return None
+    scaled = price * KEY_SCALE
+    key = int(scaled.to_integral_value(rounding=ROUND_CEILING if is_long else ROUND_FLOOR))
+    return max(-KEY_LIMIT, min(KEY_LIMIT, key))
+
+
+def _index_positions(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
+    """Refresh the liquidation index of every open position, and the cross-linked flag."""
+    figures = engine.account_figures(state, market)
+    for symbol, position in figures.positions.items():
+        Position.objects.filter(account=account, instrument_id=symbol).update(
+            is_long=position.is_long,
+            liquidation_key=liquidation_key(position.liquidation_price, is_long=position.is_long),
+        )
+    cross_per_currency: dict[str, int] = {}
+    for position in figures.positions.values():
+        if position.margin_mode is engine.MarginMode.CROSS:
+            cross_per_currency[position.settle] = cross_per_currency.get(position.settle, 0) + 1
+    linked = any(count > 1 for count in cross_per_currency.values())
+    if account.cross_linked != linked:
+        account.cross_linked = linked
+        PaperAccount.objects.filter(pk=account.pk).update(cross_linked=linked)
+
+
+def outcome_save(
+    account: PaperAccount,
+    before: engine.Account,
+    outcome: engine.Outcome,
+    market: engine.Market,
+    *,
+    sequence: int = 0,
+) -> list[LiquidationRecord]:
+    """Write an outcome: wallets, positions, settings, ledger, fills, insurance fund,
+    liquidation records, and the liquidation index. Returns the new liquidation records."""
     after = outcome.account
     running = dict(before.wallets)
     for entry in outcome.ledger:
@@ -144,6 +186,29 @@ def _save(account: PaperAccount, before: engine.Account, outcome: engine.Outcome
         )
         fund.balance += change
         fund.save(update_fields=["balance"])
+    records = [
+        LiquidationRecord.objects.create(
+            account=account,
+            symbol=event.symbol,
+            settle=event.settle,
+            margin_mode=event.margin_mode.value,
+            qty=event.qty,
+            avg_entry_price=event.avg_entry_price,
+            funds=event.funds,
+            maintenance_margin=event.maintenance_margin,
+            liquidation_price=event.liquidation_price,
+            bankruptcy_price=event.bankruptcy_price,
+            mark_price=event.mark_price,
+            loss=event.loss,
+            insurance_fund_change=event.insurance_fund_change,
+            sequence=sequence,
+        )
+        for event in outcome.events
+        if isinstance(event, engine.LiquidationEvent)
+    ]
+    if after.positions or before.positions:
+        _index_positions(account, after, market)
+    return records
 
 
 def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
@@ -154,8 +219,9 @@ def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
     with transaction.atomic():
         locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
         before = engine_account(locked)
-        outcome = action(before, engine_market(locked.market))
-        _save(locked, before, outcome)
+        market = engine_market(locked.market)
+        outcome = action(before, market)
+        outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
         return outcome
 
 
@@ -201,6 +267,6 @@ def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int,
         for member in PaperAccount.objects.select_for_update().filter(market=market_row):
             before = engine_account(member)
             outcome = engine.apply_mark(before, market, symbol)
-            _save(member, before, outcome)
+            outcome_save(member, before, outcome, market, sequence=market_row.sequence)
             outcomes[member.pk] = outcome
         return outcomes

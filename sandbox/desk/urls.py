@@ -7,6 +7,8 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Before the desk's own pattern, which would otherwise take "reset" for a symbol.
+    path("desk/<int:account_id>/reset/", views.account_reset, name="account_reset"),
     path("desk/<int:account_id>/<str:symbol>/", views.desk, name="desk"),
     path("desk/<int:account_id>/<str:symbol>/order/", views.order_submit, name="order_submit"),
     path(
@@ -25,7 +27,6 @@ urlpatterns = [
     path("desk/<int:account_id>/<str:symbol>/margin/", views.margin, name="margin"),
     path("desk/<int:account_id>/<str:symbol>/close/", views.position_close, name="position_close"),
     path("desk/<int:account_id>/<str:symbol>/mark/", views.mark_set, name="mark_set"),
-    path("desk/<int:account_id>/reset/", views.account_reset, name="account_reset"),
     path("signup/", views.signup, name="signup"),
     path(
         "login/",

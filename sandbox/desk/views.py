@@ -26,6 +26,7 @@ from django_htmx.middleware import HtmxDetails
 
 from sandbox import engine
 from sandbox.engine.previews import preview_leverage, preview_margin, preview_order
+from sandbox.live.render import live_context
 
 from . import selectors, services
 from .accounts import claim_browser_account, current_account, get_account_for_request, remember
@@ -71,38 +72,29 @@ def _desk_context(
     instrument: Instrument,
     **extra: Any,
 ) -> dict[str, Any]:
-    state = selectors.account_state(account)
+    context = live_context(account, instrument.symbol)
+    state = context["state"]
     symbol = instrument.symbol
     inst = state.market.instrument(symbol)
-    position = state.figures.positions.get(symbol)
+    position = context["position"]
     setting = state.account.settings.get(symbol) or engine.default_setting(inst)
     if position is not None:
         setting = engine.MarginSetting(position.margin_mode, position.leverage)
     stop = 0 if setting.mode is engine.MarginMode.CROSS else int(setting.leverage)
-    context: dict[str, Any] = {
-        "account": account,
-        "instrument": instrument,
-        "inst": inst,
-        "instruments": [
-            (row, state.market.marks.get(row.symbol)) for row in selectors.instruments()
-        ],
-        "mark": state.market.marks.get(symbol),
-        "figures": state.figures,
-        "balances": list(state.figures.balances.values()),
-        "positions": list(state.figures.positions.values()),
-        "position": position,
-        "setting": setting,
-        "stop": stop,
-        "max_stop": int(inst.max_leverage),
-        "order_form": OrderForm(instrument=instrument, initial={"side": "buy"}),
-        "leverage_form": LeverageForm(instrument=instrument, initial={"stop": stop}),
-        "mark_form": MarkForm(),
-        "margin_form": MarginForm(),
-        "fills": selectors.recent_fills(account),
-        "ledger": selectors.recent_ledger(account),
-        "notice": None,
-        "sections": SECTIONS,
-    }
+    context.update(
+        {
+            "setting": setting,
+            "stop": stop,
+            "max_stop": int(inst.max_leverage),
+            "order_form": OrderForm(instrument=instrument, initial={"side": "buy"}),
+            "leverage_form": LeverageForm(instrument=instrument, initial={"stop": stop}),
+            "mark_form": MarkForm(),
+            "margin_form": MarginForm(),
+            "fills": selectors.recent_fills(account),
+            "ledger": selectors.recent_ledger(account),
+            "sections": SECTIONS,
+        }
+    )
     if position is not None and position.margin_mode is engine.MarginMode.ISOLATED:
         context["margin_limits"] = engine.margin_limits(state.account, state.market, symbol)
     context.update(extra)
@@ -173,7 +165,7 @@ def leverage_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> 
     return render(request, "desk/desk.html#leverage_preview", context)
 
 
-def _respond(
+def desk_response(
     request: HtmxHttpRequest,
     account: PaperAccount,
     instrument: Instrument,
@@ -221,17 +213,17 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
     form = OrderForm(request.POST, instrument=instrument)
     if not form.is_valid():
         notice = Notice("ticket", "The order was not placed: correct the fields below.", False)
-        return _respond(request, account, instrument, notice, forms={"order_form": form})
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
     side, qty = form.cleaned_side(), form.cleaned_data["qty"]
     try:
         outcome = services.order_place(account=account, symbol=symbol, side=side, qty=qty)
     except engine.Rejected as refusal:
         notice = Notice("ticket", refusal.message, False)
-        return _respond(request, account, instrument, notice, forms={"order_form": form})
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
     fill = outcome.fills[0]
     verb = "Bought" if side is engine.Side.BUY else "Sold"
     text = f"{verb} {form.data['qty']} {symbol} at {figure(fill.price)}."
-    return _respond(request, account, instrument, _outcome_notice("ticket", text, outcome))
+    return desk_response(request, account, instrument, _outcome_notice("ticket", text, outcome))
 
 
 @require_POST
@@ -241,10 +233,12 @@ def position_close(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
     try:
         outcome = services.position_close(account=account, symbol=symbol)
     except engine.Rejected as refusal:
-        return _respond(request, account, instrument, Notice("positions", refusal.message, False))
+        return desk_response(
+            request, account, instrument, Notice("positions", refusal.message, False)
+        )
     realised = sum((f.realised_pnl for f in outcome.fills), start=Decimal(0))
     text = f"Closed your {symbol} position; realised {figure(realised)} {instrument.settle}."
-    return _respond(request, account, instrument, _outcome_notice("positions", text, outcome))
+    return desk_response(request, account, instrument, _outcome_notice("positions", text, outcome))
 
 
 @require_POST
@@ -256,7 +250,7 @@ def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
         notice = Notice(
             "leverage", "The leverage was not changed: " + str(form.errors["stop"][0]), False
         )
-        return _respond(request, account, instrument, notice, forms={"leverage_form": form})
+        return desk_response(request, account, instrument, notice, forms={"leverage_form": form})
     mode, leverage = form.margin_choice()
     try:
         outcome = services.leverage_set(
@@ -264,10 +258,10 @@ def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
         )
     except engine.Rejected as refusal:
         notice = Notice("leverage", refusal.message, False)
-        return _respond(request, account, instrument, notice, forms={"leverage_form": form})
+        return desk_response(request, account, instrument, notice, forms={"leverage_form": form})
     label = "cross margin" if mode is engine.MarginMode.CROSS else f"isolated {leverage}x"
     text = f"{symbol} now uses {label}."
-    return _respond(request, account, instrument, _outcome_notice("leverage", text, outcome))
+    return desk_response(request, account, instrument, _outcome_notice("leverage", text, outcome))
 
 
 @require_POST
@@ -279,16 +273,16 @@ def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResp
         notice = Notice(
             "market", "The mark price was not changed: " + str(form.errors["price"][0]), False
         )
-        return _respond(request, account, instrument, notice, forms={"mark_form": form})
+        return desk_response(request, account, instrument, notice, forms={"mark_form": form})
     try:
         outcomes = services.mark_set(
             account=account, symbol=symbol, price=form.cleaned_data["price"]
         )
     except engine.Rejected as refusal:
-        return _respond(request, account, instrument, Notice("market", refusal.message, False))
+        return desk_response(request, account, instrument, Notice("market", refusal.message, False))
     mine = outcomes.get(account.pk) or engine.Outcome(engine.Account())
     text = f"{symbol} mark price set to {form.data['price']}."
-    return _respond(request, account, instrument, _outcome_notice("market", text, mine))
+    return desk_response(request, account, instrument, _outcome_notice("market", text, mine))
 
 
 @require_POST
@@ -344,7 +338,7 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
         else:
             verb = "Added" if form.signed_amount() > 0 else "Removed"
             text = f"{verb} {form.data['amount']} {instrument.settle} of margin on {symbol}."
-            response = _respond(
+            response = desk_response(
                 request, account, instrument, _outcome_notice("positions", text, outcome)
             )
             if request.htmx:

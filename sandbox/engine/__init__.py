@@ -33,6 +33,7 @@ from .operations import (
     apply_mark,
     change_margin,
     close_position,
+    combine,
     default_setting,
     deposit,
     margin_limits,
@@ -41,6 +42,7 @@ from .operations import (
     realise_profit,
     reset_account,
     set_leverage,
+    tick_account,
 )
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "apply_mark",
     "change_margin",
     "close_position",
+    "combine",
     "default_setting",
     "deposit",
     "margin_limits",
@@ -79,4 +82,5 @@ __all__ = [
     "realise_profit",
     "reset_account",
     "set_leverage",
+    "tick_account",
 ]

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
-from .money import ZERO
+from .money import ZERO, require_decimal
 
 
 class MarginMode(StrEnum):
@@ -76,6 +76,11 @@ class Position:
     leverage: Decimal
     position_margin: Decimal = ZERO
     realised_pnl: Decimal = ZERO  # trade PnL, realised profit, funding, less fees, while open
+
+    def __post_init__(self) -> None:
+        for name in ("qty", "cost_value", "entry_value", "leverage", "position_margin"):
+            require_decimal(getattr(self, name), name)
+        require_decimal(self.realised_pnl, "realised_pnl")
 
     @property
     def is_long(self) -> bool:
@@ -154,6 +159,8 @@ class Account:
     settings: Mapping[str, MarginSetting] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
+        for currency, balance in dict(self.wallets or {}).items():
+            require_decimal(balance, f"wallet {currency}")
         object.__setattr__(self, "wallets", _frozen(self.wallets))
         object.__setattr__(self, "positions", _frozen(self.positions))
         object.__setattr__(self, "settings", _frozen(self.settings))
@@ -171,3 +178,6 @@ class Outcome:
     ledger: tuple[LedgerEntry, ...] = ()
     fills: tuple[Fill, ...] = ()
     insurance: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "insurance", MappingProxyType(dict(self.insurance)))

@@ -34,7 +34,8 @@ class Instrument:
     """A perpetual contract and its risk parameters.
 
     ``qty_step`` is the smallest order size (and every quantity must be a whole multiple
-    of it); ``funding_rate`` is the default rate of a funding payment on a live market.
+    of it); ``funding_rate`` is the rate of a funding payment on a live market;
+    ``tick_size`` is the step of a simulated price.
     """
 
     symbol: str
@@ -45,6 +46,7 @@ class Instrument:
     taker_fee: Decimal = ZERO
     qty_step: Decimal = Decimal("0.00000001")
     funding_rate: Decimal = Decimal("0.0001")
+    tick_size: Decimal = Decimal("0.01")
 
     @property
     def is_inverse(self) -> bool:
@@ -107,6 +109,7 @@ BUILT_IN_INSTRUMENTS: MappingProxyType[str, Instrument] = MappingProxyType(
             max_leverage=Decimal("100"),
             taker_fee=Decimal("0.0005"),
             qty_step=Decimal("0.001"),
+            tick_size=Decimal("0.5"),
         ),
         "ETHUSDT": Instrument(
             symbol="ETHUSDT",
@@ -116,6 +119,7 @@ BUILT_IN_INSTRUMENTS: MappingProxyType[str, Instrument] = MappingProxyType(
             max_leverage=Decimal("50"),
             taker_fee=Decimal("0.0005"),
             qty_step=Decimal("0.01"),
+            tick_size=Decimal("0.01"),
         ),
         "SOLUSDT": Instrument(
             symbol="SOLUSDT",
@@ -125,6 +129,7 @@ BUILT_IN_INSTRUMENTS: MappingProxyType[str, Instrument] = MappingProxyType(
             max_leverage=Decimal("50"),
             taker_fee=Decimal("0.0005"),
             qty_step=Decimal("0.1"),
+            tick_size=Decimal("0.01"),
         ),
         "XBTUSD": Instrument(
             symbol="XBTUSD",
@@ -134,6 +139,7 @@ BUILT_IN_INSTRUMENTS: MappingProxyType[str, Instrument] = MappingProxyType(
             max_leverage=Decimal("100"),
             taker_fee=Decimal("0.0005"),
             qty_step=Decimal("1"),
+            tick_size=Decimal("0.5"),
         ),
     }
 )

@@ -40,7 +40,10 @@ The rules (1–4, the figures, are in :mod:`.figures`):
     The trader loses the funds behind it (for an isolated position, exactly its position
     margin, never more). The insurance fund receives the position's PnL from the
     bankruptcy price to the mark: positive when the mark is still better than bankruptcy,
-    negative when the price gapped through it. Isolated positions are independent and are
+    negative when the price gapped through it. Funds behind a cross position can be
+    negative (the account owes more than it holds, after a gap or a large funding
+    payment); then the insurance fund pays the difference and the account ends at zero
+    available balance, never in debt. Isolated positions are independent and are
     all taken over at once; cross positions are taken over one at a time (the position
     whose mark moved first, then the one furthest past its maintenance margin), and the
     figures are recomputed after each, because one cross liquidation changes the funds
@@ -52,7 +55,7 @@ the minor unit in the exchange's favour, so the ledger always adds up to the wal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -234,12 +237,12 @@ class _Work:
         """Liquidate one position: close it at its bankruptcy price (rule 11)."""
         position = self.positions.pop(figures.symbol)
         inst = self.market.instrument(figures.symbol)
-        if position.mode is MarginMode.ISOLATED:
-            lost = position.position_margin
-        else:
-            # Negative funds (only after a gap elsewhere) cost the trader nothing more here;
-            # the insurance fund takes the difference and the next pass handles the rest.
-            lost = max(figures.funds, ZERO)
+        # Isolated: the position margin. Cross: exactly the funds behind it. Those are
+        # negative only when the account already owes more than it has (a gap, or funding
+        # larger than the funds): closing at the bankruptcy price then brings the available
+        # balance back to zero and the insurance fund pays, so no account is left in debt.
+        isolated = position.mode is MarginMode.ISOLATED
+        lost = position.position_margin if isolated else figures.funds
         change = money_down(-lost)
         insurance = money_down(figures.unrealised_pnl - change)
         self.move(inst.settle, change, LedgerReason.LIQUIDATION, figures.symbol)
@@ -276,8 +279,13 @@ class _Work:
             )
         )
 
-    def liquidate(self, trigger: str | None) -> None:
-        """Take over every position at or through its liquidation price (rule 11)."""
+    def liquidate(self, trigger: str | None = None, moved: Collection[str] = ()) -> None:
+        """Take over every position at or through its liquidation price (rule 11).
+
+        ``trigger`` (or several ``moved`` symbols, on a market tick) names the marks that
+        moved: among cross positions, theirs go first.
+        """
+        first = {trigger, *moved} - {None}
         while True:
             due = [p for p in self.figures().positions.values() if p.at_or_through_liquidation]
             if not due:
@@ -291,7 +299,7 @@ class _Work:
                 min(
                     due,
                     key=lambda p: (
-                        p.symbol != trigger,
+                        p.symbol not in first,
                         p.margin_left - p.maintenance_margin,
                         p.symbol,
                     ),
@@ -524,3 +532,45 @@ def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) ->
     work.events.append(FundingEvent(symbol, inst.settle, rate, change))
     work.liquidate(trigger=symbol)
     return work.outcome()
+
+
+@exact
+def tick_account(
+    account: Account,
+    market: Market,
+    moved: Collection[str],
+    *,
+    realise: bool = False,
+    funding_rates: Mapping[str, Decimal] | None = None,
+) -> Outcome:
+    """One market tick for one account, in the order an exchange runs it.
+
+    New marks (already in ``market``) → liquidations → profit realisation, if due → funding
+    at each given rate, if due (each followed by its own liquidation pass).
+    """
+    work = _Work(account, market)
+    work.liquidate(moved=moved)
+    outcome = work.outcome()
+    steps: list[Outcome] = [outcome]
+    if realise:
+        steps.append(realise_profit(steps[-1].account, market))
+    for symbol, rate in sorted((funding_rates or {}).items()):
+        if symbol in steps[-1].account.positions:
+            steps.append(pay_funding(steps[-1].account, market, symbol, rate))
+    return combine(steps)
+
+
+def combine(outcomes: Collection[Outcome]) -> Outcome:
+    """Several outcomes applied one after another, as one."""
+    items = list(outcomes)
+    insurance: dict[str, Decimal] = {}
+    for item in items:
+        for currency, change in item.insurance.items():
+            insurance[currency] = insurance.get(currency, ZERO) + change
+    return Outcome(
+        account=items[-1].account,
+        events=tuple(e for item in items for e in item.events),
+        ledger=tuple(e for item in items for e in item.ledger),
+        fills=tuple(f for item in items for f in item.fills),
+        insurance=insurance,
+    )

@@ -11,7 +11,7 @@ Choices the format leaves open, made here:
 * An instrument the file defines is complete in itself: fields it leaves out take the
   format's defaults (maintenance margin rate 0.005, maximum leverage 100, taker fee 0),
   not the built-in table's. ``kind`` and ``settle`` may be left out only for a symbol the
-  built-in table knows. ``qty_step`` and ``funding_rate`` are optional extras.
+  built-in table knows. ``qty_step``, ``funding_rate`` and ``tick_size`` are optional extras.
 * ``leverage`` may be left out of a ``leverage`` step in cross mode: cross then uses the
   instrument's maximum leverage, as a symbol never configured does.
 * A step that is well formed but refused by the rules (a mark of zero, a quantity of
@@ -87,7 +87,14 @@ POSITION_FIGURES = (
 )
 EVENT_FIGURES = ("liquidation_price", "bankruptcy_price", "mark_price", "loss", "amount")
 EXPECT_KEYS = ("index", "op", "ok", "error", "balances", "positions", "insurance_fund", "events")
-INSTRUMENT_NUMBERS = ("maint_margin_rate", "max_leverage", "taker_fee", "qty_step", "funding_rate")
+INSTRUMENT_NUMBERS = (
+    "maint_margin_rate",
+    "max_leverage",
+    "taker_fee",
+    "qty_step",
+    "funding_rate",
+    "tick_size",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +115,36 @@ class Scenario:
     source: str = ""
 
 
-def _reject_constant(name: str) -> Decimal:
-    raise ValueError(f"{name} is not a number a scenario can use")
+class _Constant(str):
+    """A bare NaN or Infinity in the JSON: kept so the error can name the step and field."""
+
+
+def _read_constant(name: str) -> _Constant:
+    return _Constant(name)
+
+
+MAX_EXPONENT = 30  # no figure in a scenario is anywhere near 10**30 or 10**-30
 
 
 def _number(value: object, where: str) -> Decimal:
+    if isinstance(value, _Constant):
+        raise ScenarioFormatError(f"{where}: {value} is not a finite number")
     if isinstance(value, Decimal):
-        return value
-    if isinstance(value, str):
+        parsed: Decimal | None = value
+    elif isinstance(value, str):
         parsed = parse_decimal(value)
-        if parsed is not None:
-            return parsed
-        raise ScenarioFormatError(f'{where}: {value!r} is not a number (write it like "12.5")')
-    raise ScenarioFormatError(f"{where}: expected a number, got {json.dumps(value, default=str)}")
+        if parsed is None:
+            raise ScenarioFormatError(f'{where}: {value!r} is not a number (write it like "12.5")')
+    else:
+        raise ScenarioFormatError(
+            f"{where}: expected a number, got {json.dumps(value, default=str)}"
+        )
+    assert parsed is not None
+    if not parsed.is_finite():
+        raise ScenarioFormatError(f"{where}: {value} is not a finite number")
+    if parsed != 0 and abs(parsed.adjusted()) > MAX_EXPONENT:
+        raise ScenarioFormatError(f"{where}: {value} is out of range for a figure")
+    return parsed
 
 
 def _text(value: object, where: str) -> str:
@@ -139,7 +163,7 @@ def load_json(text: str | bytes) -> Any:
     """Parse JSON with every number as an exact Decimal (never a float)."""
     try:
         return json.loads(
-            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant
+            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_read_constant
         )
     except json.JSONDecodeError as error:
         raise ScenarioFormatError(
@@ -168,6 +192,7 @@ def _instrument(symbol: str, spec: object) -> Instrument:
         ("max_leverage", instrument.max_leverage >= 1, "at least 1"),
         ("taker_fee", 0 <= instrument.taker_fee < 1, "from 0 up to (not) 1"),
         ("qty_step", instrument.qty_step > 0, "above 0"),
+        ("tick_size", instrument.tick_size > 0, "above 0"),
     )
     for name, ok, wanted in checks:
         if not ok:

@@ -6,8 +6,8 @@ stay readable; the fee has its own tests with the built-in instruments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import decimal
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -113,7 +113,10 @@ def q8(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(D("1e-8"))
 
 
-def close_to(actual: Decimal | None, expected: Decimal, rel: Decimal = D("1e-30")) -> bool:
+TIGHT = Decimal("1e-30")
+
+
+def close_to(actual: Decimal | None, expected: Decimal, rel: Decimal = TIGHT) -> bool:
     assert actual is not None
     return abs(actual - expected) <= abs(expected) * rel
 

@@ -154,6 +154,4 @@ def test_funding_with_nothing_open_or_a_zero_rate() -> None:
     outcome = pay_funding(held, xmkt, "XBTUSD", D("0"))
     assert outcome.ledger == ()
     assert outcome.account.positions == held.positions
-    assert_rejected(
-        lambda: pay_funding(held, xmkt, "NOPE", D("0.01")), held, xmkt, "no instrument"
-    )
+    assert_rejected(lambda: pay_funding(held, xmkt, "NOPE", D("0.01")), held, xmkt, "no instrument")

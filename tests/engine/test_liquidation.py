@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+
+import pytest
 
 from sandbox.engine import (
     Account,
@@ -283,3 +286,23 @@ def test_a_mark_price_must_be_above_zero() -> None:
         )
     # The market itself is unchanged.
     assert mkt.marks["XBTUSD"] == 100
+
+
+def test_outcomes_and_accounts_cannot_be_changed_afterwards() -> None:
+    # "Every type here is immutable" (account.py): an outcome handed to a caller must not be
+    # editable, or a preview could change what a later step sees.
+    account, mkt = isolated_100_xbt()
+    outcome = apply_mark(account, mkt.with_mark("XBTUSD", D("94")), "XBTUSD")
+    with pytest.raises(TypeError):
+        outcome.account.wallets["XBT"] = D("1000")  # type: ignore[index]
+    with pytest.raises(TypeError):
+        account.positions["XBTUSD"] = account.positions["XBTUSD"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        account.settings["XBTUSD"] = account.settings["XBTUSD"]  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        outcome.account = account  # type: ignore[misc]
+    assert isinstance(outcome.events, tuple)
+    assert isinstance(outcome.ledger, tuple)
+    assert isinstance(outcome.fills, tuple)
+    with pytest.raises(TypeError):
+        outcome.insurance["XBT"] = D("0")  # type: ignore[index]

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.engine import (
+    Account,
     LedgerReason,
     MarginMode,
     Side,
@@ -18,6 +19,7 @@ from sandbox.engine import (
     pay_funding,
     place_order,
     realise_profit,
+    reset_account,
     set_leverage,
 )
 from sandbox.engine.money import (
@@ -33,13 +35,13 @@ from sandbox.engine.money import (
     round_half_up,
 )
 
-from .helpers import XBTUSD, XBTUSDT, funded, market, opened, pos
+from .helpers import XBTUSD, XBTUSDT, assert_rejected, funded, market, opened, pos
 
 D = Decimal
 
 
 def test_constants() -> None:
-    assert MINOR_UNIT == D("0.00000001")
+    assert str(MINOR_UNIT) == "1E-8"
     assert PRECISION == 50
     context = engine_context()
     assert context.prec == 50
@@ -256,3 +258,48 @@ def test_wallet_and_ledger_amounts_are_whole_minor_units() -> None:
     assert step.account.wallet("XBT") == total
     assert total == total.quantize(MINOR_UNIT)
     assert deposit(step.account, "XBT", D("0.00000001")).account.wallet("XBT") == total + MINOR_UNIT
+
+
+# ---------------------------------------------------------------- deposits and resets
+
+
+def test_deposit_credits_the_wallet_with_one_ledger_entry() -> None:
+    outcome = deposit(funded(USDT="1"), "USDT", D("0.12345678"))
+    assert outcome.account.wallet("USDT") == D("1.12345678")
+    assert [(e.currency, e.amount, e.reason) for e in outcome.ledger] == [
+        ("USDT", D("0.12345678"), LedgerReason.DEPOSIT)
+    ]
+    assert deposit(Account(), "XBT", 3).account.wallet("XBT") == 3
+
+
+def test_deposit_refusals() -> None:
+    account = funded(USDT="1")
+    for amount, message in (
+        (D("0"), "A deposit must be above zero."),
+        (D("-5"), "A deposit must be above zero."),
+        (D("0.000000001"), "Amounts can have at most 8 decimal places."),
+    ):
+        assert_rejected(
+            lambda amount=amount: deposit(account, "USDT", amount), account, None, message
+        )
+    assert_rejected(lambda: deposit(account, "", D("1")), account, None, "Name the currency")
+
+
+def test_reset_account_sets_balances_back_and_the_ledger_still_adds_up() -> None:
+    mkt = market(XBTUSD, XBTUSD="100")
+    account = opened(
+        funded(XBT="100", USDT="5"), mkt, "XBTUSD", Side.BUY, "10000", MarginMode.CROSS, 10
+    )
+    account = close_position(account, mkt.with_mark("XBTUSD", D("97")), "XBTUSD").account
+    outcome = reset_account(account, {"XBT": D("1")})
+    assert outcome.account.positions == {}
+    assert outcome.account.settings == {}
+    assert dict(outcome.account.wallets) == {"USDT": 0, "XBT": 1}
+    # XBT: 96.90721649 → 1 is −95.90721649; USDT: 5 → 0 is −5.
+    assert sorted((e.currency, e.amount, e.reason) for e in outcome.ledger) == [
+        ("USDT", D("-5"), LedgerReason.RESET),
+        ("XBT", D("-95.90721649"), LedgerReason.RESET),
+    ]
+    assert_rejected(
+        lambda: reset_account(account, {"XBT": D("0.000000001")}), account, None, "8 decimal"
+    )

@@ -82,3 +82,16 @@ def tone(value: Decimal | None) -> str:
 def percent_of(rate: Decimal | None) -> str:
     """A rate written as a percentage: 0.005 → 0.5%."""
     return "none" if rate is None else figure(Decimal(rate) * 100, 4) + "%"
+
+
+@register.filter
+def duration(seconds: Decimal | None) -> str:
+    """Simulated time as days, hours, minutes and seconds: 93784 → 1d 02:03:04."""
+    if seconds is None:
+        return "none"
+    total = int(Decimal(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock

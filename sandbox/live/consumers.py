@@ -1,0 +1,98 @@
+"""The desk's websocket: pushes each learner their own figures on every tick.
+
+On connect (and reconnect) the learner gets a full snapshot; then, on each tick of their
+market, the mark, their balances and positions, the chart, and (only when they change)
+the margin-call alerts and liquidation notices. A learner receives only their own
+figures: the socket joins the groups of their market and their own account, after the
+same ownership check as the pages. Messages from the browser are limited to asking for a
+snapshot; anything else is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from sandbox.desk.accounts import account_for_scope
+from sandbox.desk.models import Instrument
+
+from . import services
+from .render import Seen, render_update
+
+REFUSED = (
+    '<p id="live-problem" hx-swap-oob="true" class="notice error" role="alert">'
+    "That message was refused: the live desk only accepts a request for a fresh snapshot."
+    "</p>"
+)
+
+
+def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | None:
+    """The account's market id if this connection may watch it, else None."""
+    account = account_for_scope(scope, account_id)
+    if account is None or not Instrument.objects.filter(symbol=symbol).exists():
+        return None
+    services.market_watched(market_id=account.market_id)
+    return account.market_id
+
+
+class DeskConsumer(AsyncWebsocketConsumer):
+    account_id: int
+    symbol: str
+    market_id: int
+    seen: Seen
+
+    async def connect(self) -> None:
+        route = self.scope["url_route"]["kwargs"]
+        self.account_id = int(route["account_id"])
+        self.symbol = str(route["symbol"])
+        market_id = await database_sync_to_async(_authorise)(
+            self.scope, self.account_id, self.symbol
+        )
+        if market_id is None:
+            await self.close(code=4404)
+            return
+        self.market_id = market_id
+        self.seen = Seen()
+        self.ticks_since_watch = 0
+        self.joined = [services.market_group(market_id), services.account_group(self.account_id)]
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.push(snapshot=True)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "snapshot":
+            await self.push(snapshot=True)
+            return
+        await self.send(text_data=REFUSED)
+
+    async def push(self, *, snapshot: bool = False, history: bool = False) -> None:
+        html = await database_sync_to_async(render_update)(
+            self.account_id, self.symbol, self.seen, snapshot=snapshot, history=history
+        )
+        await self.send(text_data=html)
+
+    async def market_tick(self, event: dict[str, Any]) -> None:
+        # A practice market ticks only while watched: say so every few ticks.
+        self.ticks_since_watch += 1
+        if self.ticks_since_watch >= 5:
+            self.ticks_since_watch = 0
+            await database_sync_to_async(services.market_watched)(market_id=self.market_id)
+        await self.push(history=bool(event.get("ledger")))
+
+    async def account_liquidated(self, event: dict[str, Any]) -> None:
+        await self.push(history=True)
+
+    async def account_changed(self, event: dict[str, Any]) -> None:
+        await self.push(history=True)

@@ -1,0 +1,86 @@
+"""The fragments a learner's desk receives over the websocket, rendered with the same
+partials the pages use (a figure is formatted in exactly one place)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from sandbox.desk.models import Instrument, PaperAccount
+from sandbox.desk.selectors import account_state, instruments, recent_fills, recent_ledger
+
+from .selectors import margin_alerts, open_liquidations, price_chart
+from .services import SPEEDS
+
+GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
+
+
+def live_context(account: PaperAccount, symbol: str) -> dict[str, Any]:
+    """Everything the live partials need, for one account and the instrument it views."""
+    account.market.refresh_from_db()
+    state = account_state(account)
+    instrument = Instrument.objects.get(symbol=symbol)
+    position = state.figures.positions.get(symbol)
+    return {
+        "account": account,
+        "market": account.market,
+        "instrument": instrument,
+        "inst": state.market.instrument(symbol),
+        "instruments": [(row, state.market.marks.get(row.symbol)) for row in instruments()],
+        "mark": state.market.marks.get(symbol),
+        "balances": list(state.figures.balances.values()),
+        "positions": list(state.figures.positions.values()),
+        "position": position,
+        "alerts": margin_alerts(state.figures),
+        "liquidations": open_liquidations(account),
+        "chart": price_chart(account.market, account, symbol, position),
+        "notice": None,
+        "state": state,
+        "figures": state.figures,
+        "speeds": SPEEDS,
+        "gaps": GAP_CHOICES,
+    }
+
+
+@dataclass
+class Seen:
+    """What a connection last showed, so live regions only change when their news does."""
+
+    alerts: tuple[str, ...] | None = None
+    liquidations: tuple[int, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+LIVE_PARTS = (
+    "live/live.html#status",
+    "desk/desk.html#picker",
+    "desk/desk.html#mark_display",
+    "desk/desk.html#ticket_mark",
+)
+FIGURE_PARTS = ("desk/desk.html#balances", "desk/desk.html#positions", "live/live.html#chart")
+
+
+def render_update(
+    account_id: int, symbol: str, seen: Seen, *, snapshot: bool, history: bool = False
+) -> str:
+    """The fragments for one push. ``history`` adds fills and ledger (after a liquidation,
+    a realisation or funding); alerts and notices go only when they changed."""
+    account = PaperAccount.objects.select_related("market").get(pk=account_id)
+    context = live_context(account, symbol)
+    parts = [*LIVE_PARTS, *FIGURE_PARTS]
+    if snapshot or history:
+        parts.append("desk/desk.html#history")
+        context["fills"] = recent_fills(account)
+        context["ledger"] = recent_ledger(account)
+    alerts = tuple(a.key for a in context["alerts"])
+    if snapshot or alerts != seen.alerts:
+        parts.append("live/live.html#alerts")
+        seen.alerts = alerts
+    liquidations = tuple(r.pk for r in context["liquidations"])
+    if snapshot or liquidations != seen.liquidations:
+        parts.append("live/live.html#liquidations")
+        seen.liquidations = liquidations
+    context["parts"] = [(name, True) for name in parts]
+    return render_to_string("desk/sections.html", context)

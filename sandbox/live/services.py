@@ -1,0 +1,258 @@
+"""The live market: ticks, leases and the practice-market controls.
+
+A tick runs in one database transaction: new marks → the engine's liquidations →
+profit realisation and funding when due → state saved (with the tick's sequence number)
+→ pushed to the browsers after commit. The market row is locked for the tick and its
+``sequence`` moves by exactly one, so a tick is applied once or not at all, and a server
+that restarts goes on from the saved sequence.
+
+Only the holder of a market's lease ticks it. A ticker renews its leases while it runs;
+when it dies, its leases expire and another ticker takes the markets over. The tick itself
+checks the lease again inside its transaction, so two tickers never tick the same market.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sandbox import engine
+from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
+from sandbox.desk.selectors import engine_account, engine_market
+from sandbox.desk.services import KEY_SCALE, outcome_save
+from sandbox.engine.pricepath import PriceProcess, gap_price, next_price
+
+from .models import MarkTick
+
+log = logging.getLogger(__name__)
+
+REALISATION_SECONDS = Decimal(600)  # profit realisation every 10 simulated minutes
+FUNDING_SECONDS = Decimal(8 * 3600)  # funding every 8 simulated hours
+SPEEDS = (1, 10, 60, 600)
+MAX_SPEED = 600
+
+
+@dataclass
+class TickResult:
+    market_id: int
+    sequence: int
+    marks: dict[str, Decimal]
+    liquidated: dict[int, list[int]] = field(default_factory=dict)  # account → record ids
+    realised: bool = False
+    funded: bool = False
+    accounts_touched: int = 0
+
+
+def market_group(market_id: int) -> str:
+    return f"market-{market_id}"
+
+
+def account_group(account_id: int) -> str:
+    return f"account-{account_id}"
+
+
+def _crossed(period: Decimal, before: Decimal, after: Decimal) -> bool:
+    return int(after // period) > int(before // period)
+
+
+def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
+    """Accounts a new set of marks may have pushed through a liquidation price.
+
+    A position keeps its liquidation price until its own size or margin, or its account,
+    changes; only positions whose indexed price the mark reached are looked at, plus the
+    accounts whose cross positions share funds (their prices move with each other's marks).
+    """
+    crossed = Q(account__cross_linked=True)
+    for symbol, price in marks.items():
+        low = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+        high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
+        crossed |= Q(instrument_id=symbol, is_long=True, liquidation_key__gte=low)
+        crossed |= Q(instrument_id=symbol, is_long=False, liquidation_key__lte=high)
+    found = Position.objects.filter(account__market=market).filter(crossed)
+    return sorted(set(found.values_list("account_id", flat=True)))
+
+
+def _with_positions(market: Market) -> list[int]:
+    return sorted(
+        set(Position.objects.filter(account__market=market).values_list("account_id", flat=True))
+    )
+
+
+def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | None:
+    """Apply the next tick of a market. None if it is paused or the lease is not ``owner``'s.
+
+    ``owner=None`` ticks without a lease (a teacher's or a test's single step).
+    """
+    with transaction.atomic():
+        market = Market.objects.select_for_update().get(pk=market_id)
+        now = timezone.now()
+        if owner is not None and (
+            market.lease_owner != owner or market.lease_until is None or market.lease_until < now
+        ):
+            return None
+        if owner is not None and not market.running:
+            return None
+        sequence = market.sequence + 1
+        seconds = market.tick_seconds * market.speed
+        current = engine_market(market)
+        process = PriceProcess(
+            volatility=market.volatility,
+            drift=market.drift,
+            jump_intensity=market.jump_intensity,
+            jump_mean=market.jump_mean,
+            jump_volatility=market.jump_volatility,
+        )
+        gaps = {str(k): Decimal(str(v)) for k, v in (market.pending_gaps or {}).items()}
+        marks: dict[str, Decimal] = {}
+        for symbol, price in current.marks.items():
+            inst = current.instruments[symbol]
+            if symbol in gaps:
+                marks[symbol] = gap_price(price, gaps[symbol], inst.tick_size)
+            else:
+                marks[symbol] = next_price(
+                    process,
+                    seed=market.seed,
+                    symbol=symbol,
+                    tick=sequence,
+                    price=price,
+                    seconds=seconds,
+                    tick_size=inst.tick_size,
+                )
+        for symbol, price in marks.items():
+            MarkPrice.objects.filter(market=market, instrument_id=symbol).update(price=price)
+        sim_after = market.sim_seconds + seconds
+        MarkTick.objects.bulk_create(
+            MarkTick(market=market, sequence=sequence, symbol=s, price=p, sim_seconds=sim_after)
+            for s, p in marks.items()
+        )
+        moved = engine.Market(current.instruments, marks)
+        realise = _crossed(REALISATION_SECONDS, market.sim_seconds, sim_after)
+        funding = market.funding_enabled and _crossed(
+            FUNDING_SECONDS, market.sim_seconds, sim_after
+        )
+        rates = {s: current.instruments[s].funding_rate for s in marks} if funding else {}
+        result = TickResult(market.pk, sequence, marks, realised=realise, funded=funding)
+        account_ids = _with_positions(market) if realise or funding else _candidates(market, marks)
+        for account in PaperAccount.objects.select_for_update().filter(pk__in=account_ids):
+            before = engine_account(account)
+            outcome = engine.tick_account(
+                before, moved, marks.keys(), realise=realise, funding_rates=rates
+            )
+            result.accounts_touched += 1
+            if outcome.account == before and not outcome.events:
+                continue
+            records = outcome_save(account, before, outcome, moved, sequence=sequence)
+            if records:
+                result.liquidated[account.pk] = [r.pk for r in records]
+        market.sequence = sequence
+        market.sim_seconds = sim_after
+        market.pending_gaps = {}
+        market.save(update_fields=["sequence", "sim_seconds", "pending_gaps"])
+        transaction.on_commit(lambda: broadcast_tick(result))
+    return result
+
+
+def broadcast_tick(result: TickResult) -> None:
+    """Tell the browsers: every learner on the market redraws their own figures."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    send = async_to_sync(layer.group_send)
+    send(
+        market_group(result.market_id),
+        {
+            "type": "market.tick",
+            "sequence": result.sequence,
+            # Realisation and funding write ledger entries for everyone with a position.
+            "ledger": result.realised or result.funded,
+        },
+    )
+    for account_id, records in result.liquidated.items():
+        send(
+            account_group(account_id),
+            {"type": "account.liquidated", "sequence": result.sequence, "records": records},
+        )
+
+
+def broadcast_account(account_id: int) -> None:
+    """An account changed outside a tick (a mark set by hand, a control): redraw it."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(account_group(account_id), {"type": "account.changed"})
+
+
+# ------------------------------------------------------------------------------ leases
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "SANDBOX_LEASE_SECONDS", 5))
+
+
+def leases_claim(owner: str) -> list[tuple[int, Decimal]]:
+    """Take or renew the leases of the markets that should tick; return (id, tick seconds).
+
+    A practice market ticks only while its learner is watching it; classroom and lesson
+    markets tick whenever they run.
+    """
+    now = timezone.now()
+    watching = now - timedelta(seconds=int(getattr(settings, "SANDBOX_WATCH_SECONDS", 30)))
+    due = Market.objects.filter(running=True).filter(
+        ~Q(kind=Market.Kind.PRACTICE) | Q(last_watched__gte=watching)
+    )
+    due.filter(Q(lease_owner=owner) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
+        lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds())
+    )
+    return list(
+        Market.objects.filter(lease_owner=owner, lease_until__gte=now, running=True)
+        .filter(~Q(kind=Market.Kind.PRACTICE) | Q(last_watched__gte=watching))
+        .values_list("pk", "tick_seconds")
+    )
+
+
+def leases_release(owner: str) -> None:
+    Market.objects.filter(lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def market_watched(*, market_id: int) -> None:
+    """A learner has this market open: a practice market keeps ticking while watched."""
+    Market.objects.filter(pk=market_id).update(last_watched=timezone.now())
+
+
+# ---------------------------------------------------------------------------- controls
+
+
+class ControlError(ValueError):
+    """A control the market cannot take; the message says why."""
+
+
+def market_run(*, market: Market, running: bool) -> None:
+    Market.objects.filter(pk=market.pk).update(running=running)
+
+
+def market_speed(*, market: Market, speed: int) -> None:
+    if not 1 <= speed <= MAX_SPEED:
+        raise ControlError(f"The speed must be from 1x to {MAX_SPEED}x.")
+    Market.objects.filter(pk=market.pk).update(speed=speed)
+
+
+def market_gap(*, market: Market, symbol: str, percent: Decimal) -> None:
+    """Schedule a gap: the next tick moves ``symbol`` by ``percent`` at once."""
+    if not Decimal(-90) <= percent <= Decimal(900) or percent == 0:
+        raise ControlError("A gap must be a move from -90% to +900%, other than 0.")
+    with transaction.atomic():
+        locked = Market.objects.select_for_update().get(pk=market.pk)
+        if not MarkPrice.objects.filter(market=locked, instrument_id=symbol).exists():
+            raise ControlError(f"{symbol} has no price on this market.")
+        gaps = dict(locked.pending_gaps or {})
+        gaps[symbol] = format(percent, "f")
+        locked.pending_gaps = gaps
+        locked.save(update_fields=["pending_gaps"])

@@ -1,0 +1,116 @@
+"""The ticker: the loop that moves every running market, one tick at a time.
+
+``make run`` runs it inside the web server's own event loop (:class:`EmbeddedTicker`
+starts it on the first request), so one process does everything. A deployment with
+several web processes sets ``SANDBOX_TICKER=off`` on them and runs
+``python manage.py runticker`` (one or more); the leases make sure each market is ticked
+by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from decimal import Decimal
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Ticker:
+    """Claims market leases and ticks each claimed market at its own interval."""
+
+    def __init__(self, owner: str | None = None, *, poll_seconds: Decimal = Decimal("0.1")):
+        self.owner = owner or new_owner()
+        self.poll_seconds = poll_seconds
+        self.claim_every = Decimal(1)
+        self.markets: dict[int, Decimal] = {}
+        self.next_tick: dict[int, Decimal] = {}
+        self.last_claim = Decimal(-1_000_000)
+        self.stopping = asyncio.Event()
+
+    def _now(self) -> Decimal:
+        # Real time only schedules ticks; it never enters a price or a balance.
+        return Decimal(asyncio.get_running_loop().time()).quantize(Decimal("0.001"))
+
+    async def step(self) -> int:
+        """Renew leases when due and apply every tick that is due. Returns ticks applied."""
+        now = self._now()
+        if now - self.last_claim >= self.claim_every:
+            claimed = await database_sync_to_async(services.leases_claim)(self.owner)
+            self.markets = dict(claimed)
+            self.last_claim = now
+        applied = 0
+        for market_id, interval in self.markets.items():
+            if now < self.next_tick.get(market_id, Decimal(0)):
+                continue
+            self.next_tick[market_id] = now + interval
+            try:
+                result = await database_sync_to_async(services.market_tick)(
+                    market_id=market_id, owner=self.owner
+                )
+            except Exception:  # a broken tick must not stop the other markets
+                log.exception("tick of market %s failed", market_id)
+                continue
+            if result is not None:
+                applied += 1
+            else:
+                # Lost the lease, or paused: look again at the next claim.
+                self.last_claim = Decimal(-1_000_000)
+        return applied
+
+    async def run(self) -> None:
+        log.info("ticker %s started", self.owner)
+        try:
+            while not self.stopping.is_set():
+                await self.step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), float(self.poll_seconds))
+        finally:
+            await database_sync_to_async(services.leases_release)(self.owner)
+            log.info("ticker %s stopped", self.owner)
+
+
+class EmbeddedTicker:
+    """ASGI wrapper: starts one ticker in the server's event loop on the first request."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self.task is None and settings.SANDBOX_TICKER == "embedded":
+            self.task = asyncio.get_running_loop().create_task(Ticker().run())
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.task is not None:
+                    self.task.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

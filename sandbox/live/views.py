@@ -1,0 +1,61 @@
+"""Controls of a learner's own practice market, and dismissing liquidation notices."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from sandbox.desk.accounts import get_account_for_request
+from sandbox.desk.models import Instrument, LiquidationRecord, Market
+from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
+from sandbox.engine.money import parse_decimal
+
+from . import services
+
+
+@require_POST
+def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
+    """Stop, go on, change speed or schedule a gap on the learner's own practice market."""
+    account = get_account_for_request(request, account_id)
+    instrument = get_object_or_404(Instrument, symbol=symbol)
+    market = account.market
+    action = request.POST.get("action", "")
+    try:
+        if market.kind != Market.Kind.PRACTICE:
+            raise services.ControlError("Only your own practice market can be controlled here.")
+        if action == "pause":
+            services.market_run(market=market, running=False)
+            text = "The market is stopped. Prices hold until you go on."
+        elif action == "go":
+            services.market_run(market=market, running=True)
+            text = "The market is moving again."
+        elif action == "speed":
+            speed = request.POST.get("speed", "")
+            if not speed.isdigit():
+                raise services.ControlError("Choose a speed from the list.")
+            services.market_speed(market=market, speed=int(speed))
+            text = f"The market now runs at {int(speed)}x."
+        elif action == "gap":
+            percent = parse_decimal(request.POST.get("percent", ""))
+            if percent is None:
+                raise services.ControlError("Choose the size of the gap from the list.")
+            services.market_gap(market=market, symbol=symbol, percent=percent)
+            text = f"On the next tick {symbol} jumps {percent}% at once, with no prices between."
+        else:
+            raise services.ControlError("Choose stop, go on, a speed or a gap.")
+    except services.ControlError as problem:
+        return desk_response(request, account, instrument, Notice("market", str(problem), False))
+    return desk_response(request, account, instrument, Notice("market", text))
+
+
+@require_POST
+def liquidation_dismiss(request: HttpRequest, account_id: int, record_id: int) -> HttpResponse:
+    account = get_account_for_request(request, account_id)
+    record = get_object_or_404(LiquidationRecord, pk=record_id, account=account)
+    record.acknowledged = True
+    record.save(update_fields=["acknowledged"])
+    symbol = request.POST.get("symbol") or record.symbol
+    if not Instrument.objects.filter(symbol=symbol).exists():
+        symbol = record.symbol
+    return redirect("desk", account_id=account.pk, symbol=symbol)
