@@ -27,6 +27,7 @@ class ExactDecimalField(forms.CharField):
         self, *, noun: str, places: int, maximum: Decimal, example: str, **kwargs: Any
     ) -> None:
         self.noun = noun
+        self.a_noun = ("an " if noun[0] in "aeiou" else "a ") + noun
         self.places = places
         self.maximum = maximum
         self.example = example
@@ -34,7 +35,7 @@ class ExactDecimalField(forms.CharField):
         kwargs.setdefault(
             "error_messages",
             {
-                "required": f"Enter a {noun}.",
+                "required": f"Enter {'an' if noun[0] in 'aeiou' else 'a'} {noun}.",
                 "max_length": f"That {noun} is too long to be a number we can use.",
             },
         )
@@ -46,7 +47,7 @@ class ExactDecimalField(forms.CharField):
         if number is None:
             raise forms.ValidationError(f"Enter the {self.noun} as a number, like {self.example}.")
         if number <= 0:
-            raise forms.ValidationError(f"Enter a {self.noun} above zero.")
+            raise forms.ValidationError(f"Enter {self.a_noun} above zero.")
         # Compare sizes before any arithmetic: 1e1000000 must not reach the engine.
         if number.adjusted() > MAX_DIGITS or number > self.maximum:
             raise forms.ValidationError(
@@ -54,7 +55,7 @@ class ExactDecimalField(forms.CharField):
             )
         if number.adjusted() < -MAX_DIGITS or decimal_places(number.normalize()) > self.places:
             raise forms.ValidationError(
-                f"A {self.noun} can have at most {self.places} decimal places here."
+                f"{self.a_noun.capitalize()} can have at most {self.places} decimal places here."
             )
         return number
 

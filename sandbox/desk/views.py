@@ -222,7 +222,7 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     fill = outcome.fills[0]
     verb = "Bought" if side is engine.Side.BUY else "Sold"
-    text = f"{verb} {form.data['qty']} {symbol} at {figure(fill.price)}."
+    text = f"{verb} {figure(qty)} {symbol} at {figure(fill.price)}."
     return desk_response(request, account, instrument, _outcome_notice("ticket", text, outcome))
 
 
@@ -281,7 +281,7 @@ def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResp
     except engine.Rejected as refusal:
         return desk_response(request, account, instrument, Notice("market", refusal.message, False))
     mine = outcomes.get(account.pk) or engine.Outcome(engine.Account())
-    text = f"{symbol} mark price set to {form.data['price']}."
+    text = f"{symbol} mark price set to {figure(form.cleaned_data['price'])}."
     return desk_response(request, account, instrument, _outcome_notice("market", text, mine))
 
 
@@ -337,7 +337,8 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
             error = refusal.message
         else:
             verb = "Added" if form.signed_amount() > 0 else "Removed"
-            text = f"{verb} {form.data['amount']} {instrument.settle} of margin on {symbol}."
+            amount = figure(abs(form.signed_amount()))
+            text = f"{verb} {amount} {instrument.settle} of margin on {symbol}."
             response = desk_response(
                 request, account, instrument, _outcome_notice("positions", text, outcome)
             )

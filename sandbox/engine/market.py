@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from .errors import Rejected
 from .instruments import Instrument
-from .money import exact, format_decimal, require_decimal
+from .money import exact, readable, require_decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,5 @@ class Market:
         price = require_decimal(price, "price")
         self.instrument(symbol)
         if price <= 0:
-            raise Rejected(
-                f"A mark price must be above zero; {format_decimal(price)} is not a price."
-            )
+            raise Rejected(f"A mark price must be above zero; {readable(price)} is not a price.")
         return Market(self.instruments, {**self.marks, symbol: price})

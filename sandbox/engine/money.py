@@ -120,3 +120,11 @@ def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def readable(value: Decimal, places: int = MONEY_PLACES) -> str:
+    """A figure for a sentence: like :func:`format_decimal`, with thousands separators."""
+    text = format_decimal(value, places)
+    sign = "-" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("-").partition(".")
+    return sign + f"{int(whole):,}" + (f".{fraction}" if fraction else "")

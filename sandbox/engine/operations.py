@@ -84,9 +84,9 @@ from .money import (
     ZERO,
     decimal_places,
     exact,
-    format_decimal,
     money_down,
     money_up,
+    readable,
     require_decimal,
 )
 
@@ -97,7 +97,7 @@ CROSS_MARGIN_IS_SHARED = (
 
 
 def describe_margin(mode: MarginMode, leverage: Decimal) -> str:
-    return f"{mode.value} margin at {format_decimal(leverage)}x"
+    return f"{mode.value} margin at {readable(leverage)}x"
 
 
 def taker_fee(instrument: Instrument, fill_value: Decimal) -> Decimal:
@@ -215,7 +215,7 @@ class _Work:
         figures = self.figures()
         balance = figures.balances.get(currency)
         if balance is not None and balance.available_internal < 0:
-            short = format_decimal(money_up(-balance.available_internal))
+            short = readable(money_up(-balance.available_internal))
             raise Rejected(
                 f"Not enough available balance: {action} needs {short} {currency} more "
                 f"than you have available."
@@ -223,7 +223,7 @@ class _Work:
         for position in figures.positions.values():
             if position.settle == currency and position.at_or_through_liquidation:
                 where = (
-                    f" ({format_decimal(position.liquidation_price)})"
+                    f" ({readable(position.liquidation_price)})"
                     if position.liquidation_price is not None
                     else ""
                 )
@@ -313,8 +313,8 @@ def _order_qty(inst: Instrument, qty: object) -> Decimal:
         raise Rejected("Enter a quantity above zero.")
     if qty % inst.qty_step != 0:
         raise Rejected(
-            f"{inst.symbol} trades in steps of {format_decimal(inst.qty_step)} "
-            f"{inst.qty_unit}; {format_decimal(qty, 20)} is not a whole number of steps."
+            f"{inst.symbol} trades in steps of {readable(inst.qty_step)} "
+            f"{inst.qty_unit}; {readable(qty, 20)} is not a whole number of steps."
         )
     return qty
 
@@ -324,7 +324,7 @@ def _leverage(inst: Instrument, leverage: object) -> Decimal:
     if not 1 <= leverage <= inst.max_leverage:
         raise Rejected(
             f"Leverage on {inst.symbol} must be from 1x to "
-            f"{format_decimal(inst.max_leverage)}x; {format_decimal(leverage)}x is outside that."
+            f"{readable(inst.max_leverage)}x; {readable(leverage)}x is outside that."
         )
     return leverage
 
@@ -469,15 +469,15 @@ def change_margin(account: Account, market: Market, symbol: str, amount: Decimal
         raise Rejected("Enter an amount to add, or a negative amount to remove.")
     if amount > limits.max_add:
         raise Rejected(
-            f"You can add at most {format_decimal(limits.max_add)} {unit}, your available "
-            f"balance; {format_decimal(amount)} {unit} needs "
-            f"{format_decimal(amount - limits.max_add)} {unit} more."
+            f"You can add at most {readable(limits.max_add)} {unit}, your available "
+            f"balance; {readable(amount)} {unit} needs "
+            f"{readable(amount - limits.max_add)} {unit} more."
         )
     if -amount > limits.max_remove:
         raise Rejected(
-            f"You can remove at most {format_decimal(limits.max_remove)} {unit}: the position "
-            f"must keep at least {format_decimal(limits.minimum_margin)} {unit} (its margin at "
-            f"{format_decimal(inst.max_leverage)}x, and enough to stay clear of liquidation)."
+            f"You can remove at most {readable(limits.max_remove)} {unit}: the position "
+            f"must keep at least {readable(limits.minimum_margin)} {unit} (its margin at "
+            f"{readable(inst.max_leverage)}x, and enough to stay clear of liquidation)."
         )
     work = _Work(account, market)
     position = work.positions[symbol]

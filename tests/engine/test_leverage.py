@@ -160,7 +160,7 @@ def test_leverage_change_refused_when_available_would_go_below_zero() -> None:
         lambda: set_leverage(cross, emkt, "ETHUSDT", MarginMode.CROSS, D(1)),
         cross,
         emkt,
-        "switching ETHUSDT to cross margin at 1x needs 19000 USDT more",
+        "switching ETHUSDT to cross margin at 1x needs 19,000 USDT more",
     )
 
 

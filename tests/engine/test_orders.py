@@ -380,7 +380,7 @@ def test_order_landing_at_its_own_liquidation_price_is_refused() -> None:
         lambda: place_order(cross, mkt, "XBTUSDT", Side.BUY, D("1")),
         cross,
         mkt,
-        "would leave your XBTUSDT position at or beyond its liquidation price (20000)",
+        "would leave your XBTUSDT position at or beyond its liquidation price (20,000)",
     )
     isolated = set_leverage(
         funded(USDT="1000"), mkt, "XBTUSDT", MarginMode.ISOLATED, D(100)

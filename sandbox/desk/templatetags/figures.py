@@ -95,3 +95,9 @@ def duration(seconds: Decimal | None) -> str:
     minutes, secs = divmod(rest, 60)
     clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
     return f"{days}d {clock}" if days else clock
+
+
+@register.filter
+def magnitude(value: Decimal | None, currency: str = "") -> str:
+    """An amount without its sign, for sentences that already say which way it went."""
+    return "none" if value is None else amount(abs(Decimal(value)), currency)

@@ -1,0 +1,64 @@
+"""The live market in real Chromium: the price falls, the learner sees the margin call,
+then the liquidation notice, all pushed over the websocket without a reload."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sandbox import engine
+from sandbox.desk import services
+from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+
+from .conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_falling_price_warns_then_liquidates_without_reload(live_page: Any) -> None:
+    page = live_page
+    page.goto(page.base_url + "/")
+    page.wait_for_selector("#ticket-form")
+    account = PaperAccount.objects.get()
+    # Stop the market while the position is set up: 1 XBT long, isolated at 10x.
+    Market.objects.filter(pk=account.market_id).update(running=False)
+    services.leverage_set(
+        account=account, symbol="XBTUSDT", mode=engine.MarginMode.ISOLATED, leverage=Decimal(10)
+    )
+    services.order_place(account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal(1))
+    page.reload()
+    row = page.locator('#positions tr[data-symbol="XBTUSDT"]')
+    assert row.locator('[data-figure="liquidation-price"]').inner_text() == "54,300"
+
+    # From here on, nothing reloads the page: a marker set now must survive to the end.
+    page.evaluate("window.__sameDocument = true")
+    # A steady fall of about 1.5% a tick (no randomness), two ticks a second.
+    Market.objects.filter(pk=account.market_id).update(
+        running=True,
+        volatility=Decimal(0),
+        drift=Decimal(-1577),
+        speed=600,
+        tick_seconds=Decimal("0.5"),
+    )
+    warning = page.locator('#margin-alerts [data-alert="XBTUSDT"]')
+    warning.wait_for()
+    assert "from its liquidation price 54,300" in warning.inner_text()
+    assert page.get_attribute("#margin-alerts", "aria-live") == "assertive"
+
+    notice = page.locator('#liquidation-notices [data-liquidation="XBTUSDT"]')
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "Liquidated: your XBTUSDT long (isolated margin)" in text
+    assert "A liquidation is final" in text
+    assert notice.locator('[data-figure="liquidation-loss"]').inner_text() == "6,000 USDT"
+    assert page.locator('#positions tr[data-symbol="XBTUSDT"]').count() == 0
+    assert page.evaluate("window.__sameDocument") is True
+    page.locator("#chart svg .liq-marker").first.wait_for()
+
+    record = LiquidationRecord.objects.get(account=account)
+    assert record.loss == Decimal(-6000)
+    assert record.liquidation_price == Decimal(54300)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "liquidation.png"), full_page=True)

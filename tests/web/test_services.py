@@ -1,0 +1,368 @@
+"""The services directly: the ledger adds up, refusals write nothing, no double spend."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from sandbox import engine
+from sandbox.desk import services
+from sandbox.desk.models import Fill, InsuranceFund, LedgerEntry, PaperAccount, Position, Wallet
+from tests.web.test_desk_views import snapshot
+
+D = Decimal
+BUY, SELL = engine.Side.BUY, engine.Side.SELL
+ISOLATED, CROSS = engine.MarginMode.ISOLATED, engine.MarginMode.CROSS
+
+
+def assert_ledger_adds_up(account: PaperAccount) -> None:
+    """Each wallet is the sum of its ledger entries, and every entry's balance_after is
+    the running total, so the last one equals the wallet."""
+    wallets = dict(Wallet.objects.filter(account=account).values_list("currency", "balance"))
+    currencies = set(LedgerEntry.objects.filter(account=account).values_list("currency", flat=True))
+    assert currencies == set(wallets)
+    for currency, balance in wallets.items():
+        entries = list(
+            LedgerEntry.objects.filter(account=account, currency=currency).order_by("id")
+        )
+        running = D(0)
+        for entry in entries:
+            running += entry.amount
+            assert entry.balance_after == running, (currency, entry.reason, entry.amount)
+        assert running == balance, currency
+        assert entries[-1].balance_after == balance
+
+
+def reasons(account: PaperAccount, since: int) -> list[tuple[str, str, Decimal]]:
+    return list(
+        LedgerEntry.objects.filter(account=account, id__gt=since)
+        .order_by("id")
+        .values_list("currency", "reason", "amount")
+    )
+
+
+def last_id() -> int:
+    entry = LedgerEntry.objects.order_by("-id").first()
+    return entry.pk if entry else 0
+
+
+def test_a_new_account_has_its_starting_balances_as_deposits(seeded: None) -> None:
+    account = services.account_create()
+
+    assert reasons(account, 0) == [("USDT", "deposit", D("10000")), ("XBT", "deposit", D("1"))]
+    assert_ledger_adds_up(account)
+
+
+def test_the_ledger_adds_up_through_a_sequence_of_actions(seeded: None) -> None:
+    account = services.account_create()
+    usdt = D("10000")
+
+    # Isolated 10x long of 1 XBTUSDT at 60,000: a fee of 30.
+    services.leverage_set(account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D("10"))
+    mark = last_id()
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("1"))
+    assert reasons(account, mark) == [("USDT", "taker_fee", D("-30"))]
+    usdt -= 30
+    assert_ledger_adds_up(account)
+
+    # Half of it sold at 61,000: PnL +500, a fee of 15.25.
+    services.mark_set(account=account, symbol="XBTUSDT", price=D("61000"))
+    mark = last_id()
+    services.order_place(account=account, symbol="XBTUSDT", side=SELL, qty=D("0.5"))
+    assert reasons(account, mark) == [
+        ("USDT", "trade_pnl", D("500")),
+        ("USDT", "taker_fee", D("-15.25")),
+    ]
+    usdt += D("500") - D("15.25")
+    assert_ledger_adds_up(account)
+    assert Position.objects.get(account=account).position_margin == D("3000")
+
+    # Margin added and removed moves nothing in the wallet.
+    mark = last_id()
+    services.margin_change(account=account, symbol="XBTUSDT", amount=D("250.5"))
+    services.margin_change(account=account, symbol="XBTUSDT", amount=D("-250.5"))
+    assert reasons(account, mark) == []
+
+    # The mark falls through the liquidation price (54,300): the margin of 3,000 is lost.
+    mark = last_id()
+    outcomes = services.mark_set(account=account, symbol="XBTUSDT", price=D("50000"))
+    events = outcomes[account.pk].events
+    assert [type(event) for event in events] == [engine.LiquidationEvent]
+    assert events[0].loss == D("-3000")
+    assert reasons(account, mark) == [("USDT", "liquidation", D("-3000"))]
+    usdt -= 3000
+    assert_ledger_adds_up(account)
+    assert not Position.objects.filter(account=account).exists()
+    assert InsuranceFund.objects.get(market_id=account.market_id).balance == D("-2000")
+
+    # An inverse trade settles in XBT: 1,000 USD long at 60,000, closed at 66,000.
+    mark = last_id()
+    services.order_place(account=account, symbol="XBTUSD", side=BUY, qty=D("1000"))
+    services.mark_set(account=account, symbol="XBTUSD", price=D("66000"))
+    services.position_close(account=account, symbol="XBTUSD")
+    # Fee 1000/60000 × 0.0005 = 0.00000833… → 0.00000834 (rounded up);
+    # PnL 1000/60000 − 1000/66000 = 0.00151515… → 0.00151515 (rounded down);
+    # fee 1000/66000 × 0.0005 = 0.00000757… → 0.00000758.
+    assert reasons(account, mark) == [
+        ("XBT", "taker_fee", D("-0.00000834")),
+        ("XBT", "trade_pnl", D("0.00151515")),
+        ("XBT", "taker_fee", D("-0.00000758")),
+    ]
+    assert_ledger_adds_up(account)
+    assert Wallet.objects.get(account=account, currency="XBT").balance == D("1.00149923")
+    assert Wallet.objects.get(account=account, currency="USDT").balance == usdt == D("7454.75")
+
+    # Reset: one entry per currency that changed, back to the start.
+    mark = last_id()
+    services.leverage_set(account=account, symbol="ETHUSDT", mode=ISOLATED, leverage=D("5"))
+    services.order_place(account=account, symbol="ETHUSDT", side=SELL, qty=D("1"))
+    services.account_reset(account=account)
+    assert reasons(account, mark)[-2:] == [
+        ("USDT", "reset", D("10000") - (usdt - D("1.5"))),
+        ("XBT", "reset", D("-0.00149923")),
+    ]
+    assert_ledger_adds_up(account)
+    state = snapshot(account)
+    assert state["wallets"] == {"USDT": D("10000"), "XBT": D("1")}
+    assert state["positions"] == []
+    assert state["settings"] == []
+
+
+def test_fills_record_each_execution(seeded: None) -> None:
+    account = services.account_create()
+    services.leverage_set(account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D("10"))
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("1"))
+    services.mark_set(account=account, symbol="XBTUSDT", price=D("54300"))
+
+    rows = list(
+        Fill.objects.filter(account=account)
+        .order_by("id")
+        .values_list("side", "qty", "price", "fee", "realised_pnl", "liquidation")
+    )
+    assert rows == [
+        ("buy", D("1"), D("60000"), D("30"), D("0"), False),
+        ("sell", D("1"), D("54000"), D("0"), D("-6000"), True),
+    ]
+
+
+Refusal = Callable[[PaperAccount], object]
+
+REFUSALS: list[tuple[str, Refusal, str]] = [
+    (
+        "order beyond the balance",
+        lambda a: services.order_place(account=a, symbol="XBTUSDT", side=BUY, qty=D("100")),
+        "Not enough available balance: this order needs 53,315 USDT more",
+    ),
+    (
+        "order off the quantity step",
+        lambda a: services.order_place(account=a, symbol="XBTUSDT", side=BUY, qty=D("0.0005")),
+        "XBTUSDT trades in steps of 0.001 XBT; 0.0005 is not a whole number of steps.",
+    ),
+    (
+        "order of nothing",
+        lambda a: services.order_place(account=a, symbol="XBTUSDT", side=SELL, qty=D("0")),
+        "Enter a quantity above zero.",
+    ),
+    (
+        "order on an unknown symbol",
+        lambda a: services.order_place(account=a, symbol="DOGEUSDT", side=BUY, qty=D("1")),
+        "There is no instrument called 'DOGEUSDT' in this market.",
+    ),
+    (
+        "leverage above the maximum",
+        lambda a: services.leverage_set(
+            account=a, symbol="ETHUSDT", mode=ISOLATED, leverage=D("51")
+        ),
+        "Leverage on ETHUSDT must be from 1x to 50x; 51x is outside that.",
+    ),
+    (
+        "leverage the balance cannot carry",
+        lambda a: services.leverage_set(
+            account=a, symbol="XBTUSDT", mode=ISOLATED, leverage=D("1")
+        ),
+        "switching XBTUSDT to isolated margin at 1x needs 20,015 USDT more",
+    ),
+    (
+        "margin on a cross position",
+        lambda a: services.margin_change(account=a, symbol="XBTUSDT", amount=D("10")),
+        engine.CROSS_MARGIN_IS_SHARED,
+    ),
+    (
+        "margin with no position",
+        lambda a: services.margin_change(account=a, symbol="ETHUSDT", amount=D("10")),
+        "You have no open ETHUSDT position to add margin to.",
+    ),
+    (
+        "closing no position",
+        lambda a: services.position_close(account=a, symbol="SOLUSDT"),
+        "You have no open SOLUSDT position to close.",
+    ),
+    (
+        "a mark of zero",
+        lambda a: services.mark_set(account=a, symbol="XBTUSDT", price=D("0")),
+        "A mark price must be above zero; 0 is not a price.",
+    ),
+    (
+        "a negative mark",
+        lambda a: services.mark_set(account=a, symbol="XBTUSDT", price=D("-1")),
+        "A mark price must be above zero; -1 is not a price.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "message"),
+    [(call, message) for _, call, message in REFUSALS],
+    ids=[name for name, _, _ in REFUSALS],
+)
+def test_a_refused_service_call_writes_nothing(
+    seeded: None, refusal: Refusal, message: str
+) -> None:
+    account = services.account_create()
+    # Something to refuse against: a cross long of 0.5 XBTUSDT (fee 15).
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.5"))
+    before = snapshot(account)
+    ledger = LedgerEntry.objects.count()
+
+    with pytest.raises(engine.Rejected) as refused:
+        refusal(account)
+
+    assert message in refused.value.message
+    assert snapshot(account) == before
+    assert LedgerEntry.objects.count() == ledger
+    assert_ledger_adds_up(account)
+
+
+def test_two_orders_that_together_exceed_the_balance(seeded: None) -> None:
+    account = services.account_create()
+
+    # Cross 100x: 10 XBT is worth 600,000; IM 6,000 and fee 300 fit in 10,000 once.
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("10"))
+    before = snapshot(account)
+    with pytest.raises(engine.Rejected) as refused:
+        services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("10"))
+
+    assert refused.value.message == (
+        "Not enough available balance: this order needs 2,600 USDT more than you have available."
+    )
+    assert snapshot(account) == before
+    assert Position.objects.get(account=account).qty == D("10")
+    assert Fill.objects.filter(account=account).count() == 1
+    assert Wallet.objects.get(account=account, currency="USDT").balance == D("9700")
+    assert_ledger_adds_up(account)
+
+
+def test_a_service_holding_a_stale_account_object_sees_the_saved_balance(seeded: None) -> None:
+    """Two tabs hold the same account row: the second order reads what the first left."""
+    account = services.account_create()
+    tab_one = PaperAccount.objects.get(pk=account.pk)
+    tab_two = PaperAccount.objects.get(pk=account.pk)
+
+    services.order_place(account=tab_one, symbol="XBTUSDT", side=BUY, qty=D("10"))
+    with pytest.raises(engine.Rejected):
+        services.order_place(account=tab_two, symbol="XBTUSDT", side=BUY, qty=D("10"))
+
+    assert Fill.objects.filter(account=account).count() == 1
+
+
+def _file_database(tmp_path: Path) -> str:
+    """Copy the test database into a private file for the threads to race on.
+
+    A file database with IMMEDIATE transactions (settings.DATABASES) is what the sandbox
+    runs on: the second writer waits for the first. SQLite's shared-cache in-memory test
+    database would instead fail the second writer at once with "database table is
+    locked", and the shared test file may be in use by other test runs.
+    """
+    path = tmp_path / "race.sqlite3"
+    connection.ensure_connection()
+    target = sqlite3.connect(path)
+    connection.connection.backup(target)
+    target.close()
+    return str(path)
+
+
+def _in_threads(*works: Callable[[], None]) -> None:
+    """Run each function in its own thread, with its own database connection."""
+
+    def run(work: Callable[[], None]) -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def _race(account: PaperAccount) -> list[str]:
+    """Two threads place the same order at the same moment; what each was told."""
+    results: list[str] = []
+    start = threading.Barrier(2)
+
+    def place() -> None:
+        start.wait()
+        try:
+            services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("10"))
+        except engine.Rejected as refusal:
+            results.append(refusal.message)
+        except Exception as error:
+            results.append(repr(error))
+        else:
+            results.append("placed")
+
+    _in_threads(place, place)
+    return sorted(results)
+
+
+def _settle(account: PaperAccount) -> dict[str, object]:
+    """What the race left (read in a thread, from the file database), then a reset."""
+    seen: dict[str, object] = {}
+
+    def check_and_reset() -> None:
+        seen["fills"] = Fill.objects.filter(account=account).count()
+        seen["qty"] = Position.objects.get(account=account).qty
+        seen["usdt"] = Wallet.objects.get(account=account, currency="USDT").balance
+        assert_ledger_adds_up(account)
+        seen["ledger adds up"] = True
+        services.account_reset(account=account)
+        Fill.objects.filter(account=account).delete()
+
+    _in_threads(check_and_reset)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_orders_cannot_double_spend(
+    seeded: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = services.account_create()
+    # Threads open their own connections: point them at a file copy of the database.
+    monkeypatch.setitem(
+        connections.settings,
+        "default",
+        {**connections.settings["default"], "NAME": _file_database(tmp_path)},
+    )
+
+    # Cross 100x: one order of 10 XBT (IM 6,000, fee 300) fits in 10,000; two do not.
+    for _ in range(3):
+        assert _race(account) == [
+            "Not enough available balance: this order needs 2,600 USDT more than you have "
+            "available.",
+            "placed",
+        ]
+        assert _settle(account) == {
+            "fills": 1,
+            "qty": D("10"),
+            "usdt": D("9700"),
+            "ledger adds up": True,
+        }
