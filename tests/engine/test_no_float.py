@@ -171,8 +171,9 @@ def realistic_outputs() -> list[object]:
     outputs.append(account_figures(isolated, plain.with_mark("XBTUSD", D("97.5"))))
     outputs.append(reset_account(isolated, {"XBT": D("1")}))
     outputs.append(set_leverage(isolated, plain, "XBTUSD", MarginMode.CROSS, D(10)))
-    scenarios = ROOT.parent / "shared" / "scenarios"
-    for path in sorted(scenarios.glob("*.json")) if scenarios.is_dir() else []:
+    folders = [ROOT / "scenarios", ROOT.parent / "shared" / "scenarios"]
+    paths = [path for folder in folders if folder.is_dir() for path in folder.glob("*.json")]
+    for path in sorted(paths):
         scenario = parse_scenario(path.read_bytes())
         outputs.append(scenario)
         result = run_scenario(scenario)
