@@ -41,8 +41,10 @@ class ExactDecimalField(forms.CharField):
         )
         super().__init__(**kwargs)
 
-    def clean(self, value: Any) -> Decimal:
+    def clean(self, value: Any) -> Decimal | None:
         text = super().clean(value)
+        if not text and not self.required:
+            return None
         number = parse_decimal(text)
         if number is None:
             raise forms.ValidationError(f"Enter the {self.noun} as a number, like {self.example}.")
@@ -134,3 +136,21 @@ class MarkForm(forms.Form):
     price = ExactDecimalField(
         noun="mark price", places=MONEY_PLACES, maximum=MAX_PRICE, example="60000"
     )
+
+
+class TriggerForm(forms.Form):
+    """Stop-loss and take-profit prices; a blank field clears that trigger."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, noun in (("stop_loss", "stop-loss price"), ("take_profit", "take-profit price")):
+            self.fields[name] = ExactDecimalField(
+                noun=noun, places=MONEY_PLACES, maximum=MAX_PRICE, example="55000", required=False
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("stop_loss", "take_profit"):
+            if data.get(name) in ("", None):
+                data[name] = None
+        return data

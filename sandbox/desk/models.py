@@ -189,6 +189,13 @@ class Position(models.Model):
     # exact test is always the engine's.
     is_long = models.BooleanField(default=True)
     liquidation_key = models.BigIntegerField(null=True, blank=True)
+    # Stop-loss and take-profit: the trigger prices, and the same kind of index for them
+    # (a trigger fires when the mark falls to trigger_below_key or rises to
+    # trigger_above_key).
+    stop_loss = NullableExactDecimalField(blank=True)
+    take_profit = NullableExactDecimalField(blank=True)
+    trigger_below_key = models.BigIntegerField(null=True, blank=True)
+    trigger_above_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["instrument__display_order", "instrument__symbol"]
@@ -198,7 +205,9 @@ class Position(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["instrument", "is_long", "liquidation_key"], name="liq_index")
+            models.Index(fields=["instrument", "is_long", "liquidation_key"], name="liq_index"),
+            models.Index(fields=["instrument", "trigger_below_key"], name="trigger_below_index"),
+            models.Index(fields=["instrument", "trigger_above_key"], name="trigger_above_index"),
         ]
 
 
@@ -243,10 +252,19 @@ class Fill(models.Model):
     fee = ExactDecimalField()
     realised_pnl = ExactDecimalField()
     liquidation = models.BooleanField(default=False)
+    trigger = models.CharField(max_length=20, blank=True)  # stop_loss / take_profit
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+
+    @property
+    def kind(self) -> str:
+        if self.liquidation:
+            return "liquidation"
+        return {"stop_loss": "stop-loss", "take_profit": "take-profit"}.get(
+            self.trigger, "market order"
+        )
 
 
 class LiquidationRecord(models.Model):

@@ -43,6 +43,8 @@ def engine_account(account: PaperAccount) -> engine.Account:
                 leverage=p.leverage,
                 position_margin=p.position_margin,
                 realised_pnl=p.realised_pnl,
+                stop_loss=p.stop_loss,
+                take_profit=p.take_profit,
             )
             for p in Position.objects.filter(account=account)
         },

@@ -93,9 +93,17 @@ def _index_positions(account: PaperAccount, state: engine.Account, market: engin
     """Refresh the liquidation index of every open position, and the cross-linked flag."""
     figures = engine.account_figures(state, market)
     for symbol, position in figures.positions.items():
+        long = position.is_long
+        held = state.positions[symbol]
+        # A long's stop fires on the way down and its target on the way up; a short's the
+        # other way round.
+        below = held.stop_loss if long else held.take_profit
+        above = held.take_profit if long else held.stop_loss
         Position.objects.filter(account=account, instrument_id=symbol).update(
-            is_long=position.is_long,
-            liquidation_key=liquidation_key(position.liquidation_price, is_long=position.is_long),
+            is_long=long,
+            liquidation_key=liquidation_key(position.liquidation_price, is_long=long),
+            trigger_below_key=liquidation_key(below, is_long=True),
+            trigger_above_key=liquidation_key(above, is_long=False),
         )
     cross_per_currency: dict[str, int] = {}
     for position in figures.positions.values():
@@ -154,6 +162,8 @@ def outcome_save(
                 "leverage": position.leverage,
                 "position_margin": position.position_margin,
                 "realised_pnl": position.realised_pnl,
+                "stop_loss": position.stop_loss,
+                "take_profit": position.take_profit,
             },
         )
     if before.settings != after.settings:
@@ -177,6 +187,7 @@ def outcome_save(
             fee=fill.fee,
             realised_pnl=fill.realised_pnl,
             liquidation=fill.liquidation,
+            trigger=fill.trigger,
         )
         for fill in outcome.fills
     )
@@ -239,6 +250,16 @@ def leverage_set(
     *, account: PaperAccount, symbol: str, mode: engine.MarginMode, leverage: Decimal
 ) -> engine.Outcome:
     return _apply(account, lambda a, m: engine.set_leverage(a, m, symbol, mode, leverage))
+
+
+def triggers_set(
+    *,
+    account: PaperAccount,
+    symbol: str,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> engine.Outcome:
+    return _apply(account, lambda a, m: engine.set_triggers(a, m, symbol, stop_loss, take_profit))
 
 
 def margin_change(*, account: PaperAccount, symbol: str, amount: Decimal) -> engine.Outcome:

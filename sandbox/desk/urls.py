@@ -25,6 +25,7 @@ urlpatterns = [
         name="leverage_preview",
     ),
     path("desk/<int:account_id>/<str:symbol>/margin/", views.margin, name="margin"),
+    path("desk/<int:account_id>/<str:symbol>/triggers/", views.triggers_set, name="triggers_set"),
     path("desk/<int:account_id>/<str:symbol>/close/", views.position_close, name="position_close"),
     path("desk/<int:account_id>/<str:symbol>/mark/", views.mark_set, name="mark_set"),
     path("signup/", views.signup, name="signup"),

@@ -30,14 +30,14 @@ from sandbox.live.render import live_context
 
 from . import selectors, services
 from .accounts import claim_browser_account, current_account, get_account_for_request, remember
-from .forms import LeverageForm, MarginForm, MarkForm, OrderForm
+from .forms import LeverageForm, MarginForm, MarkForm, OrderForm, TriggerForm
 from .models import Instrument, PaperAccount
 from .templatetags.figures import figure
 
-SECTIONS = ("market", "leverage", "ticket", "balances", "positions", "history")
+SECTIONS = ("market", "leverage", "ticket", "triggers", "balances", "positions", "history")
 # The ticket keeps what the learner typed unless the action came from it; its preview
 # refreshes itself on the "desk-changed" event instead.
-KEEP_TYPED = {"ticket"}
+KEEP_TYPED = {"ticket", "triggers"}
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -90,6 +90,12 @@ def _desk_context(
             "leverage_form": LeverageForm(instrument=instrument, initial={"stop": stop}),
             "mark_form": MarkForm(),
             "margin_form": MarginForm(),
+            "trigger_form": TriggerForm(
+                initial={
+                    "stop_loss": position and state.account.positions[symbol].stop_loss,
+                    "take_profit": position and state.account.positions[symbol].take_profit,
+                }
+            ),
             "fills": selectors.recent_fills(account),
             "ledger": selectors.recent_ledger(account),
             "sections": SECTIONS,
@@ -197,13 +203,23 @@ def desk_response(
     return response
 
 
+def _trigger_text(event: engine.TriggerEvent) -> str:
+    name = "stop-loss" if event.kind is engine.TriggerKind.STOP_LOSS else "take-profit"
+    return (
+        f"Your {name} at {figure(event.trigger_price)} fired: the {event.symbol} position was "
+        f"closed at the mark, {figure(event.mark_price)}, realising "
+        f"{figure(event.realised_pnl)} {event.settle}."
+    )
+
+
 def _liquidation_text(event: engine.LiquidationEvent) -> str:
     return f"Your {event.symbol} position was liquidated: the mark reached its liquidation price."
 
 
 def _outcome_notice(section: str, text: str, outcome: engine.Outcome) -> Notice:
     liquidations = [e for e in outcome.events if isinstance(e, engine.LiquidationEvent)]
-    return Notice(section, text, True, liquidations)
+    fired = [_trigger_text(e) for e in outcome.events if isinstance(e, engine.TriggerEvent)]
+    return Notice(section, " ".join([text, *fired, *outcome.warnings]), True, liquidations)
 
 
 @require_POST
@@ -239,6 +255,31 @@ def position_close(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
     realised = sum((f.realised_pnl for f in outcome.fills), start=Decimal(0))
     text = f"Closed your {symbol} position; realised {figure(realised)} {instrument.settle}."
     return desk_response(request, account, instrument, _outcome_notice("positions", text, outcome))
+
+
+@require_POST
+def triggers_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
+    """Set or clear the stop-loss and take-profit of the position."""
+    account = get_account_for_request(request, account_id)
+    instrument = _instrument(symbol)
+    form = TriggerForm(request.POST)
+    if not form.is_valid():
+        notice = Notice("triggers", "Nothing was changed: correct the prices below.", False)
+        return desk_response(request, account, instrument, notice, forms={"trigger_form": form})
+    stop, target = form.cleaned_data["stop_loss"], form.cleaned_data["take_profit"]
+    try:
+        outcome = services.triggers_set(
+            account=account, symbol=symbol, stop_loss=stop, take_profit=target
+        )
+    except engine.Rejected as refusal:
+        notice = Notice("triggers", refusal.message, False)
+        return desk_response(request, account, instrument, notice, forms={"trigger_form": form})
+    parts = [
+        f"stop-loss {figure(stop)}" if stop is not None else "no stop-loss",
+        f"take-profit {figure(target)}" if target is not None else "no take-profit",
+    ]
+    text = f"{symbol}: {' and '.join(parts)}."
+    return desk_response(request, account, instrument, _outcome_notice("triggers", text, outcome))
 
 
 @require_POST

@@ -22,6 +22,8 @@ from .account import (
     Position,
     ProfitRealisedEvent,
     Side,
+    TriggerEvent,
+    TriggerKind,
 )
 from .errors import Rejected
 from .figures import AccountFigures, BalanceFigures, PositionFigures, account_figures
@@ -42,6 +44,7 @@ from .operations import (
     realise_profit,
     reset_account,
     set_leverage,
+    set_triggers,
     tick_account,
 )
 
@@ -69,6 +72,8 @@ __all__ = [
     "ProfitRealisedEvent",
     "Rejected",
     "Side",
+    "TriggerEvent",
+    "TriggerKind",
     "account_figures",
     "apply_mark",
     "change_margin",
@@ -82,5 +87,6 @@ __all__ = [
     "realise_profit",
     "reset_account",
     "set_leverage",
+    "set_triggers",
     "tick_account",
 ]

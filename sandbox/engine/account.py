@@ -65,7 +65,8 @@ class Position:
     the mark when profit is realised. ``position_margin`` is the margin set aside for an
     isolated position (zero under cross margin). ``realised_pnl`` adds up what the position
     has put into or taken from the wallet since it opened (closed parts, realised profit,
-    funding, less fees).
+    funding, less fees). ``stop_loss`` and ``take_profit`` are trigger prices: when the
+    mark reaches one, the whole position is closed by a market order at the mark.
     """
 
     symbol: str
@@ -76,11 +77,16 @@ class Position:
     leverage: Decimal
     position_margin: Decimal = ZERO
     realised_pnl: Decimal = ZERO  # trade PnL, realised profit, funding, less fees, while open
+    stop_loss: Decimal | None = None  # close the whole position when the mark reaches it
+    take_profit: Decimal | None = None
 
     def __post_init__(self) -> None:
         for name in ("qty", "cost_value", "entry_value", "leverage", "position_margin"):
             require_decimal(getattr(self, name), name)
         require_decimal(self.realised_pnl, "realised_pnl")
+        for name in ("stop_loss", "take_profit"):
+            if getattr(self, name) is not None:
+                require_decimal(getattr(self, name), name)
 
     @property
     def is_long(self) -> bool:
@@ -107,6 +113,7 @@ class Fill:
     fee: Decimal
     realised_pnl: Decimal
     liquidation: bool = False
+    trigger: str = ""  # "stop_loss" or "take_profit" when a trigger order filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,27 @@ class FundingEvent:
     type: str = "funding"
 
 
-Event = LiquidationEvent | ProfitRealisedEvent | FundingEvent
+class TriggerKind(StrEnum):
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEvent:
+    """A stop-loss or take-profit fired: the position was closed at the mark."""
+
+    symbol: str
+    settle: str
+    kind: TriggerKind
+    trigger_price: Decimal
+    mark_price: Decimal  # the fill: beyond the trigger when the price gapped
+    qty: Decimal
+    realised_pnl: Decimal
+    fee: Decimal
+    type: str = "order_triggered"
+
+
+Event = LiquidationEvent | ProfitRealisedEvent | FundingEvent | TriggerEvent
 
 
 def _frozen(mapping: Mapping[str, object] | None) -> MappingProxyType[str, object]:
@@ -178,6 +205,7 @@ class Outcome:
     ledger: tuple[LedgerEntry, ...] = ()
     fills: tuple[Fill, ...] = ()
     insurance: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    warnings: tuple[str, ...] = ()  # accepted, but worth telling the learner
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "insurance", MappingProxyType(dict(self.insurance)))

@@ -55,6 +55,8 @@ class PositionFigures:
     liquidation_price: Decimal | None
     bankruptcy_price: Decimal | None
     realised_pnl: Decimal = ZERO
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
 
     @property
     def is_long(self) -> bool:
@@ -186,4 +188,6 @@ def _position_figures(
         liquidation_price=inst.price_at_pnl(position.qty, position.entry_value, mm - funds),
         bankruptcy_price=inst.price_at_pnl(position.qty, position.entry_value, -funds),
         realised_pnl=position.realised_pnl,
+        stop_loss=position.stop_loss,
+        take_profit=position.take_profit,
     )

@@ -73,6 +73,8 @@ from .account import (
     Position,
     ProfitRealisedEvent,
     Side,
+    TriggerEvent,
+    TriggerKind,
 )
 from .errors import Rejected
 from .figures import AccountFigures, PositionFigures, account_figures
@@ -121,6 +123,7 @@ class _Work:
         self.ledger: list[LedgerEntry] = []
         self.fills: list[Fill] = []
         self.insurance: dict[str, Decimal] = {}
+        self.warnings: list[str] = []
 
     def account(self) -> Account:
         return Account(wallets=self.wallets, positions=self.positions, settings=self.settings)
@@ -132,6 +135,7 @@ class _Work:
             ledger=tuple(self.ledger),
             fills=tuple(self.fills),
             insurance=self.insurance,
+            warnings=tuple(self.warnings),
         )
 
     def figures(self) -> AccountFigures:
@@ -279,6 +283,46 @@ class _Work:
             )
         )
 
+    def fire_triggers(self) -> None:
+        """Close every position whose stop-loss or take-profit the mark has reached.
+
+        A trigger is a market order: it fills at the mark, which after a gap is beyond the
+        trigger price. Triggers run before liquidations, so a stop above the liquidation
+        price closes the position before the liquidation engine would.
+        """
+        for symbol in sorted(self.positions):
+            position = self.positions[symbol]
+            if position.stop_loss is None and position.take_profit is None:
+                continue
+            mark = self.market.marks.get(symbol)
+            if mark is None:
+                continue
+            long = position.qty > 0
+            stop, target = position.stop_loss, position.take_profit
+            hit_stop = stop is not None and (mark <= stop if long else mark >= stop)
+            hit_target = target is not None and (mark >= target if long else mark <= target)
+            if not (hit_stop or hit_target):
+                continue
+            kind = TriggerKind.STOP_LOSS if hit_stop else TriggerKind.TAKE_PROFIT
+            price = stop if hit_stop else target
+            assert price is not None
+            inst = self.market.instrument(symbol)
+            self.fill(inst, -position.qty, mark)
+            fill = replace(self.fills[-1], trigger=kind.value)
+            self.fills[-1] = fill
+            self.events.append(
+                TriggerEvent(
+                    symbol,
+                    inst.settle,
+                    kind,
+                    price,
+                    mark,
+                    position.qty,
+                    fill.realised_pnl,
+                    fill.fee,
+                )
+            )
+
     def liquidate(self, trigger: str | None = None, moved: Collection[str] = ()) -> None:
         """Take over every position at or through its liquidation price (rule 11).
 
@@ -367,9 +411,11 @@ def reset_account(account: Account, balances: Mapping[str, Decimal]) -> Outcome:
 
 @exact
 def apply_mark(account: Account, market: Market, symbol: str) -> Outcome:
-    """After the mark of ``symbol`` changed: liquidate whatever it pushed through."""
+    """After the mark of ``symbol`` changed: fire the stops and targets it reached, then
+    liquidate whatever it pushed through."""
     market.instrument(symbol)
     work = _Work(account, market)
+    work.fire_triggers()
     work.liquidate(trigger=symbol)
     return work.outcome()
 
@@ -545,10 +591,12 @@ def tick_account(
 ) -> Outcome:
     """One market tick for one account, in the order an exchange runs it.
 
-    New marks (already in ``market``) → liquidations → profit realisation, if due → funding
-    at each given rate, if due (each followed by its own liquidation pass).
+    New marks (already in ``market``) → stop-loss and take-profit orders they reached →
+    liquidations → profit realisation, if due → funding at each given rate, if due (each
+    followed by its own liquidation pass).
     """
     work = _Work(account, market)
+    work.fire_triggers()
     work.liquidate(moved=moved)
     outcome = work.outcome()
     steps: list[Outcome] = [outcome]
@@ -574,3 +622,60 @@ def combine(outcomes: Collection[Outcome]) -> Outcome:
         fills=tuple(f for item in items for f in item.fills),
         insurance=insurance,
     )
+
+
+@exact
+def set_triggers(
+    account: Account,
+    market: Market,
+    symbol: str,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> Outcome:
+    """Set (or, with None, clear) the stop-loss and take-profit of an open position.
+
+    Refused when a trigger would fire at once (a long's stop at or above the mark, its
+    target at or below it; the other way round for a short). Accepted with a warning when
+    the stop sits at or beyond the liquidation price: the liquidation engine would take the
+    position over first, so the stop could never fill.
+    """
+    market.instrument(symbol)
+    position = account.positions.get(symbol)
+    if position is None:
+        raise Rejected(
+            f"You have no open {symbol} position: a stop-loss or take-profit closes one."
+        )
+    mark = market.mark(symbol)
+    long = position.qty > 0
+    for name, price in (("stop-loss", stop_loss), ("take-profit", take_profit)):
+        if price is None:
+            continue
+        price = require_decimal(price, name)
+        if price <= 0:
+            raise Rejected(f"A {name} price must be above zero.")
+        if decimal_places(price) > MONEY_PLACES:
+            raise Rejected(f"A {name} price can have at most {MONEY_PLACES} decimal places.")
+        below = name == "stop-loss" if long else name == "take-profit"
+        if below and price >= mark:
+            raise Rejected(
+                f"A {name} on a {'long' if long else 'short'} must be below the mark "
+                f"({readable(mark)}): at {readable(price)} it would close the position at once."
+            )
+        if not below and price <= mark:
+            raise Rejected(
+                f"A {name} on a {'long' if long else 'short'} must be above the mark "
+                f"({readable(mark)}): at {readable(price)} it would close the position at once."
+            )
+    work = _Work(account, market)
+    work.positions[symbol] = replace(position, stop_loss=stop_loss, take_profit=take_profit)
+    liquidation = account_figures(account, market).positions[symbol].liquidation_price
+    if stop_loss is not None and liquidation is not None:
+        beyond = stop_loss <= liquidation if long else stop_loss >= liquidation
+        if beyond:
+            work.warnings.append(
+                f"Your stop-loss at {readable(stop_loss)} is at or beyond the liquidation price "
+                f"({readable(liquidation)}): the liquidation engine takes the position over "
+                f"first, so this stop would never fill. Move it "
+                f"{'above' if long else 'below'} {readable(liquidation)}."
+            )
+    return work.outcome()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .account import Account, Event, LiquidationEvent, MarginMode, Side
+from .account import Account, Event, LiquidationEvent, MarginMode, Side, TriggerEvent
 from .errors import Rejected
 from .figures import AccountFigures, account_figures
 from .instruments import BUILT_IN_INSTRUMENTS, ContractKind, Instrument
@@ -400,6 +400,14 @@ def event_values(event: Event) -> dict[str, Any]:
             "bankruptcy_price": event.bankruptcy_price,
             "mark_price": event.mark_price,
             "loss": event.loss,
+        }
+    if isinstance(event, TriggerEvent):
+        return {
+            "type": event.type,
+            "symbol": event.symbol,
+            "trigger_price": event.trigger_price,
+            "mark_price": event.mark_price,
+            "amount": event.realised_pnl,
         }
     return {"type": event.type, "symbol": event.symbol, "amount": event.amount}
 

@@ -65,7 +65,8 @@ def _crossed(period: Decimal, before: Decimal, after: Decimal) -> bool:
 
 
 def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
-    """Accounts a new set of marks may have pushed through a liquidation price.
+    """Accounts a new set of marks may have pushed through a liquidation price, or whose
+    stop-loss or take-profit they reached.
 
     A position keeps its liquidation price until its own size or margin, or its account,
     changes; only positions whose indexed price the mark reached are looked at, plus the
@@ -77,6 +78,8 @@ def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
         high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
         crossed |= Q(instrument_id=symbol, is_long=True, liquidation_key__gte=low)
         crossed |= Q(instrument_id=symbol, is_long=False, liquidation_key__lte=high)
+        crossed |= Q(instrument_id=symbol, trigger_below_key__gte=low)
+        crossed |= Q(instrument_id=symbol, trigger_above_key__lte=high)
     found = Position.objects.filter(account__market=market).filter(crossed)
     return sorted(set(found.values_list("account_id", flat=True)))
 

@@ -58,6 +58,8 @@ CALLS: dict[str, Callable[[Any], object]] = {
         CROSS, MKT, ["XBTUSDT"], funding_rates={"XBTUSDT": v}
     ),
     "Market.with_mark": lambda v: MKT.with_mark("XBTUSDT", v),
+    # A stop at 1 on a long at 20,000 is accepted (with a warning: beyond liquidation).
+    "set_triggers": lambda v: engine.set_triggers(CROSS, MKT, "XBTUSDT", v, None),
 }
 # Public functions that take no number from the caller.
 NO_NUMBERS = {

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django import template
 
-from sandbox.engine.money import round_half_up
+from sandbox.engine.money import format_decimal, round_half_up
 
 register = template.Library()
 
@@ -101,3 +101,11 @@ def duration(seconds: Decimal | None) -> str:
 def magnitude(value: Decimal | None, currency: str = "") -> str:
     """An amount without its sign, for sentences that already say which way it went."""
     return "none" if value is None else amount(abs(Decimal(value)), currency)
+
+
+@register.filter
+def price_input(value: object) -> str:
+    """A value for a price field: a Decimal written plainly, typed text left as it was."""
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    return "" if value is None else str(value)
