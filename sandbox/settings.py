@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "channels",
     "sandbox.desk",
     "sandbox.live",
+    "sandbox.lessons",
 ]
 
 MIDDLEWARE = [

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("sandbox.desk.urls")),
     path("", include("sandbox.live.urls")),
+    path("", include("sandbox.lessons.urls")),
 ]

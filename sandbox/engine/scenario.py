@@ -50,11 +50,62 @@ from .operations import (
 
 
 class ScenarioFormatError(Exception):
-    """A file that cannot be read as a scenario; the message says where and why."""
+    """A file that cannot be read as a scenario; the message says where and why.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    ``errors`` lists every problem found (each step is checked, so a teacher sees them
+    all at once); ``message`` is all of them, one a line.
+    """
+
+    def __init__(self, message: str, errors: Sequence[str] | None = None) -> None:
+        self.errors = list(errors or [message])
+        self.message = "\n".join(self.errors)
+        super().__init__(self.message)
+
+
+def step_lines(text: str | bytes) -> dict[int, int]:
+    """The line each step of a scenario file starts on (for messages); {} if unreadable."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return {}
+    decoder = json.JSONDecoder()
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    try:
+        i = skip(0)
+        if text[i] != "{":
+            return {}
+        i += 1
+        while True:
+            i = skip(i)
+            if text[i] == "}":
+                return {}
+            key, i = decoder.raw_decode(text, i)
+            i = skip(i)
+            i = skip(i + 1)  # the colon
+            if key == "steps" and text[i] == "[":
+                lines: dict[int, int] = {}
+                i, index = i + 1, 0
+                while True:
+                    i = skip(i)
+                    if text[i] == "]":
+                        return lines
+                    lines[index] = text.count("\n", 0, i) + 1
+                    _, i = decoder.raw_decode(text, i)
+                    i = skip(i)
+                    if text[i] == ",":
+                        i, index = i + 1, index + 1
+            _, i = decoder.raw_decode(text, i)
+            i = skip(i)
+            if text[i] == ",":
+                i += 1
+    except (ValueError, IndexError):
+        return {}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -113,6 +164,7 @@ class Scenario:
     instruments: Mapping[str, Instrument]
     steps: tuple[Step, ...]
     source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys the format leaves to others
 
 
 class _Constant(str):
@@ -325,14 +377,28 @@ def parse_scenario(text: str | bytes) -> Scenario:
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list):
         raise ScenarioFormatError("field 'steps': expected a list of steps")
-    with_exact = exact(lambda: tuple(_step(i, s, instruments) for i, s in enumerate(raw_steps)))
-    steps = with_exact()
+    steps: list[Step] = []
+    errors: list[str] = []
+    lines: dict[int, int] | None = None
+    for index, raw in enumerate(raw_steps):
+        try:
+            steps.append(exact(_step)(index, raw, instruments))
+        except ScenarioFormatError as problem:
+            if lines is None:
+                lines = step_lines(text)
+            where = f"line {lines[index]}, " if index in lines else ""
+            errors.extend(where + error for error in problem.errors)
+    if errors:
+        raise ScenarioFormatError(errors[0], errors)
     source = data.get("source", "")
     return Scenario(
         name=name,
         instruments=instruments,
-        steps=steps,
+        steps=tuple(steps),
         source=source if isinstance(source, str) else "",
+        extra={
+            k: v for k, v in data.items() if k not in ("name", "instruments", "steps", "source")
+        },
     )
 
 
@@ -521,65 +587,80 @@ def figure_matches(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def check_expectations(step: Step, record: StepRecord) -> list[Mismatch]:
-    """Every figure of ``step.expect`` that the record does not show."""
+@dataclass(frozen=True, slots=True)
+class StatedFigure:
+    """One figure a step states (its ``expect``), beside what the engine shows."""
+
+    path: str  # "positions.ETHUSDT.liquidation_price", "events", ...
+    expected: Any
+    actual: Any
+    agrees: bool
+
+    @property
+    def expected_text(self) -> str:
+        return _shown(self.expected)
+
+    @property
+    def actual_text(self) -> str:
+        return _shown(self.actual)
+
+
+def stated_figures(step: Step, record: StepRecord) -> list[StatedFigure]:
+    """Every figure of ``step.expect``, each with the engine's value and whether they agree."""
     if not step.expect:
         return []
     actual = record.values()
-    found: list[Mismatch] = []
+    found: list[StatedFigure] = []
 
-    def compare(path: str, expected: Any, value: Any) -> None:
-        if not figure_matches(expected, value):
-            found.append(Mismatch(step.index, step.op, path, _shown(expected), _shown(value)))
+    def add(path: str, expected: Any, value: Any, agrees: bool | None = None) -> None:
+        ok = figure_matches(expected, value) if agrees is None else agrees
+        found.append(StatedFigure(path, expected, value, ok))
 
     for key, expected in step.expect.items():
-        if key in ("ok", "op", "index"):
-            compare(key, expected, actual[key] if key != "index" else Decimal(actual[key]))
+        if key in ("ok", "op"):
+            add(key, expected, actual[key])
+        elif key == "index":
+            add(key, expected, Decimal(actual[key]))
         elif key == "error":
             got = actual.get("error", "")
-            if expected.casefold() not in got.casefold():
-                found.append(Mismatch(step.index, step.op, "error", expected, got or "no error"))
+            add("error", expected, got or "no error", expected.casefold() in got.casefold())
         elif key == "balances":
             for currency, figures in expected.items():
                 balance = actual["balances"].get(currency)
                 for name, value in figures.items():
-                    compare(f"balances.{currency}.{name}", value, balance and balance[name])
+                    add(f"balances.{currency}.{name}", value, balance and balance[name])
         elif key == "insurance_fund":
             for currency, value in expected.items():
-                compare(f"insurance_fund.{currency}", value, actual["insurance_fund"].get(currency))
+                add(f"insurance_fund.{currency}", value, actual["insurance_fund"].get(currency))
         elif key == "positions":
             for symbol, figures in expected.items():
                 position = actual["positions"].get(symbol)
                 if figures is None:
-                    if position is not None:
-                        found.append(
-                            Mismatch(step.index, step.op, f"positions.{symbol}", "closed", "open")
-                        )
-                    continue
-                if position is None:
-                    found.append(
-                        Mismatch(step.index, step.op, f"positions.{symbol}", "open", "no position")
-                    )
-                    continue
-                for name, value in figures.items():
-                    compare(f"positions.{symbol}.{name}", value, position[name])
+                    shown = "open" if position is not None else "closed"
+                    add(f"positions.{symbol}", "closed", shown, position is None)
+                elif position is None:
+                    add(f"positions.{symbol}", "open", "no position", False)
+                else:
+                    for name, value in figures.items():
+                        add(f"positions.{symbol}.{name}", value, position[name])
         else:  # events
             for wanted in expected:
-                if not any(
+                matched = any(
                     all(figure_matches(v, event.get(k)) for k, v in wanted.items())
                     for event in actual["events"]
-                ):
-                    seen = ", ".join(f"{e['type']} {e['symbol']}" for e in actual["events"])
-                    found.append(
-                        Mismatch(
-                            step.index,
-                            step.op,
-                            "events",
-                            json.dumps(_formatted(wanted)),
-                            seen or "no events",
-                        )
-                    )
+                )
+                seen = ", ".join(f"{e['type']} {e['symbol']}" for e in actual["events"])
+                add("events", json.dumps(_formatted(wanted)), seen or "no events", matched)
     return found
+
+
+def check_expectations(step: Step, record: StepRecord) -> list[Mismatch]:
+    """Every figure of ``step.expect`` that the record does not show."""
+    return [
+        Mismatch(step.index, step.op, f.path, f.expected_text, f.actual_text)
+        for f in stated_figures(step, record)
+        if not f.agrees
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,7 @@ def build_chart(
     ticks = max(points[-1][0] - first_tick, 1)
 
     def x(tick: int) -> Decimal:
-        return PAD + (WIDTH - 2 * PAD - 90) * Decimal(tick - first_tick) / Decimal(ticks)
+        return PAD + (WIDTH - 2 * PAD) * Decimal(tick - first_tick) / Decimal(ticks)
 
     def y(price: Decimal) -> Decimal:
         return PAD + (HEIGHT - 2 * PAD) * (high - price) / span

@@ -109,3 +109,10 @@ def price_input(value: object) -> str:
     if isinstance(value, Decimal):
         return format_decimal(value)
     return "" if value is None else str(value)
+
+
+@register.filter
+def get_item(mapping: object, key: str) -> object:
+    """``mapping[key]`` in a template, or None."""
+    getter = getattr(mapping, "get", None)
+    return getter(key) if getter is not None else None

@@ -1,4 +1,4 @@
-"""Load the built-in instruments (run by ``make run`` and ``make test``; idempotent)."""
+"""Load the built-in instruments and lessons (run by ``make run`` and ``make test``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from sandbox.desk.services import instruments_seed
+from sandbox.lessons.services import lessons_seed
 
 
 class Command(BaseCommand):
@@ -14,4 +15,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         count = instruments_seed()
-        self.stdout.write(f"{count} built-in instruments ready.")
+        lessons = lessons_seed()
+        self.stdout.write(f"{count} built-in instruments and {lessons} lessons ready.")
