@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from sandbox.desk.accounts import get_account_for_request
 from sandbox.desk.models import Instrument, LiquidationRecord, Market
+from sandbox.desk.templatetags.figures import figure
 from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
 from sandbox.engine.money import parse_decimal
 
 from . import services
+
+
+def _gap_percent(text: str) -> Decimal:
+    """A gap size as typed: a plain percentage with at most two decimals."""
+    percent = parse_decimal(text[:12])
+    try:
+        if percent is not None and percent == percent.quantize(Decimal("0.01")):
+            return percent
+    except InvalidOperation:
+        pass
+    raise services.ControlError("Choose the size of the gap from the list.")
 
 
 @require_POST
@@ -32,16 +46,17 @@ def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespons
             text = "The market is moving again."
         elif action == "speed":
             speed = request.POST.get("speed", "")
-            if not speed.isdigit():
+            if not (speed.isascii() and speed.isdigit()):
                 raise services.ControlError("Choose a speed from the list.")
             services.market_speed(market=market, speed=int(speed))
             text = f"The market now runs at {int(speed)}x."
         elif action == "gap":
-            percent = parse_decimal(request.POST.get("percent", ""))
-            if percent is None:
-                raise services.ControlError("Choose the size of the gap from the list.")
+            percent = _gap_percent(request.POST.get("percent", ""))
             services.market_gap(market=market, symbol=symbol, percent=percent)
-            text = f"On the next tick {symbol} jumps {percent}% at once, with no prices between."
+            text = (
+                f"On the next tick {symbol} jumps {figure(percent)}% at once, "
+                f"with no prices between."
+            )
         else:
             raise services.ControlError("Choose stop, go on, a speed or a gap.")
     except services.ControlError as problem:

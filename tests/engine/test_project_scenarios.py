@@ -32,7 +32,9 @@ def test_project_scenario_reproduces_its_figures(path: Path) -> None:
     scenario = parse_scenario(path.read_bytes())
     run = run_scenario(scenario)
     assert [str(m) for m in run.mismatches] == []
-    assert all(record.ok for record in run.records)
+    # Every step is accepted, unless the file itself says it must be refused.
+    refused = {step.index for step in scenario.steps if (step.expect or {}).get("ok") is False}
+    assert {record.index for record in run.records if not record.ok} == refused
     assert sum(1 for step in scenario.steps if step.expect) >= 2
     assert any(step.note for step in scenario.steps), "lessons need narration"
 
@@ -50,11 +52,13 @@ def _figures(expect: Any, prefix: str = "") -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+REFERENCED = [p for p in FILES if (SHARED / p.name).exists()]
+
+
+@pytest.mark.skipif(not REFERENCED, reason="shared/scenarios is not beside this checkout")
+@pytest.mark.parametrize("path", REFERENCED, ids=[p.name for p in REFERENCED])
 def test_project_scenario_checks_every_reference_figure(path: Path) -> None:
     reference = SHARED / path.name
-    if not reference.exists():
-        pytest.skip(f"no shared reference for {path.name}")
     ours = load_json(path.read_bytes())["steps"]
     theirs = load_json(reference.read_bytes())["steps"]
     assert [s["op"] for s in ours] == [s["op"] for s in theirs]

@@ -1,0 +1,168 @@
+"""The lesson player, answers, and teachers' uploads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from sandbox.lessons.models import Lesson
+
+pytestmark = pytest.mark.django_db
+KAREN = "03-profit-realisation-avg-cost-price-and-avg-entry-price"
+
+
+def test_the_list_shows_the_lessons_in_order(lessons: None, client: Client) -> None:
+    page = client.get("/lessons/").content.decode()
+    first = page.index("Isolated versus cross margin")
+    assert first < page.index("The leverage slider and adding margin") < page.index("A stop-loss")
+    assert "Upload a lesson file" not in page
+
+
+def test_a_step_shows_narration_figures_and_ticks(lessons: None, client: Client) -> None:
+    page = client.get(f"/lessons/{KAREN}/4/").content.decode()
+    assert "Step 4 of 12" in page
+    assert "Buy 20 ETHUSDT at the mark." in page
+    assert 'data-stated="positions.ETHUSDT.liquidation_price" data-agrees="yes"' in page
+    assert "<td>510</td><td>510</td>" in page
+    assert 'rel="prev"' in page and 'rel="next"' in page
+
+
+def test_the_htmx_step_is_the_player_fragment(lessons: None, client: Client) -> None:
+    response = client.get(f"/lessons/{KAREN}/9/", headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="player"')
+    assert "<td>966.67</td><td>966.67</td>" in body
+
+
+@pytest.mark.parametrize("number", [0, 13, 999])
+def test_steps_outside_the_lesson_are_not_found(lessons: None, client: Client, number: int) -> None:
+    assert client.get(f"/lessons/{KAREN}/{number}/").status_code == 404
+    assert client.get("/lessons/no-such-lesson/1/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        ("16420", "✓ Right."),
+        ("16,420", "Enter the answer as a number"),
+        ("16400", "the engine says 16,420"),
+    ],
+)
+def test_answers_are_checked_by_the_engine(
+    lessons: None, client: Client, answer: str, verdict: str
+) -> None:
+    response = client.post(
+        f"/lessons/{KAREN}/10/answer/", {"answer": answer}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    assert verdict in body
+    if "Right" in verdict or "engine says" in verdict:
+        assert "7,000 first repays what the losses drew from the wallet" in body
+
+
+def test_a_step_without_a_question_takes_no_answer(lessons: None, client: Client) -> None:
+    assert client.post(f"/lessons/{KAREN}/2/answer/", {"answer": "1"}).status_code == 404
+
+
+def test_upload_is_for_teachers_only(lessons: None, client: Client, learner_client: Client) -> None:
+    response = client.get("/lessons/upload/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert learner_client.get("/lessons/upload/").status_code == 403
+    assert learner_client.post("/lessons/upload/", {}).status_code == 403
+
+
+GOOD = {
+    "name": "My own lesson",
+    "lesson": {"title": "A teacher's lesson", "summary": "Short and sharp."},
+    "steps": [
+        {"op": "deposit", "currency": "USDT", "amount": "1000", "note": "Start with 1,000."},
+        {"op": "mark", "symbol": "XBTUSDT", "price": "50000"},
+        {
+            "op": "order",
+            "symbol": "XBTUSDT",
+            "side": "buy",
+            "qty": "0.01",
+            "expect": {"positions": {"XBTUSDT": {"qty": "0.01"}}},
+            "question": {
+                "prompt": "What is the initial margin?",
+                "figure": "positions.XBTUSDT.initial_margin",
+                "places": 2,
+            },
+        },
+    ],
+}
+
+
+def upload(client: Client, content: bytes) -> object:
+    return client.post("/lessons/upload/", {"file": SimpleUploadedFile("lesson.json", content)})
+
+
+def test_a_good_upload_is_saved_and_playable(teacher_client: Client) -> None:
+    response = upload(teacher_client, json.dumps(GOOD, indent=1).encode())
+    lesson = Lesson.objects.get(title="A teacher's lesson")
+    assert response["Location"] == f"/lessons/{lesson.slug}/1/"  # type: ignore[index]
+    assert not lesson.built_in
+    page = teacher_client.get(f"/lessons/{lesson.slug}/3/").content.decode()
+    assert "What is the initial margin?" in page
+
+
+def test_a_bad_upload_is_refused_whole_naming_every_place(teacher_client: Client) -> None:
+    bad = json.loads(json.dumps(GOOD))
+    bad["steps"][1]["price"] = "fifty thousand"
+    bad["steps"][2]["side"] = "long"
+    bad["steps"][2]["question"]["figure"] = "margin"
+    before = Lesson.objects.count()
+    text = json.dumps(bad, indent=1)
+    # With indent=1 each step opens on a line of its own: "  {".
+    starts = [n for n, line in enumerate(text.splitlines(), start=1) if line == "  {"]
+    response = upload(teacher_client, text.encode())
+    body = response.content.decode()  # type: ignore[attr-defined]
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "The lesson was not saved." in body
+    assert (
+        f"line {starts[1]}, step 1 (mark), field &#x27;price&#x27;: "
+        "&#x27;fifty thousand&#x27; is not a number" in body
+    )
+    assert (
+        f"line {starts[2]}, step 2 (order), field &#x27;side&#x27;: "
+        "expected &quot;buy&quot; or &quot;sell&quot;" in body
+    )
+    assert Lesson.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"steps": [', "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"lesson": {"title": "x"}, "steps": []}', "a lesson needs at least one step"),
+        (
+            json.dumps({**GOOD, "lesson": {"title": ""}, "name": ""}).encode(),
+            "the lesson needs a title",
+        ),
+    ],
+)
+def test_unreadable_uploads_say_why(teacher_client: Client, content: bytes, message: str) -> None:
+    before = Lesson.objects.count()
+    body = upload(teacher_client, content).content.decode()  # type: ignore[attr-defined]
+    assert message in body
+    assert Lesson.objects.count() == before
+
+
+def test_an_upload_whose_figures_disagree_is_saved_with_warnings(teacher_client: Client) -> None:
+    wrong = json.loads(json.dumps(GOOD))
+    wrong["steps"][2]["expect"] = {"positions": {"XBTUSDT": {"initial_margin": "999"}}}
+    response = upload(teacher_client, json.dumps(wrong).encode())
+    page = teacher_client.get(response["Location"]).content.decode()  # type: ignore[index]
+    assert "states positions.XBTUSDT.initial_margin = 999; the engine shows 5" in page
+
+
+def test_the_built_in_files_match_the_database(lessons: None) -> None:
+    folder = Path(__file__).resolve().parents[2] / "scenarios"
+    karen = Lesson.objects.get(slug=KAREN)
+    assert karen.source == (folder / "karen-profit-realisation.json").read_text()
+    assert Lesson.objects.filter(built_in=True).count() == 7

@@ -1,0 +1,538 @@
+"""The desk's websocket: who may connect, what a connection is sent (a snapshot, then its
+own figures on every tick of its own market), and that messages from the browser change
+nothing.
+
+The tests talk to ``sandbox.asgi.router`` (the application without the embedded ticker)
+through Channels' communicator; ticks are applied by the test, and with the in-memory
+channel layer their broadcast reaches the consumers in this process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.core import signing
+from django.test import Client
+from django.utils import timezone
+
+from sandbox.asgi import router
+from sandbox.desk import services as desk_services
+from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.live import services
+from sandbox.live.consumers import REFUSED
+
+from .conftest import (
+    BUY,
+    ISOLATED,
+    Learner,
+    Snapshot,
+    open_position,
+    quiet,
+    schedule_gap,
+    snapshot,
+)
+
+D = Decimal
+WAIT = 10  # seconds a test may wait for a message; only a bound, never asserted on
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def empty_channel_layer() -> AsyncIterator[None]:
+    layer = get_channel_layer()
+    await layer.flush()
+    yield
+    await layer.flush()
+
+
+def browser_cookie(learner: Learner) -> str:
+    return "sandbox_account=" + learner.client.cookies["sandbox_account"].value
+
+
+def socket(
+    account_id: int,
+    cookie: str | None,
+    symbol: str = "XBTUSDT",
+    origin: bytes | None = b"http://localhost",
+) -> WebsocketCommunicator:
+    headers = [(b"host", b"localhost")]
+    if origin is not None:
+        headers.insert(0, (b"origin", origin))
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(router, f"/ws/desk/{account_id}/{symbol}/", headers=headers)
+
+
+@asynccontextmanager
+async def desk_socket(
+    account_id: int, cookie: str, symbol: str = "XBTUSDT"
+) -> AsyncIterator[tuple[WebsocketCommunicator, str]]:
+    """A connected socket and the snapshot it was sent on connect."""
+    communicator = socket(account_id, cookie, symbol)
+    connected, _ = await communicator.connect(timeout=WAIT)
+    assert connected
+    try:
+        first = await communicator.receive_from(timeout=WAIT)
+        yield communicator, first
+    finally:
+        await communicator.disconnect()
+
+
+async def refused(communicator: WebsocketCommunicator) -> tuple[bool, object]:
+    result = await communicator.connect(timeout=WAIT)
+    await communicator.disconnect(timeout=WAIT)
+    return result
+
+
+def tick(market_id: int) -> services.TickResult:
+    result = services.market_tick(market_id=market_id)
+    assert result is not None
+    return result
+
+
+atick = database_sync_to_async(tick)
+asnapshot = database_sync_to_async(snapshot)
+
+
+def oob(html: str, element_id: str) -> bool:
+    """Whether the element with ``element_id`` is sent to be swapped out of band."""
+    return re.search(rf'<[a-z]+ id="{element_id}"[^>]*hx-swap-oob="true"', html) is not None
+
+
+class _Element(HTMLParser):
+    """Finds the element with a given id and where it ends (tags of its name counted)."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.element_id = element_id
+        self.tag = ""
+        self.depth = 0
+        self.start: tuple[int, int] | None = None
+        self.end: tuple[int, int] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.end is not None:
+            return
+        if self.start is None and ("id", self.element_id) in attrs:
+            self.tag, self.depth, self.start = tag, 1, self.getpos()
+        elif self.start is not None and tag == self.tag:
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.start is not None and self.end is None and tag == self.tag:
+            self.depth -= 1
+            if self.depth == 0:
+                line, column = self.getpos()
+                self.end = (line, column + len(f"</{tag}>"))
+
+
+def section(html: str, element_id: str) -> str:
+    """The whole element with ``element_id`` in a push (its nested elements included)."""
+    finder = _Element(element_id)
+    finder.feed(html)
+    assert finder.start is not None and finder.end is not None, f"no #{element_id} in the push"
+    lines = html.splitlines(keepends=True)
+
+    def offset(position: tuple[int, int]) -> int:
+        return sum(len(line) for line in lines[: position[0] - 1]) + position[1]
+
+    return html[offset(finder.start) : offset(finder.end)]
+
+
+# ------------------------------------------------------------------------- snapshot
+
+
+async def test_a_connection_is_sent_a_full_snapshot(learner: Learner) -> None:
+    account = learner.account
+
+    async with desk_socket(account.pk, browser_cookie(learner)) as (_, html):
+        for element_id in (
+            "balances",
+            "positions",
+            "live-status",
+            "mark-display",
+            "picker",
+            "chart",
+            "history",
+            "margin-alerts",
+            "liquidation-notices",
+        ):
+            assert oob(html, element_id), element_id
+        assert '<strong id="mark-price" data-sequence="0">60,000</strong>' in html
+        assert 'data-sequence="0"' in section(html, "live-status")
+        balances = section(html, "balances")
+        assert '<td data-figure="wallet-USDT">10,000</td>' in balances
+        assert '<td data-figure="wallet-XBT">1</td>' in balances
+        assert "No open positions" in section(html, "positions")
+
+    # Connecting counts as watching: a practice market now ticks.
+    market = await database_sync_to_async(Market.objects.get)(pk=account.market_id)
+    assert market.last_watched is not None
+
+
+async def test_a_snapshot_is_sent_for_the_symbol_in_the_address(learner: Learner) -> None:
+    async with desk_socket(learner.account.pk, browser_cookie(learner), "ETHUSDT") as (_, html):
+        assert '<strong id="mark-price" data-sequence="0">3,000</strong>' in html
+        assert "ETHUSDT mark price" in section(html, "mark-display")
+
+
+async def test_asking_for_a_snapshot_returns_a_full_one(learner: Learner) -> None:
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, first):
+        await ws.send_json_to({"type": "snapshot"})
+        again = await ws.receive_from(timeout=WAIT)
+
+    for element_id in ("balances", "positions", "live-status", "history", "liquidation-notices"):
+        assert oob(again, element_id), element_id
+    assert section(again, "balances") == section(first, "balances")
+    assert section(again, "mark-display") == section(first, "mark-display")
+
+
+# ----------------------------------------------------------------------------- ticks
+
+
+@pytest.fixture
+def quiet_learners(learner: Learner, other_learner: Learner) -> tuple[Learner, Learner]:
+    """Two learners, each on their own quiet practice market; the first holds 0.1 XBTUSDT
+    isolated 10x (liquidation 54300, bankruptcy 54000)."""
+    quiet(learner.account.market)
+    quiet(other_learner.account.market)
+    open_position(learner.account, "XBTUSDT", BUY, "0.1", ISOLATED, "10")
+    assert learner.account.market_id != other_learner.account.market_id
+    return learner, other_learner
+
+
+async def test_a_tick_reaches_the_learners_of_that_market_only(
+    quiet_learners: tuple[Learner, Learner],
+) -> None:
+    learner, other = quiet_learners
+    market_id = learner.account.market_id
+    await database_sync_to_async(schedule_gap)(learner.account.market, "XBTUSDT", "1")
+
+    async with (
+        desk_socket(learner.account.pk, browser_cookie(learner)) as (mine, _),
+        desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _),
+    ):
+        result = await atick(market_id)
+        assert result.marks["XBTUSDT"] == D("60600.0")
+
+        update = await mine.receive_from(timeout=WAIT)
+
+        assert '<strong id="mark-price" data-sequence="1">60,600</strong>' in update
+        assert oob(update, "live-status")
+        assert 'data-sequence="1"' in section(update, "live-status")
+        # The learner's own figures, at the new mark: 0.1 × 600 = +60 unrealised.
+        positions = section(update, "positions")
+        assert "<td>60,600</td>" in positions
+        assert '<td class="gain">+60</td>' in positions
+        assert "+60" in section(update, "balances")
+        # Nothing changed in the alerts, notices or history: they are not sent again.
+        for element_id in ("margin-alerts", "liquidation-notices", "history"):
+            assert f'id="{element_id}"' not in update
+        assert await theirs.receive_nothing(timeout=0.2)
+
+        # A tick of the other market reaches the other learner only.
+        await atick(other.account.market_id)
+        other_update = await theirs.receive_from(timeout=WAIT)
+        assert '<strong id="mark-price" data-sequence="1">60,000</strong>' in other_update
+        assert await mine.receive_nothing(timeout=0.2)
+
+
+async def test_a_liquidation_reaches_the_learner_with_their_numbers(
+    quiet_learners: tuple[Learner, Learner],
+) -> None:
+    learner, other = quiet_learners
+    account = learner.account
+    await database_sync_to_async(schedule_gap)(account.market, "XBTUSDT", "-9.5")
+
+    async with (
+        desk_socket(account.pk, browser_cookie(learner)) as (mine, first),
+        desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _),
+    ):
+        assert "notice liquidation-notice" not in section(first, "liquidation-notices")
+        result = await atick(account.market_id)
+        record = await database_sync_to_async(LiquidationRecord.objects.get)(account=account)
+        assert result.liquidated == {account.pk: [record.pk]}
+
+        # The market's tick, then the account's own liquidation message.
+        pushes = [await mine.receive_from(timeout=WAIT) for _ in range(2)]
+        assert await mine.receive_nothing(timeout=0.2)
+        assert await theirs.receive_nothing(timeout=0.2)
+
+    notices = section(pushes[0], "liquidation-notices")
+    assert oob(pushes[0], "liquidation-notices")
+    assert f'id="liq-{record.pk}-title"' in notices
+    assert "Liquidated: your XBTUSDT long (isolated margin)" in notices
+    assert "<dd>60,000</dd>" in notices  # avg entry
+    assert "<dd>600 USDT</dd>" in notices  # funds behind it
+    assert "<dd>30 USDT</dd>" in notices  # maintenance margin
+    assert "<dd>54,300</dd>" in notices  # liquidation price, and the mark
+    assert "<dd>54,000</dd>" in notices  # bankruptcy price
+    loss = re.search(r'data-figure="liquidation-loss">([^<]*)</dd>', notices)
+    assert loss is not None and loss.group(1).lstrip("-") == "600 USDT"  # the margin, all of it
+    assert "You lost" in notices
+    assert "gained 30 USDT" in notices
+    # The account's own message brings the history: the liquidation fill and ledger line.
+    history = section(pushes[1], "history")
+    assert "<td>liquidation</td>" in history
+    assert "-600" in history
+    assert "No open positions" in section(pushes[1], "positions")
+    assert '<td data-figure="wallet-USDT">9,397</td>' in section(pushes[1], "balances")
+    # The notice is not sent again once shown.
+    assert 'id="liquidation-notices"' not in pushes[1]
+
+
+async def test_a_margin_call_is_sent_when_it_starts(
+    quiet_learners: tuple[Learner, Learner],
+) -> None:
+    learner, _ = quiet_learners
+    account = learner.account
+
+    async with desk_socket(account.pk, browser_cookie(learner)) as (ws, first):
+        assert "data-alert" not in section(first, "margin-alerts")
+        # 56400 is (56400 − 54300) / 56400 = 3.72% from liquidation: a warning (≤ 5%).
+        await database_sync_to_async(schedule_gap)(account.market, "XBTUSDT", "-6")
+        await atick(account.market_id)
+        warned = await ws.receive_from(timeout=WAIT)
+        await atick(account.market_id)  # no change: the alert is not sent again
+        calm = await ws.receive_from(timeout=WAIT)
+
+    alerts = section(warned, "margin-alerts")
+    assert 'data-alert="XBTUSDT"' in alerts
+    assert "Margin call warning:" in alerts
+    assert "3.72%" in alerts
+    assert "54,300" in alerts
+    assert 'id="margin-alerts"' not in calm
+    assert 'data-sequence="2"' in section(calm, "live-status")
+
+
+async def test_on_a_shared_market_each_learner_gets_only_their_own_liquidation(
+    quiet_learners: tuple[Learner, Learner],
+) -> None:
+    learner, other = quiet_learners
+    market = learner.account.market
+    await database_sync_to_async(PaperAccount.objects.filter(pk=other.account.pk).update)(
+        market=market
+    )
+    await database_sync_to_async(schedule_gap)(market, "XBTUSDT", "-9.5")
+
+    async with (
+        desk_socket(learner.account.pk, browser_cookie(learner)) as (mine, _),
+        desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _),
+    ):
+        result = await atick(market.pk)
+        assert list(result.liquidated) == [learner.account.pk]
+        my_pushes = [await mine.receive_from(timeout=WAIT) for _ in range(2)]
+        their_push = await theirs.receive_from(timeout=WAIT)
+        assert await theirs.receive_nothing(timeout=0.2)
+        assert await mine.receive_nothing(timeout=0.2)
+
+    assert "notice liquidation-notice" in section(my_pushes[0], "liquidation-notices")
+    # The other learner sees the new mark, and none of the learner's figures.
+    assert '<strong id="mark-price" data-sequence="1">54,300</strong>' in their_push
+    assert 'id="liquidation-notices"' not in their_push
+    assert "No open positions" in section(their_push, "positions")
+    assert '<td data-figure="wallet-USDT">10,000</td>' in section(their_push, "balances")
+
+
+async def test_a_realisation_tick_sends_the_history(learner: Learner) -> None:
+    account = learner.account
+
+    def setup() -> None:
+        quiet(account.market, speed=600)
+        open_position(account, "XBTUSDT", BUY, "0.1")
+        schedule_gap(account.market, "XBTUSDT", "1")
+
+    await database_sync_to_async(setup)()
+
+    async with desk_socket(account.pk, browser_cookie(learner)) as (ws, first):
+        assert "profit realisation" not in section(first, "history")
+        result = await atick(account.market_id)
+        assert result.realised
+        push = await ws.receive_from(timeout=WAIT)
+
+    history = section(push, "history")
+    assert oob(push, "history")
+    assert "profit realisation" in history
+    assert "+60" in history
+    assert '<td data-figure="wallet-USDT">10,057</td>' in section(push, "balances")
+
+
+async def test_a_watching_socket_keeps_its_practice_market_ticking(learner: Learner) -> None:
+    """Every fifth tick it receives, the socket says the market is still watched."""
+    market_id = learner.account.market_id
+    long_ago = timezone.now() - timedelta(days=1)
+    set_watched = database_sync_to_async(
+        lambda: Market.objects.filter(pk=market_id).update(last_watched=long_ago)
+    )
+    watched = database_sync_to_async(lambda: Market.objects.get(pk=market_id).last_watched)
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        await set_watched()
+        for _ in range(4):
+            await atick(market_id)
+            await ws.receive_from(timeout=WAIT)
+        assert await watched() == long_ago
+        await atick(market_id)
+        await ws.receive_from(timeout=WAIT)  # the watch is written before this push
+        assert await watched() > long_ago
+
+
+# ---------------------------------------------------------------------- who may connect
+
+
+async def test_a_foreign_account_is_refused(learner: Learner, other_learner: Learner) -> None:
+    connected, code = await refused(socket(other_learner.account.pk, browser_cookie(learner)))
+
+    assert not connected
+    assert code == 4404
+
+
+async def test_a_missing_cookie_is_refused(learner: Learner) -> None:
+    connected, code = await refused(socket(learner.account.pk, None))
+
+    assert (connected, code) == (False, 4404)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda value: value[:-2] + ("AA" if not value.endswith("AA") else "BB"),  # signature
+        lambda value: "x" + value,  # the key
+        lambda value: value.split(":")[0],  # no signature at all
+        lambda value: "",
+    ],
+    ids=["bad-signature", "changed-key", "unsigned", "empty"],
+)
+async def test_a_forged_cookie_is_refused(learner: Learner, forge: Callable[[str], str]) -> None:
+    value = learner.client.cookies["sandbox_account"].value
+    forged = forge(value)
+    assert forged != value
+
+    connected, code = await refused(socket(learner.account.pk, f"sandbox_account={forged}"))
+
+    assert (connected, code) == (False, 4404)
+
+
+async def test_a_cookie_signed_with_another_salt_is_refused(learner: Learner) -> None:
+    key = learner.account.browser_key
+    other_salt = signing.TimestampSigner(salt="something.else").sign(key)
+
+    connected, _ = await refused(socket(learner.account.pk, f"sandbox_account={other_salt}"))
+
+    assert not connected
+
+
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"http://localhost.evil.example", None])
+async def test_a_bad_or_missing_origin_is_refused(learner: Learner, origin: bytes | None) -> None:
+    communicator = socket(learner.account.pk, browser_cookie(learner), origin=origin)
+
+    connected, _ = await refused(communicator)
+
+    assert not connected
+
+
+async def test_an_unknown_symbol_is_refused(learner: Learner) -> None:
+    connected, code = await refused(socket(learner.account.pk, browser_cookie(learner), "NOPE"))
+
+    assert (connected, code) == (False, 4404)
+
+
+async def test_a_browser_account_claimed_by_a_user_is_refused_to_the_cookie(
+    learner: Learner,
+) -> None:
+    user = await database_sync_to_async(User.objects.create_user)("ada", password="pw-123456!")
+    await database_sync_to_async(PaperAccount.objects.filter(pk=learner.account.pk).update)(
+        user=user
+    )
+
+    connected, _ = await refused(socket(learner.account.pk, browser_cookie(learner)))
+
+    assert not connected
+
+
+def signed_in(username: str) -> tuple[PaperAccount, str]:
+    """A user with a paper account, and the session cookie of a browser signed in as them."""
+    user = User.objects.create_user(username, password="pw-123456!")
+    account = desk_services.account_create(user=user)
+    client = Client()
+    client.force_login(user)
+    return account, "sessionid=" + client.cookies["sessionid"].value
+
+
+async def test_a_signed_in_user_watches_their_own_account_only(seeded: None) -> None:
+    mine, cookie = await database_sync_to_async(signed_in)("grace")
+    theirs, _ = await database_sync_to_async(signed_in)("linus")
+
+    async with desk_socket(mine.pk, cookie) as (_, html):
+        assert oob(html, "balances")
+
+    connected, code = await refused(socket(theirs.pk, cookie))
+    assert (connected, code) == (False, 4404)
+
+
+# --------------------------------------------------------------------- bad messages
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not json",
+        "{",
+        '{"type": "order", "side": "buy", "qty": "1"}',
+        '{"type": "mark", "price": "1"}',
+        '{"kind": "snapshot"}',
+        '["snapshot"]',
+        '"snapshot"',
+        "null",
+        '{"type": "SNAPSHOT"}',
+    ],
+)
+async def test_a_bad_message_is_refused_and_changes_nothing(
+    quiet_learners: tuple[Learner, Learner], message: str
+) -> None:
+    learner, _ = quiet_learners
+    account = learner.account
+    before: Snapshot = await asnapshot(account.market)
+
+    async with desk_socket(account.pk, browser_cookie(learner)) as (ws, _):
+        await ws.send_to(text_data=message)
+        answer = await ws.receive_from(timeout=WAIT)
+        assert await ws.receive_nothing(timeout=0.2)
+
+    assert answer == REFUSED
+    assert 'id="live-problem" hx-swap-oob="true"' in answer
+    assert "That message was refused" in answer
+    assert await asnapshot(account.market) == before
+
+
+async def test_a_binary_message_is_refused(quiet_learners: tuple[Learner, Learner]) -> None:
+    learner, _ = quiet_learners
+    before = await asnapshot(learner.account.market)
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        await ws.send_to(bytes_data=b'{"type": "snapshot"}')
+        answer = await ws.receive_from(timeout=WAIT)
+
+    assert answer == REFUSED
+    assert await asnapshot(learner.account.market) == before
+
+
+async def test_the_socket_keeps_working_after_a_refusal(learner: Learner) -> None:
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        await ws.send_to(text_data="junk")
+        assert await ws.receive_from(timeout=WAIT) == REFUSED
+        await ws.send_json_to({"type": "snapshot"})
+        again = await ws.receive_from(timeout=WAIT)
+
+    assert oob(again, "balances")
