@@ -99,9 +99,23 @@ def account_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | 
     return PaperAccount.objects.filter(pk=account_id, browser_key=key, user__isnull=True).first()
 
 
+def twins_for_scope(scope: dict[str, Any], account_id: int, market_id: int) -> list[PaperAccount]:
+    """The side-by-side twins on ``market_id`` of an account this websocket may watch."""
+    owner = account_for_scope(scope, account_id)
+    if owner is None:
+        return []
+    return list(owner.twins.filter(market_id=market_id).order_by("pk"))
+
+
 def get_account_for_request(request: HttpRequest, account_id: int) -> PaperAccount:
-    """The account named in the URL if this request may use it; 404 otherwise."""
+    """The account named in the URL if this request may use it; 404 otherwise.
+
+    A learner's side-by-side twins are theirs too.
+    """
     for account in owned_accounts(request):
         if account.pk == account_id:
             return account
+        twin = account.twins.filter(pk=account_id).first()
+        if twin is not None:
+            return twin
     raise Http404("No such paper account.")

@@ -66,6 +66,7 @@ class Market(models.Model):
 
     class Kind(models.TextChoices):
         PRACTICE = "practice", "practice market"
+        TWINS = "twins", "side-by-side market"
         ROOM = "room", "classroom market"
         LESSON = "lesson", "lesson market"
 
@@ -86,6 +87,9 @@ class Market(models.Model):
     sequence = models.BigIntegerField(default=0)
     sim_seconds = ExactDecimalField(default=Decimal("0"))
     funding_enabled = models.BooleanField(default=True)
+    # Stop the clock when a position on this market is liquidated (the side-by-side view
+    # compares two positions up to that moment).
+    stop_on_liquidation = models.BooleanField(default=False)
     last_watched = models.DateTimeField(null=True, blank=True)
     # A gap waiting for the next tick: {"XBTUSDT": "-8"} moves XBTUSDT by -8% at once.
     pending_gaps = models.JSONField(default=dict, blank=True)
@@ -139,6 +143,11 @@ class PaperAccount(models.Model):
     )
     browser_key = models.CharField(max_length=64, unique=True, default=new_browser_key)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A side-by-side twin belongs to the learner's own account; label says which twin.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="twins"
+    )
+    label = models.CharField(max_length=60, blank=True)
     # True while two or more cross positions share a settle currency: their liquidation
     # prices then move with each other's marks, so every tick must look at them.
     cross_linked = models.BooleanField(default=False)

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from sandbox import engine
+from sandbox.engine.money import format_decimal
 
 from .models import (
     Fill,
@@ -57,16 +58,24 @@ def instruments_seed() -> int:
 
 
 @transaction.atomic
-def account_create(*, user: User | None = None) -> PaperAccount:
-    """A new paper account with its own practice market and the starting balances."""
-    market = Market.objects.create(name="Practice market")
-    starting_marks: dict[str, Decimal] = settings.SANDBOX_STARTING_MARKS
-    for instrument in Instrument.objects.all():
-        if instrument.symbol in starting_marks:
-            MarkPrice.objects.create(
-                market=market, instrument=instrument, price=starting_marks[instrument.symbol]
-            )
-    account = PaperAccount.objects.create(market=market, user=user)
+def account_create(
+    *,
+    user: User | None = None,
+    market: Market | None = None,
+    parent: PaperAccount | None = None,
+    label: str = "",
+) -> PaperAccount:
+    """A new paper account with the starting balances, on its own new practice market
+    unless a market is given."""
+    if market is None:
+        market = Market.objects.create(name="Practice market")
+        starting_marks: dict[str, Decimal] = settings.SANDBOX_STARTING_MARKS
+        for instrument in Instrument.objects.all():
+            if instrument.symbol in starting_marks:
+                MarkPrice.objects.create(
+                    market=market, instrument=instrument, price=starting_marks[instrument.symbol]
+                )
+    account = PaperAccount.objects.create(market=market, user=user, parent=parent, label=label)
     state = engine.Account()
     empty = engine.Market({})
     for currency, amount in settings.SANDBOX_STARTING_BALANCES.items():
@@ -291,3 +300,44 @@ def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int,
             outcome_save(member, before, outcome, market, sequence=market_row.sequence)
             outcomes[member.pk] = outcome
         return outcomes
+
+
+@transaction.atomic
+def twins_open(
+    *,
+    account: PaperAccount,
+    symbol: str,
+    side: engine.Side,
+    qty: Decimal,
+    leverage: Decimal,
+) -> Market:
+    """Open the same position twice, isolated at ``leverage`` and under cross margin, on a
+    new market that starts from the learner's prices and moves both alike.
+
+    Each twin is a fresh paper account with the starting balances. Refused as a whole if
+    either order is.
+    """
+    source = account.market
+    market = Market.objects.create(
+        name=f"Side by side: {symbol}",
+        kind=Market.Kind.TWINS,
+        volatility=source.volatility,
+        drift=source.drift,
+        jump_intensity=source.jump_intensity,
+        jump_mean=source.jump_mean,
+        jump_volatility=source.jump_volatility,
+        speed=source.speed,
+        stop_on_liquidation=True,
+    )
+    for mark in MarkPrice.objects.filter(market=source):
+        MarkPrice.objects.create(market=market, instrument_id=mark.instrument_id, price=mark.price)
+    choices = [
+        (f"isolated {format_decimal(leverage)}x", engine.MarginMode.ISOLATED, leverage),
+        ("cross", engine.MarginMode.CROSS, None),
+    ]
+    for label, mode, chosen in choices:
+        twin = account_create(market=market, parent=account, label=label)
+        inst = engine_market(market).instrument(symbol)
+        leverage_set(account=twin, symbol=symbol, mode=mode, leverage=chosen or inst.max_leverage)
+        order_place(account=twin, symbol=symbol, side=side, qty=qty)
+    return market

@@ -159,7 +159,9 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
         market.sequence = sequence
         market.sim_seconds = sim_after
         market.pending_gaps = {}
-        market.save(update_fields=["sequence", "sim_seconds", "pending_gaps"])
+        if result.liquidated and market.stop_on_liquidation:
+            market.running = False
+        market.save(update_fields=["sequence", "sim_seconds", "pending_gaps", "running"])
         transaction.on_commit(lambda: broadcast_tick(result))
     return result
 
@@ -203,20 +205,21 @@ def lease_seconds() -> int:
 def leases_claim(owner: str) -> list[tuple[int, Decimal]]:
     """Take or renew the leases of the markets that should tick; return (id, tick seconds).
 
-    A practice market ticks only while its learner is watching it; classroom and lesson
-    markets tick whenever they run.
+    A practice or side-by-side market ticks only while its learner is watching it;
+    classroom and lesson markets tick whenever they run.
     """
     now = timezone.now()
     watching = now - timedelta(seconds=int(getattr(settings, "SANDBOX_WATCH_SECONDS", 30)))
+    watched_only = [Market.Kind.PRACTICE, Market.Kind.TWINS]
     due = Market.objects.filter(running=True).filter(
-        ~Q(kind=Market.Kind.PRACTICE) | Q(last_watched__gte=watching)
+        ~Q(kind__in=watched_only) | Q(last_watched__gte=watching)
     )
     due.filter(Q(lease_owner=owner) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
         lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds())
     )
     return list(
         Market.objects.filter(lease_owner=owner, lease_until__gte=now, running=True)
-        .filter(~Q(kind=Market.Kind.PRACTICE) | Q(last_watched__gte=watching))
+        .filter(~Q(kind__in=watched_only) | Q(last_watched__gte=watching))
         .values_list("pk", "tick_seconds")
     )
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import twins, views
 
 urlpatterns = [
     path("desk/<int:account_id>/<str:symbol>/clock/", views.clock, name="clock"),
+    path("desk/<int:account_id>/twins/<int:market_id>/", twins.twins_page, name="twins"),
+    path("desk/<int:account_id>/<str:symbol>/twins/", twins.twins_open, name="twins_open"),
     path(
         "desk/<int:account_id>/liquidations/<int:record_id>/dismiss/",
         views.liquidation_dismiss,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from sandbox.desk.accounts import get_account_for_request
@@ -36,7 +38,7 @@ def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespons
     market = account.market
     action = request.POST.get("action", "")
     try:
-        if market.kind != Market.Kind.PRACTICE:
+        if market.kind not in (Market.Kind.PRACTICE, Market.Kind.TWINS):
             raise services.ControlError("Only your own practice market can be controlled here.")
         if action == "pause":
             services.market_run(market=market, running=False)
@@ -60,8 +62,22 @@ def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespons
         else:
             raise services.ControlError("Choose stop, go on, a speed or a gap.")
     except services.ControlError as problem:
+        if _back_to(request):
+            messages.error(request, str(problem))
+            return redirect(_back_to(request))
         return desk_response(request, account, instrument, Notice("market", str(problem), False))
+    if _back_to(request):
+        messages.success(request, text)
+        return redirect(_back_to(request))
     return desk_response(request, account, instrument, Notice("market", text))
+
+
+def _back_to(request: HttpRequest) -> str:
+    """A page of this site's desk to return to (the side-by-side view), if given."""
+    target = request.POST.get("next", "")
+    if target.startswith("/desk/") and url_has_allowed_host_and_scheme(target, None):
+        return target
+    return ""
 
 
 @require_POST

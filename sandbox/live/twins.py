@@ -1,0 +1,185 @@
+"""Side by side: one position opened twice, isolated and cross, on the same price path.
+
+The twins are two paper accounts of the learner on one market of their own; the page and
+its websocket show both, next to each other, until one of them is liquidated (the market
+then stops, so the moment can be studied).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from sandbox import engine
+from sandbox.desk import services as desk_services
+from sandbox.desk.accounts import get_account_for_request, twins_for_scope
+from sandbox.desk.forms import OrderForm
+from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
+from sandbox.desk.selectors import account_state
+from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
+
+from . import services
+from .chart import build_chart
+from .models import MarkTick
+from .render import GAP_CHOICES
+from .selectors import CHART_TICKS
+
+
+@dataclass
+class Twin:
+    account: PaperAccount
+    label: str
+    balance: engine.BalanceFigures | None
+    position: engine.PositionFigures | None
+    liquidation: LiquidationRecord | None
+
+
+def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
+    market.refresh_from_db()
+    accounts = list(owner.twins.filter(market=market).order_by("pk"))
+    if len(accounts) != 2:
+        raise Http404("No such side-by-side comparison.")
+    symbol = ""
+    twins = []
+    for account in accounts:
+        state = account_state(account)
+        record = LiquidationRecord.objects.filter(account=account).first()
+        symbol = symbol or (record.symbol if record else next(iter(state.figures.positions), ""))
+        position = state.figures.positions.get(symbol) if symbol else None
+        settle = state.market.instrument(symbol).settle if symbol else ""
+        twins.append(
+            Twin(account, account.label, state.figures.balances.get(settle), position, record)
+        )
+    rows = list(
+        MarkTick.objects.filter(market=market, symbol=symbol)
+        .order_by("-sequence")
+        .values_list("sequence", "price")[:CHART_TICKS]
+    )
+    rows.reverse()
+    lines = [
+        (
+            f"liquidation {'isolated' if i == 0 else 'cross'}",
+            f"{t.label} liquidation",
+            t.position.liquidation_price if t.position else None,
+        )
+        for i, t in enumerate(twins)
+    ]
+    markers = [
+        (t.liquidation.sequence, t.liquidation.mark_price, f"{t.label} liquidated")
+        for t in twins
+        if t.liquidation is not None
+    ]
+    return {
+        "owner": owner,
+        "market": market,
+        "symbol": symbol,
+        "instrument": {"symbol": symbol},
+        "twins": twins,
+        "chart": build_chart(rows, [(k.split()[0], label, p) for k, label, p in lines], markers),
+        "control_account": twins[0].account,
+        "speeds": services.SPEEDS,
+        "gaps": GAP_CHOICES,
+        "decided": any(t.liquidation is not None for t in twins),
+    }
+
+
+@require_POST
+def twins_open(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
+    account = get_account_for_request(request, account_id)
+    instrument = get_object_or_404(Instrument, symbol=symbol)
+    form = OrderForm(request.POST, instrument=instrument)
+    leverage_text = request.POST.get("twin_leverage", "")
+    if not (leverage_text.isascii() and leverage_text.isdigit()) or not (
+        1 <= int(leverage_text) <= int(instrument.max_leverage)
+    ):
+        notice = Notice(
+            "ticket",
+            f"Choose the isolated twin's leverage, from 1x to {int(instrument.max_leverage)}x.",
+            False,
+        )
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
+    if not form.is_valid():
+        notice = Notice("ticket", "The twins were not opened: correct the fields below.", False)
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
+    try:
+        market = desk_services.twins_open(
+            account=account,
+            symbol=symbol,
+            side=form.cleaned_side(),
+            qty=form.cleaned_data["qty"],
+            leverage=Decimal(int(leverage_text)),
+        )
+    except engine.Rejected as refusal:
+        notice = Notice("ticket", f"The twins were not opened: {refusal.message}", False)
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
+    url = f"/desk/{account.pk}/twins/{market.pk}/"
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+def twins_page(request: HttpRequest, account_id: int, market_id: int) -> HttpResponse:
+    owner = get_account_for_request(request, account_id)
+    market = get_object_or_404(Market, pk=market_id, kind=Market.Kind.TWINS)
+    return render(request, "live/twins.html", twins_context(owner, market))
+
+
+def _render(account_id: int, market_id: int) -> str:
+    owner = PaperAccount.objects.get(pk=account_id)
+    market = Market.objects.get(pk=market_id)
+    context = twins_context(owner, market)
+    context["oob"] = True
+    return render_to_string("live/twins.html#twins", context)
+
+
+class TwinsConsumer(AsyncWebsocketConsumer):
+    """Pushes both twins on every tick of their market."""
+
+    async def connect(self) -> None:
+        route = self.scope["url_route"]["kwargs"]
+        self.account_id = int(route["account_id"])
+        self.market_id = int(route["market_id"])
+        twins = await database_sync_to_async(twins_for_scope)(
+            self.scope, self.account_id, self.market_id
+        )
+        if len(twins) != 2:
+            await self.close(code=4404)
+            return
+        self.group = services.market_group(self.market_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(services.market_watched)(market_id=self.market_id)
+        await self.push()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "snapshot":
+            await self.push()
+            return
+        from .consumers import REFUSED
+
+        await self.send(text_data=REFUSED)
+
+    async def push(self) -> None:
+        html = await database_sync_to_async(_render)(self.account_id, self.market_id)
+        await self.send(text_data=html)
+
+    async def market_tick(self, event: dict[str, Any]) -> None:
+        await database_sync_to_async(services.market_watched)(market_id=self.market_id)
+        await self.push()
