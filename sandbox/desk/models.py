@@ -91,8 +91,14 @@ class Market(models.Model):
     # compares two positions up to that moment).
     stop_on_liquidation = models.BooleanField(default=False)
     last_watched = models.DateTimeField(null=True, blank=True)
-    # A gap waiting for the next tick: {"XBTUSDT": "-8"} moves XBTUSDT by -8% at once.
+    # Scripted moves waiting for the next ticks, per symbol, one a tick, as exact text:
+    # {"XBTUSDT": ["-8"]} is a gap of -8% on the next tick; "=61000" sets the price.
     pending_gaps = models.JSONField(default=dict, blank=True)
+    # What a classroom's teacher decides for its market.
+    trading_open = models.BooleanField(default=True)
+    fees_enabled = models.BooleanField(default=True)
+    max_leverage_cap = NullableExactDecimalField(blank=True)
+    symbols = models.JSONField(default=list, blank=True)  # empty: every instrument
     # The lease: only its holder ticks the market, until it expires.
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

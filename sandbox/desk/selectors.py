@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from django.db.models import QuerySet
 
@@ -25,9 +26,27 @@ def instruments() -> list[Instrument]:
     return list(Instrument.objects.all())
 
 
+def market_instruments(market: Market) -> list[Instrument]:
+    """The instruments traded on a market (a classroom may offer only some)."""
+    rows = instruments()
+    if market.symbols:
+        rows = [row for row in rows if row.symbol in market.symbols]
+    return rows
+
+
 def engine_market(market: Market) -> engine.Market:
+    """The engine's view of a market, with the market's own terms applied: no taker fee
+    when fees are off, and leverage capped where a teacher capped it."""
     marks = {row.instrument_id: row.price for row in MarkPrice.objects.filter(market=market)}
-    return engine.Market({i.symbol: i.to_engine() for i in instruments()}, marks)
+    table = {}
+    for row in market_instruments(market):
+        inst = row.to_engine()
+        if not market.fees_enabled:
+            inst = replace(inst, taker_fee=Decimal(0))
+        if market.max_leverage_cap is not None:
+            inst = replace(inst, max_leverage=min(inst.max_leverage, market.max_leverage_cap))
+        table[row.symbol] = inst
+    return engine.Market(table, {s: p for s, p in marks.items() if s in table})
 
 
 def engine_account(account: PaperAccount) -> engine.Account:

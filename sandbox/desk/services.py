@@ -19,6 +19,7 @@ from django.db import transaction
 from sandbox import engine
 from sandbox.engine.money import format_decimal
 
+from . import broadcast
 from .models import (
     Fill,
     Instrument,
@@ -35,6 +36,12 @@ from .models import (
 from .selectors import engine_account, engine_market
 
 Action = Callable[[engine.Account, engine.Market], engine.Outcome]
+TRADING_CLOSED = (
+    "Trading is closed in this room for now: your teacher will open it again. Nothing was changed."
+)
+TEACHER_SETS_PRICES = "In a classroom only the teacher moves the price."
+TEACHER_RESETS = "In a classroom only the teacher resets the accounts."
+OWN_MARKETS = (Market.Kind.PRACTICE, Market.Kind.TWINS)
 
 
 def instruments_seed() -> int:
@@ -238,6 +245,8 @@ def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
     """
     with transaction.atomic():
         locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
+        if not locked.market.trading_open:
+            raise engine.Rejected(TRADING_CLOSED)
         before = engine_account(locked)
         market = engine_market(locked.market)
         outcome = action(before, market)
@@ -275,30 +284,50 @@ def margin_change(*, account: PaperAccount, symbol: str, amount: Decimal) -> eng
     return _apply(account, lambda a, m: engine.change_margin(a, m, symbol, amount))
 
 
-def account_reset(*, account: PaperAccount) -> engine.Outcome:
+def account_reset(
+    *, account: PaperAccount, balances: dict[str, Decimal] | None = None, by_teacher: bool = False
+) -> engine.Outcome:
     """Back to the starting balances; positions and settings go, the ledger records it."""
-    balances: dict[str, Decimal] = settings.SANDBOX_STARTING_BALANCES
-    return _apply(account, lambda a, m: engine.reset_account(a, balances))
+    if not by_teacher and account.market.kind not in OWN_MARKETS:
+        raise engine.Rejected(TEACHER_RESETS)
+    target: dict[str, Decimal] = balances or settings.SANDBOX_STARTING_BALANCES
+    with transaction.atomic():
+        locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
+        before = engine_account(locked)
+        market = engine_market(locked.market)
+        outcome = engine.reset_account(before, target)
+        outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
+        return outcome
 
 
 def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int, engine.Outcome]:
-    """Set a mark price by hand on the account's market, and liquidate what it crosses.
+    """A learner sets the mark of their own practice market by hand (see market_mark_set).
 
-    Every account trading on that market is checked (a practice market has one); the
-    outcome of each is returned by account id.
+    In a classroom only the teacher moves the price.
     """
+    if account.market.kind not in OWN_MARKETS:
+        raise engine.Rejected(TEACHER_SETS_PRICES)
+    return market_mark_set(market=account.market, symbol=symbol, price=price)
+
+
+def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int, engine.Outcome]:
+    """Set a market's mark at once and liquidate whatever it crosses, for every account."""
     with transaction.atomic():
-        market_row = Market.objects.select_for_update().get(pk=account.market_id)
-        market = engine_market(market_row).with_mark(symbol, price)
+        market_row = Market.objects.select_for_update().get(pk=market.pk)
+        moved = engine_market(market_row).with_mark(symbol, price)
         MarkPrice.objects.update_or_create(
-            market=market_row, instrument_id=symbol, defaults={"price": market.marks[symbol]}
+            market=market_row, instrument_id=symbol, defaults={"price": moved.marks[symbol]}
         )
         outcomes: dict[int, engine.Outcome] = {}
         for member in PaperAccount.objects.select_for_update().filter(market=market_row):
             before = engine_account(member)
-            outcome = engine.apply_mark(before, market, symbol)
-            outcome_save(member, before, outcome, market, sequence=market_row.sequence)
+            outcome = engine.apply_mark(before, moved, symbol)
+            outcome_save(member, before, outcome, moved, sequence=market_row.sequence)
             outcomes[member.pk] = outcome
+        sequence = market_row.sequence
+        transaction.on_commit(
+            lambda: broadcast.market_changed(market_row.pk, sequence, ledger=True)
+        )
         return outcomes
 
 

@@ -329,8 +329,12 @@ def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResp
 @require_POST
 def account_reset(request: HtmxHttpRequest, account_id: int) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    services.account_reset(account=account)
-    messages.success(request, "Your paper account is back to its starting balances.")
+    try:
+        services.account_reset(account=account)
+    except engine.Rejected as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Your paper account is back to its starting balances.")
     symbol = request.POST.get("symbol") or settings.SANDBOX_DEFAULT_SYMBOL
     if not Instrument.objects.filter(symbol=symbol).exists():
         symbol = settings.SANDBOX_DEFAULT_SYMBOL

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox.desk.accounts import account_for_scope
+from sandbox.desk.broadcast import account_group, market_group
 from sandbox.desk.models import Instrument
 
 from . import services
@@ -57,7 +58,7 @@ class DeskConsumer(AsyncWebsocketConsumer):
         self.market_id = market_id
         self.seen = Seen()
         self.ticks_since_watch = 0
-        self.joined = [services.market_group(market_id), services.account_group(self.account_id)]
+        self.joined = [market_group(market_id), account_group(self.account_id)]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

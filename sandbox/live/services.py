@@ -26,10 +26,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sandbox import engine
+from sandbox.desk.broadcast import account_group, market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_account, engine_market
 from sandbox.desk.services import KEY_SCALE, outcome_save
-from sandbox.engine.pricepath import PriceProcess, gap_price, next_price
+from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from .models import MarkTick
 
@@ -50,14 +51,6 @@ class TickResult:
     realised: bool = False
     funded: bool = False
     accounts_touched: int = 0
-
-
-def market_group(market_id: int) -> str:
-    return f"market-{market_id}"
-
-
-def account_group(account_id: int) -> str:
-    return f"account-{account_id}"
 
 
 def _crossed(period: Decimal, before: Decimal, after: Decimal) -> bool:
@@ -114,12 +107,16 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
             jump_mean=market.jump_mean,
             jump_volatility=market.jump_volatility,
         )
-        gaps = {str(k): Decimal(str(v)) for k, v in (market.pending_gaps or {}).items()}
+        script, remaining = _next_moves(market.pending_gaps or {})
         marks: dict[str, Decimal] = {}
         for symbol, price in current.marks.items():
             inst = current.instruments[symbol]
-            if symbol in gaps:
-                marks[symbol] = gap_price(price, gaps[symbol], inst.tick_size)
+            if symbol in script:
+                move = script[symbol]
+                if move.startswith("="):
+                    marks[symbol] = round_to_tick(Decimal(move[1:]), inst.tick_size)
+                else:
+                    marks[symbol] = gap_price(price, Decimal(move), inst.tick_size)
             else:
                 marks[symbol] = next_price(
                     process,
@@ -158,12 +155,25 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
                 result.liquidated[account.pk] = [r.pk for r in records]
         market.sequence = sequence
         market.sim_seconds = sim_after
-        market.pending_gaps = {}
+        market.pending_gaps = remaining
         if result.liquidated and market.stop_on_liquidation:
             market.running = False
         market.save(update_fields=["sequence", "sim_seconds", "pending_gaps", "running"])
         transaction.on_commit(lambda: broadcast_tick(result))
     return result
+
+
+def _next_moves(queued: dict[str, object]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """This tick's scripted move per symbol, and what stays queued for the next ticks."""
+    now: dict[str, str] = {}
+    later: dict[str, list[str]] = {}
+    for symbol, moves in queued.items():
+        items = [str(m) for m in moves] if isinstance(moves, list) else [str(moves)]
+        if items:
+            now[str(symbol)] = items[0]
+        if items[1:]:
+            later[str(symbol)] = items[1:]
+    return now, later
 
 
 def broadcast_tick(result: TickResult) -> None:
@@ -254,11 +264,17 @@ def market_gap(*, market: Market, symbol: str, percent: Decimal) -> None:
     """Schedule a gap: the next tick moves ``symbol`` by ``percent`` at once."""
     if not Decimal(-90) <= percent <= Decimal(900) or percent == 0:
         raise ControlError("A gap must be a move from -90% to +900%, other than 0.")
+    market_script(market=market, symbol=symbol, moves=[format(percent, "f")])
+
+
+def market_script(*, market: Market, symbol: str, moves: list[str]) -> None:
+    """Queue scripted moves for the next ticks of ``symbol``, one a tick, replacing any
+    queued before: percentages ("-2.5") or prices ("=61000")."""
     with transaction.atomic():
         locked = Market.objects.select_for_update().get(pk=market.pk)
         if not MarkPrice.objects.filter(market=locked, instrument_id=symbol).exists():
             raise ControlError(f"{symbol} has no price on this market.")
-        gaps = dict(locked.pending_gaps or {})
-        gaps[symbol] = format(percent, "f")
-        locked.pending_gaps = gaps
+        queued = dict(locked.pending_gaps or {})
+        queued[symbol] = list(moves)
+        locked.pending_gaps = queued
         locked.save(update_fields=["pending_gaps"])

@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sandbox import engine
 from sandbox.desk import services as desk_services
 from sandbox.desk.accounts import get_account_for_request, twins_for_scope
+from sandbox.desk.broadcast import market_group
 from sandbox.desk.forms import OrderForm
 from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
 from sandbox.desk.selectors import account_state
@@ -154,7 +155,7 @@ class TwinsConsumer(AsyncWebsocketConsumer):
         if len(twins) != 2:
             await self.close(code=4404)
             return
-        self.group = services.market_group(self.market_id)
+        self.group = market_group(self.market_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)

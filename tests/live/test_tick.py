@@ -109,7 +109,7 @@ def test_a_quiet_market_holds_its_prices_and_still_counts_the_tick(learner: Lear
 def test_a_gap_applies_once_and_is_cleared(learner: Learner) -> None:
     market = quiet(learner.account.market)
     schedule_gap(market, "ETHUSDT", "-10")
-    assert reload(market).pending_gaps == {"ETHUSDT": "-10"}
+    assert reload(market).pending_gaps == {"ETHUSDT": ["-10"]}
 
     assert tick(market).marks["ETHUSDT"] == D("2700.00")
     assert reload(market).pending_gaps == {}

@@ -121,7 +121,7 @@ def test_a_valid_gap_is_scheduled_for_the_next_tick(
 
     assert response.status_code == 302
     assert response.url == learner.url("desk", symbol)
-    assert market_of(learner).pending_gaps == {symbol: stored}
+    assert market_of(learner).pending_gaps == {symbol: [stored]}
     page = learner.client.get(response.url).content.decode()
     assert f"On the next tick {symbol} jumps {percent}% at once" in page
 
@@ -132,7 +132,7 @@ def test_gaps_on_two_symbols_wait_together_and_the_tick_applies_both(learner: Le
     clock(learner, {"action": "gap", "percent": "5"}, symbol="ETHUSDT")
     clock(learner, {"action": "gap", "percent": "-20"})  # replaces the first XBTUSDT gap
 
-    assert market_of(learner).pending_gaps == {"XBTUSDT": "-20", "ETHUSDT": "5"}
+    assert market_of(learner).pending_gaps == {"XBTUSDT": ["-20"], "ETHUSDT": ["5"]}
     result = services.market_tick(market_id=market.pk)
     assert result is not None
     assert (result.marks["XBTUSDT"], result.marks["ETHUSDT"]) == (D("48000.0"), D("3150.00"))
