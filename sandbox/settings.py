@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "sandbox.desk",
     "sandbox.live",
     "sandbox.lessons",
+    "sandbox.classroom",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "sandbox.desk.context_processors.roles",
             ],
         },
     }

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("sandbox.desk.urls")),
     path("", include("sandbox.live.urls")),
     path("", include("sandbox.lessons.urls")),
+    path("", include("sandbox.classroom.urls")),
 ]

@@ -45,11 +45,39 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
     return PaperAccount.objects.filter(browser_key=key, user__isnull=True).first()
 
 
+ROOM_COOKIE = "sandbox_room_"
+
+
+def room_cookie(room_id: int) -> str:
+    return f"{ROOM_COOKIE}{room_id}"
+
+
+def _room_keys(cookies: Any) -> list[str]:
+    """Browser keys of the classroom accounts this browser joined (one cookie a room)."""
+    keys = []
+    for name, raw in cookies.items():
+        if name.startswith(ROOM_COOKIE):
+            key = _unsign(raw)
+            if key:
+                keys.append(key)
+    return keys
+
+
+def _room_accounts(cookies: Any) -> list[PaperAccount]:
+    keys = _room_keys(cookies)
+    if not keys:
+        return []
+    return list(PaperAccount.objects.filter(browser_key__in=keys, user__isnull=True))
+
+
 def owned_accounts(request: HttpRequest) -> list[PaperAccount]:
+    """Every account this request may use: the user's own (or the browser's practice
+    account), and the classroom accounts this browser joined."""
+    rooms = _room_accounts(request.COOKIES)
     if request.user.is_authenticated:
-        return list(PaperAccount.objects.filter(user=request.user).order_by("-id"))
+        return list(PaperAccount.objects.filter(user=request.user).order_by("-id")) + rooms
     account = _browser_account(request)
-    return [account] if account else []
+    return ([account] if account else []) + rooms
 
 
 def current_account(request: HttpRequest) -> PaperAccount:
@@ -75,6 +103,24 @@ def claim_browser_account(request: HttpRequest) -> None:
         account.save(update_fields=["user"])
 
 
+def room_account(request: HttpRequest, room_id: int) -> PaperAccount | None:
+    """The account this browser already has in a room, if any (rejoining returns to it)."""
+    key = _unsign(request.COOKIES.get(room_cookie(room_id)))
+    if key is None:
+        return None
+    return PaperAccount.objects.filter(browser_key=key, user__isnull=True).first()
+
+
+def remember_room(response: HttpResponse, room_id: int, account: PaperAccount) -> None:
+    response.set_cookie(
+        room_cookie(room_id),
+        _signer().sign(account.browser_key),
+        max_age=COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 def remember(response: HttpResponse, account: PaperAccount) -> None:
     response.set_cookie(
         COOKIE,
@@ -90,10 +136,14 @@ def account_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | 
 
     ``scope`` carries the user (from Channels' AuthMiddlewareStack) and the cookies.
     """
+    cookies = scope.get("cookies", {})
+    for room_account in _room_accounts(cookies):
+        if room_account.pk == account_id:
+            return room_account
     user = scope.get("user")
     if user is not None and user.is_authenticated:
         return PaperAccount.objects.filter(pk=account_id, user=user).first()
-    key = _unsign(scope.get("cookies", {}).get(COOKIE))
+    key = _unsign(cookies.get(COOKIE))
     if key is None:
         return None
     return PaperAccount.objects.filter(pk=account_id, browser_key=key, user__isnull=True).first()

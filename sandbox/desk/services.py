@@ -71,6 +71,7 @@ def account_create(
     market: Market | None = None,
     parent: PaperAccount | None = None,
     label: str = "",
+    balances: dict[str, Decimal] | None = None,
 ) -> PaperAccount:
     """A new paper account with the starting balances, on its own new practice market
     unless a market is given."""
@@ -85,7 +86,8 @@ def account_create(
     account = PaperAccount.objects.create(market=market, user=user, parent=parent, label=label)
     state = engine.Account()
     empty = engine.Market({})
-    for currency, amount in settings.SANDBOX_STARTING_BALANCES.items():
+    starting: dict[str, Decimal] = balances or settings.SANDBOX_STARTING_BALANCES
+    for currency, amount in starting.items():
         outcome = engine.deposit(state, currency, amount)
         outcome_save(account, state, outcome, empty)
         state = outcome.account

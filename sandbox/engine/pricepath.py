@@ -95,3 +95,25 @@ def next_price(
 def gap_price(price: Decimal, percent: Decimal, tick_size: Decimal) -> Decimal:
     """The price after a gap of ``percent`` (negative for a fall), in one step."""
     return round_to_tick(price * (1 + percent / 100), tick_size)
+
+
+@exact
+def crash_moves(percent: Decimal, ticks: int) -> list[Decimal]:
+    """Equal moves (in percent) that compound to a fall of ``percent`` over ``ticks``.
+
+    The last move absorbs the rounding, so the whole fall is exactly ``percent``.
+    """
+    factor = (1 - percent / 100).ln() / ticks
+    step = ((factor.exp() - 1) * 100).quantize(Decimal("0.0001"))
+    moves = [step] * (ticks - 1)
+    reached = Decimal(1)
+    for move in moves:
+        reached *= 1 + move / 100
+    moves.append(((1 - percent / 100) / reached - 1) * 100)
+    return moves
+
+
+@exact
+def path_moves(prices: list[Decimal]) -> list[Decimal]:
+    """The moves, in percent, from each price of a path to the next."""
+    return [(after / before - 1) * 100 for before, after in zip(prices, prices[1:], strict=False)]

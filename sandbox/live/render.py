@@ -8,6 +8,8 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from sandbox.classroom.models import RoomMember
+from sandbox.classroom.selectors import leaderboard, learner_rows
 from sandbox.desk.models import Instrument, PaperAccount
 from sandbox.desk.selectors import account_state, instruments, recent_fills, recent_ledger
 
@@ -17,10 +19,18 @@ from .services import SPEEDS
 GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
 
 
-def live_context(account: PaperAccount, symbol: str) -> dict[str, Any]:
-    """Everything the live partials need, for one account and the instrument it views."""
+def live_context(account: PaperAccount, symbol: str, *, with_board: bool = True) -> dict[str, Any]:
+    """Everything the live partials need, for one account and the instrument it views.
+
+    In a classroom, ``with_board`` also ranks the class for the leaderboard (when the
+    teacher shows it to learners).
+    """
     account.market.refresh_from_db()
     state = account_state(account)
+    member = RoomMember.objects.filter(account=account).select_related("room").first()
+    ranking = None
+    if member is not None and with_board and member.room.leaderboard_visible:
+        ranking = leaderboard(learner_rows(member.room))
     instrument = Instrument.objects.get(symbol=symbol)
     position = state.figures.positions.get(symbol)
     return {
@@ -41,6 +51,8 @@ def live_context(account: PaperAccount, symbol: str) -> dict[str, Any]:
         "figures": state.figures,
         "speeds": SPEEDS,
         "gaps": GAP_CHOICES,
+        "member": member,
+        "ranking": ranking,
     }
 
 
@@ -68,8 +80,12 @@ def render_update(
     """The fragments for one push. ``history`` adds fills and ledger (after a liquidation,
     a realisation or funding); alerts and notices go only when they changed."""
     account = PaperAccount.objects.select_related("market").get(pk=account_id)
-    context = live_context(account, symbol)
+    # A classroom's leaderboard is ranked on connect and every fifth tick, not on every one.
+    with_board = snapshot or history or account.market.sequence % 5 == 0
+    context = live_context(account, symbol, with_board=with_board)
     parts = [*LIVE_PARTS, *FIGURE_PARTS]
+    if context["member"] is not None and with_board:
+        parts.append("desk/desk.html#room")
     if snapshot or history:
         parts.append("desk/desk.html#history")
         context["fills"] = recent_fills(account)

@@ -1,0 +1,74 @@
+"""The class board, live: the room's teacher sees every learner's figures on each tick."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from sandbox.desk.broadcast import market_group
+from sandbox.desk.roles import is_teacher
+
+from .models import Room
+
+REFUSED = (
+    '<p id="board-problem" hx-swap-oob="true" class="notice error" role="alert">'
+    "That message was refused: the board only accepts a request for a fresh snapshot.</p>"
+)
+
+
+def _room(scope: dict[str, Any], code: str) -> Room | None:
+    user = scope.get("user")
+    if user is None or not is_teacher(user):
+        return None
+    room = Room.objects.select_related("market").filter(code=code.upper()).first()
+    return room if room is not None and room.teacher_id == user.pk else None
+
+
+def _render(room_id: int) -> str:
+    from .views import board_context
+
+    room = Room.objects.select_related("market").get(pk=room_id)
+    context = board_context(room)
+    context["oob"] = True
+    return render_to_string("classroom/panel.html#board", context)
+
+
+class BoardConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        code = str(self.scope["url_route"]["kwargs"]["code"])
+        room = await database_sync_to_async(_room)(self.scope, code)
+        if room is None:
+            await self.close(code=4403)
+            return
+        self.room_id = room.pk
+        self.group = market_group(room.market_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.push()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "snapshot":
+            await self.push()
+            return
+        await self.send(text_data=REFUSED)
+
+    async def push(self) -> None:
+        await self.send(text_data=await database_sync_to_async(_render)(self.room_id))
+
+    async def market_tick(self, event: dict[str, Any]) -> None:
+        await self.push()
+
+    async def account_liquidated(self, event: dict[str, Any]) -> None:
+        """Not sent to the board's groups; present so a stray message is harmless."""

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("rooms/", views.room_list, name="room_list"),
+    path("rooms/new/", views.room_new, name="room_new"),
+    path("rooms/<str:code>/", views.room_panel, name="room_panel"),
+    path("rooms/<str:code>/board/", views.room_board, name="room_board"),
+    path("rooms/<str:code>/conduct/", views.room_conduct, name="room_conduct"),
+    path("rooms/<str:code>/export.csv", views.room_export, name="room_export"),
+    path("join/", views.join, name="join"),
+    path("join/<str:code>/", views.join, name="join_code"),
+]

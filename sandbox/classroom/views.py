@@ -1,0 +1,285 @@
+"""Rooms: the teacher's conductor panel and class board, and joining as a learner."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sandbox import engine
+from sandbox.desk.accounts import remember_room, room_account
+from sandbox.desk.roles import teacher_required
+from sandbox.desk.views import HtmxHttpRequest
+from sandbox.engine.money import parse_decimal
+from sandbox.lessons.models import Lesson
+from sandbox.live.services import SPEEDS, ControlError
+
+from . import selectors, services
+from .forms import JoinForm, RoomForm
+from .models import Room, RoomMember
+
+JOIN_ATTEMPTS = 10  # per minute and address
+VOLATILITIES = ("0", "0.2", "0.5", "0.8", "1.5", "3")
+NUDGES = (("-5", "−5%"), ("-1", "−1%"), ("1", "+1%"), ("5", "+5%"))
+
+
+def _room_for_teacher(request: HttpRequest, code: str) -> Room:
+    """The room if this teacher runs it; another teacher's room is not found."""
+    room = Room.objects.select_related("market").filter(code=code.upper()).first()
+    if room is None or room.teacher_id != request.user.pk:
+        raise Http404("No such room of yours.")
+    return room
+
+
+@teacher_required
+@require_GET
+def room_list(request: HttpRequest) -> HttpResponse:
+    rooms = Room.objects.filter(teacher_id=request.user.pk)
+    return render(request, "classroom/list.html", {"rooms": rooms})
+
+
+@teacher_required
+@require_http_methods(["GET", "POST"])
+def room_new(request: HttpRequest) -> HttpResponse:
+    form = RoomForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        balances = {"USDT": data["usdt"]}
+        if data.get("xbt"):
+            balances["XBT"] = data["xbt"]
+        room = services.room_create(
+            teacher=request.user,  # type: ignore[arg-type]
+            name=data["name"],
+            symbols=list(data["symbols"]),
+            balances=balances,
+            max_leverage=Decimal(data["max_leverage"]),
+            fees=data["fees"],
+            funding=data["funding"],
+            leaderboard=data["leaderboard"],
+        )
+        return redirect("room_panel", code=room.code)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "classroom/new.html", {"form": form}, status=status)
+
+
+def _join_url(request: HttpRequest, room: Room) -> str:
+    return request.build_absolute_uri(f"/join/{room.code}/")
+
+
+def board_context(room: Room) -> dict[str, Any]:
+    room.market.refresh_from_db()
+    rows = selectors.learner_rows(room)
+    liquidated = sum(1 for row in rows if row.liquidations)
+    return {
+        "room": room,
+        "market": room.market,
+        "rows": sorted(rows, key=lambda row: row.member.display_name.casefold()),
+        "ranking": selectors.leaderboard(rows),
+        "feed": selectors.liquidation_feed(room),
+        "levels": selectors.liquidations_by_level(room),
+        "liquidated": liquidated,
+        "liquidations": sum(row.liquidations for row in rows),
+        "currency": selectors.main_currency(room),
+        "marks": list(room.market.marks.select_related("instrument").order_by("instrument")),
+    }
+
+
+def _panel_context(request: HttpRequest, room: Room, **extra: Any) -> dict[str, Any]:
+    qr = segno.make(_join_url(request, room), error="m")
+    context = board_context(room)
+    context.update(
+        {
+            "join_url": _join_url(request, room),
+            "qr": mark_safe(qr.svg_inline(scale=6, title=f"Join {room.name}")),  # noqa: S308
+            "speeds": SPEEDS,
+            "volatilities": VOLATILITIES,
+            "nudges": NUDGES,
+            "lessons": Lesson.objects.all(),
+            "symbols": room.market.symbols,
+        }
+    )
+    context.update(extra)
+    return context
+
+
+@teacher_required
+@require_GET
+def room_panel(request: HtmxHttpRequest, code: str) -> HttpResponse:
+    room = _room_for_teacher(request, code)
+    return render(request, "classroom/panel.html", _panel_context(request, room))
+
+
+@teacher_required
+@require_GET
+def room_board(request: HtmxHttpRequest, code: str) -> HttpResponse:
+    room = _room_for_teacher(request, code)
+    return render(request, "classroom/panel.html#board", board_context(room))
+
+
+def _decimal(request: HttpRequest, name: str, noun: str) -> Decimal:
+    value = parse_decimal(request.POST.get(name, "")[:20])
+    if value is None:
+        raise ControlError(f"Enter the {noun} as a number.")
+    return value
+
+
+def _whole(request: HttpRequest, name: str, noun: str) -> int:
+    text = request.POST.get(name, "")
+    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+        raise ControlError(f"Enter the {noun} as a whole number.")
+    return int(text)
+
+
+def _conduct(request: HttpRequest, room: Room) -> str:
+    """Carry out one conductor action; the sentence says what will happen."""
+    action = request.POST.get("action", "")
+    symbol = request.POST.get("symbol", "")
+    if action in ("play", "pause"):
+        services.room_play(room=room, running=action == "play")
+        return "The market is running." if action == "play" else "The market is paused."
+    if action == "speed":
+        speed = _whole(request, "speed", "speed")
+        services.room_speed(room=room, speed=speed)
+        return f"The market runs at {speed}x."
+    if action == "volatility":
+        volatility = _decimal(request, "volatility", "volatility")
+        services.room_volatility(room=room, volatility=volatility)
+        return f"Volatility set to {volatility} a year."
+    if action in ("nudge", "gap"):
+        percent = _decimal(request, "percent", "size of the move")
+        services.room_move(room=room, symbol=symbol, percent=percent)
+        kind = "nudged" if action == "nudge" else "gapped"
+        return f"On the next tick {symbol} is {kind} {percent}%."
+    if action == "crash":
+        percent = _decimal(request, "percent", "size of the crash")
+        ticks = _whole(request, "ticks", "number of ticks")
+        services.room_crash(room=room, symbol=symbol, percent=percent, ticks=ticks)
+        return f"{symbol} falls {percent}% over the next {ticks} ticks."
+    if action == "price":
+        price = _decimal(request, "price", "price")
+        try:
+            services.room_set_price(room=room, symbol=symbol, price=price)
+        except engine.Rejected as refusal:
+            raise services.engine_rejection(refusal) from None
+        return f"{symbol} is now at {price}."
+    if action == "script":
+        lesson = Lesson.objects.filter(slug=request.POST.get("lesson", "")).first()
+        if lesson is None:
+            raise ControlError("Choose a lesson whose price path to replay.")
+        ticks = services.room_script_lesson(room=room, symbol=symbol, lesson_source=lesson.source)
+        return f"{symbol} follows the path of “{lesson.title}” over the next {ticks} ticks."
+    if action in ("open", "close"):
+        services.room_trading(room=room, open_=action == "open")
+        return "Trading is open." if action == "open" else "Trading is closed: orders are refused."
+    if action in ("show_board", "hide_board"):
+        services.room_leaderboard(room=room, visible=action == "show_board")
+        return "Learners see the leaderboard." if action == "show_board" else "Leaderboard hidden."
+    if action == "reset":
+        count = services.room_reset(room=room)
+        return f"{count} accounts are back to the starting balances."
+    raise ControlError("Choose one of the conductor's actions.")
+
+
+@teacher_required
+@require_POST
+def room_conduct(request: HtmxHttpRequest, code: str) -> HttpResponse:
+    room = _room_for_teacher(request, code)
+    try:
+        text, ok = _conduct(request, room), True
+    except ControlError as problem:
+        text, ok = str(problem), False
+    room.refresh_from_db()
+    if request.htmx:
+        context = _panel_context(request, room, conduct_notice=text, conduct_ok=ok)
+        return render(request, "classroom/panel.html#controls", context)
+    (messages.success if ok else messages.error)(request, text)
+    return redirect("room_panel", code=room.code)
+
+
+@teacher_required
+@require_GET
+def room_export(request: HttpRequest, code: str) -> HttpResponse:
+    """The room's results, one learner a row, as CSV."""
+    room = _room_for_teacher(request, code)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="room-{room.code}.csv"'
+    writer = csv.writer(response)
+    currency = selectors.main_currency(room)
+    writer.writerow(
+        ["name", "joined", "trades", "liquidations", f"final equity ({currency})", "return %"]
+    )
+    for row in selectors.learner_rows(room):
+        name = row.member.display_name
+        if name[:1] in ("=", "+", "-", "@"):
+            name = "'" + name  # keep a spreadsheet from reading a name as a formula
+        writer.writerow(
+            [
+                name,
+                row.member.joined_at.isoformat(timespec="seconds"),
+                row.trades,
+                row.liquidations,
+                format(row.equity, "f"),
+                format(row.return_percent.quantize(Decimal("0.01")), "f"),
+            ]
+        )
+    return response
+
+
+def _client_address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", "unknown"))
+
+
+def _rate_limited(request: HttpRequest) -> bool:
+    key = f"join-attempts:{_client_address(request)}"
+    cache.add(key, 0, timeout=60)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=60)
+        attempts = 1
+    return attempts > JOIN_ATTEMPTS
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    """Join a room with its code and a display name; a browser that joined goes back in."""
+    if request.method == "GET":
+        room = Room.objects.filter(code=code.upper()).first() if code else None
+        if room is not None:
+            mine = room_account(request, room.pk)
+            if mine is not None and RoomMember.objects.filter(account=mine, room=room).exists():
+                return redirect("desk", account_id=mine.pk, symbol=room.market.symbols[0])
+        form = JoinForm(initial={"code": code.upper()})
+        return render(request, "classroom/join.html", {"form": form, "room": room})
+    form = JoinForm(request.POST)
+    error = ""
+    if _rate_limited(request):
+        error = "Too many tries from this device: wait a minute, then try again."
+    elif form.is_valid():
+        room = Room.objects.filter(code=form.cleaned_data["code"]).first()
+        if room is None:
+            error = "No room has that code. Check it on your teacher's screen."
+        else:
+            mine = room_account(request, room.pk)
+            member = RoomMember.objects.filter(account=mine, room=room).first() if mine else None
+            if member is None:
+                try:
+                    member = services.room_join(room=room, display_name=form.cleaned_data["name"])
+                except services.JoinRefused as refusal:
+                    error = str(refusal)
+            if member is not None:
+                response = redirect(
+                    "desk", account_id=member.account_id, symbol=room.market.symbols[0]
+                )
+                remember_room(response, room.pk, member.account)
+                return response
+    status = 429 if error.startswith("Too many") else 400
+    return render(request, "classroom/join.html", {"form": form, "error": error}, status=status)
