@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from sandbox.desk.broadcast import market_group
+from sandbox.desk.broadcast import board_group, market_group
 from sandbox.desk.roles import is_teacher
 
 from .models import Room
@@ -45,14 +45,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.room_id = room.pk
-        self.group = market_group(room.market_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = [market_group(room.market_id), board_group(room.market_id)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.push()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -68,6 +69,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await database_sync_to_async(_render)(self.room_id))
 
     async def market_tick(self, event: dict[str, Any]) -> None:
+        await self.push()
+
+    async def board_refresh(self, event: dict[str, Any]) -> None:
         await self.push()
 
     async def account_liquidated(self, event: dict[str, Any]) -> None:

@@ -92,9 +92,12 @@ def room_join(*, room: Room, display_name: str) -> RoomMember:
     try:
         with transaction.atomic():
             account = desk_services.account_create(market=room.market, balances=_balances(room))
-            return RoomMember.objects.create(
+            member = RoomMember.objects.create(
                 room=room, account=account, display_name=name, name_key=key
             )
+            market_id = room.market_id
+            transaction.on_commit(lambda: broadcast.board_changed(market_id))
+            return member
     except IntegrityError:
         raise JoinRefused(
             f"Someone in this room is already called {name}: choose another name."

@@ -29,3 +29,12 @@ def send(group: str, message: dict[str, Any]) -> None:
 def market_changed(market_id: int, sequence: int, *, ledger: bool = False) -> None:
     """Every screen on the market redraws, as after a tick."""
     send(market_group(market_id), {"type": "market.tick", "sequence": sequence, "ledger": ledger})
+
+
+def board_group(market_id: int) -> str:
+    return f"board-{market_id}"
+
+
+def board_changed(market_id: int) -> None:
+    """A learner of a classroom joined or traded: the teacher's board redraws."""
+    send(board_group(market_id), {"type": "board.refresh"})

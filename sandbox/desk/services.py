@@ -253,6 +253,9 @@ def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
         market = engine_market(locked.market)
         outcome = action(before, market)
         outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
+        if locked.market.kind == Market.Kind.ROOM:
+            market_id = locked.market_id
+            transaction.on_commit(lambda: broadcast.board_changed(market_id))
         return outcome
 
 
