@@ -20,6 +20,7 @@ setup: $(BIN)/.installed
 
 run: setup
 	@echo "Serving the sandbox at http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	@echo "Teachers: create one with  .venv/bin/python manage.py create_teacher NAME  then log in at /login/"
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) sandbox.asgi:application
 
 # Debian's Chromium drives the browser tests; installed when missing and we are root.
