@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test setup lint format chromium bench clean
+.PHONY: run test setup lint format test-packages bench clean
 
 # A virtualenv with exactly the locked dependencies; rebuilt when the lock file changes.
 $(BIN)/.installed: requirements.lock
@@ -23,14 +23,21 @@ run: setup
 	@echo "Teachers: create one with  .venv/bin/python manage.py create_teacher NAME  then log in at /login/"
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) sandbox.asgi:application
 
-# Debian's Chromium drives the browser tests; installed when missing and we are root.
-chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages the tests drive: Chromium (browser tests), PostgreSQL and Redis (the
+# multi-process test). Installed when missing and we are root; otherwise those tests are
+# skipped with a message saying why.
+TEST_PACKAGES = $(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+	$(if $(wildcard /usr/bin/redis-server),,redis-server)
+
+test-packages:
+	@if [ -n "$(strip $(TEST_PACKAGES))" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing Debian's $(strip $(TEST_PACKAGES)) for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $(TEST_PACKAGES) >/dev/null; \
 	  else \
-	    echo "Chromium is missing and cannot be installed here: browser tests will be skipped"; \
+	    echo "Missing $(strip $(TEST_PACKAGES)), not installable here: their tests will be skipped"; \
 	  fi; \
 	fi
 
@@ -43,7 +50,7 @@ format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup chromium lint
+test: setup test-packages lint
 	$(BIN)/python -m pytest
 
 clean:

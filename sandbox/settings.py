@@ -13,6 +13,10 @@ import secrets
 import socket
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("SANDBOX_LOCAL_DIR", BASE_DIR / ".local"))
@@ -109,21 +113,61 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SANDBOX_SQLITE_PATH", str(LOCAL_DIR / "sandbox.sqlite3")),
-        # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
-        # and then change the same account are serialised instead of racing.
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-        # A file, not memory, so a live server process in the browser tests shares it;
-        # one per test run, so two runs never share it.
-        "TEST": {"NAME": str(LOCAL_DIR / f"test-{os.getpid()}.sqlite3")},
+
+def _database(url: str) -> dict[str, Any]:
+    """DATABASE_URL (postgres://user:password@host:port/name?sslmode=...) for Django."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be a postgres:// address, not {parts.scheme}"
+        )
+    options = dict(parse_qsl(parts.query))
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": options.pop("host", parts.hostname or ""),
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": options,
     }
-}
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": _database(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SANDBOX_SQLITE_PATH", str(LOCAL_DIR / "sandbox.sqlite3")),
+            # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
+            # and then change the same account are serialised instead of racing.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            # A file, not memory, so a live server process in the browser tests shares it;
+            # one per test run, so two runs never share it.
+            "TEST": {"NAME": str(LOCAL_DIR / f"test-{os.getpid()}.sqlite3")},
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    # Several processes: the pub/sub layer sends a group message with one PUBLISH, and the
+    # cache (join rate limits) is shared.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -55,8 +55,9 @@ class JoinForm(forms.Form):
         max_length=CODE_LENGTH * 2,
         error_messages={"required": "Enter the room code your teacher shows."},
     )
+    # Long enough to reach the service's own, clearer limit of 24 characters.
     name = forms.CharField(
-        max_length=100, error_messages={"required": "Enter a name the class will see."}
+        max_length=1000, error_messages={"required": "Enter a name the class will see."}
     )
 
     def clean_code(self) -> str:

@@ -102,20 +102,19 @@ class FeedItem:
 
 
 def liquidation_feed(room: Room, limit: int = 10) -> list[FeedItem]:
-    """Liquidations grouped as they happened: '3 learners liquidated at 1,310'."""
+    """Liquidations grouped as they happened (same tick, symbol and mark): '3 learners
+    liquidated at 1,310'. The liquidation price is given when they all shared it."""
     records = LiquidationRecord.objects.filter(account__member__room=room).order_by(
         "-sequence", "symbol"
     )
-    groups: Counter[tuple[int, str, Decimal | None]] = Counter()
-    marks: dict[tuple[int, str, Decimal | None], Decimal] = {}
+    groups: dict[tuple[int, str, Decimal], list[LiquidationRecord]] = {}
     for record in records:
-        key = (record.sequence, record.symbol, record.liquidation_price)
-        groups[key] += 1
-        marks[key] = record.mark_price
-    items = [
-        FeedItem(symbol, count, price, marks[(sequence, symbol, price)], sequence)
-        for (sequence, symbol, price), count in groups.items()
-    ]
+        groups.setdefault((record.sequence, record.symbol, record.mark_price), []).append(record)
+    items = []
+    for (sequence, symbol, mark), members in groups.items():
+        prices = {member.liquidation_price for member in members}
+        shared = prices.pop() if len(prices) == 1 else None
+        items.append(FeedItem(symbol, len(members), shared, mark, sequence))
     return sorted(items, key=lambda item: -item.sequence)[:limit]
 
 

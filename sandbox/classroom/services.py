@@ -109,7 +109,9 @@ def room_join(*, room: Room, display_name: str) -> RoomMember:
 
 def _changed(room: Room) -> None:
     market = Market.objects.get(pk=room.market_id)
-    transaction.on_commit(lambda: broadcast.market_changed(market.pk, market.sequence))
+    transaction.on_commit(
+        lambda: broadcast.market_changed(market.pk, market.sequence, ledger=True, room=True)
+    )
 
 
 def room_play(*, room: Room, running: bool) -> None:

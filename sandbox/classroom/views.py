@@ -16,9 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sandbox import engine
 from sandbox.desk.accounts import remember_room, room_account
+from sandbox.desk.forms import MarkForm
 from sandbox.desk.roles import teacher_required
+from sandbox.desk.templatetags.figures import figure
 from sandbox.desk.views import HtmxHttpRequest
-from sandbox.engine.money import parse_decimal
+from sandbox.engine.money import parse_decimal, round_half_up
 from sandbox.lessons.models import Lesson
 from sandbox.live.services import SPEEDS, ControlError
 
@@ -157,19 +159,22 @@ def _conduct(request: HttpRequest, room: Room) -> str:
         percent = _decimal(request, "percent", "size of the move")
         services.room_move(room=room, symbol=symbol, percent=percent)
         kind = "nudged" if action == "nudge" else "gapped"
-        return f"On the next tick {symbol} is {kind} {percent}%."
+        return f"On the next tick {symbol} is {kind} {figure(percent)}%."
     if action == "crash":
         percent = _decimal(request, "percent", "size of the crash")
         ticks = _whole(request, "ticks", "number of ticks")
         services.room_crash(room=room, symbol=symbol, percent=percent, ticks=ticks)
-        return f"{symbol} falls {percent}% over the next {ticks} ticks."
+        return f"{symbol} falls {figure(percent)}% over the next {ticks} ticks."
     if action == "price":
-        price = _decimal(request, "price", "price")
+        form = MarkForm({"price": request.POST.get("price", "")})
+        if not form.is_valid():
+            raise ControlError(str(form.errors["price"][0]))
+        price = form.cleaned_data["price"]
         try:
             services.room_set_price(room=room, symbol=symbol, price=price)
         except engine.Rejected as refusal:
             raise services.engine_rejection(refusal) from None
-        return f"{symbol} is now at {price}."
+        return f"{symbol} is now at {figure(price)}."
     if action == "script":
         lesson = Lesson.objects.filter(slug=request.POST.get("lesson", "")).first()
         if lesson is None:
@@ -184,7 +189,7 @@ def _conduct(request: HttpRequest, room: Room) -> str:
         return "Learners see the leaderboard." if action == "show_board" else "Leaderboard hidden."
     if action == "reset":
         count = services.room_reset(room=room)
-        return f"{count} accounts are back to the starting balances."
+        return f"{count} account{'s' if count != 1 else ''} back to the starting balances."
     raise ControlError("Choose one of the conductor's actions.")
 
 
@@ -227,7 +232,7 @@ def room_export(request: HttpRequest, code: str) -> HttpResponse:
                 row.trades,
                 row.liquidations,
                 format(row.equity, "f"),
-                format(row.return_percent.quantize(Decimal("0.01")), "f"),
+                format(round_half_up(row.return_percent, 2), "f"),
             ]
         )
     return response

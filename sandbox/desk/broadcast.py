@@ -26,9 +26,15 @@ def send(group: str, message: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(group, message)
 
 
-def market_changed(market_id: int, sequence: int, *, ledger: bool = False) -> None:
-    """Every screen on the market redraws, as after a tick."""
-    send(market_group(market_id), {"type": "market.tick", "sequence": sequence, "ledger": ledger})
+def market_changed(
+    market_id: int, sequence: int, *, ledger: bool = False, room: bool = False
+) -> None:
+    """Every screen on the market redraws, as after a tick (``room``: a teacher's action,
+    so the learners' room panels redraw too)."""
+    send(
+        market_group(market_id),
+        {"type": "market.tick", "sequence": sequence, "ledger": ledger, "room": room},
+    )
 
 
 def board_group(market_id: int) -> str:

@@ -57,7 +57,8 @@ class ExactDecimalField(forms.CharField):
             )
         if number.adjusted() < -MAX_DIGITS or decimal_places(number.normalize()) > self.places:
             raise forms.ValidationError(
-                f"{self.a_noun.capitalize()} can have at most {self.places} decimal places here."
+                f"{self.a_noun[0].upper()}{self.a_noun[1:]} can have at most {self.places} "
+                "decimal places here."
             )
         return number
 
@@ -93,10 +94,15 @@ class LeverageForm(forms.Form):
         }
     )
 
-    def __init__(self, *args: Any, instrument: Instrument, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, instrument: Instrument, max_leverage: Decimal, **kwargs: Any
+    ) -> None:
+        """``max_leverage`` is the market's own (a classroom may cap it below the
+        instrument's)."""
         super().__init__(*args, **kwargs)
         self.instrument = instrument
-        self.max_stop = int(instrument.max_leverage)
+        self.max_leverage = max_leverage
+        self.max_stop = int(max_leverage)
 
     def clean_stop(self) -> int:
         stop: int = self.cleaned_data["stop"]
@@ -111,7 +117,7 @@ class LeverageForm(forms.Form):
         """Cross uses the instrument's maximum leverage for its initial margin."""
         stop = self.cleaned_data["stop"]
         if stop == 0:
-            return MarginMode.CROSS, self.instrument.max_leverage
+            return MarginMode.CROSS, self.max_leverage
         return MarginMode.ISOLATED, Decimal(stop)
 
 

@@ -17,8 +17,8 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
@@ -62,8 +62,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _instrument(symbol: str) -> Instrument:
-    return get_object_or_404(Instrument, symbol=symbol)
+def _instrument(account: PaperAccount, symbol: str) -> Instrument:
+    """The instrument, if the account's market trades it (a classroom may offer only some)."""
+    for row in selectors.market_instruments(account.market):
+        if row.symbol == symbol:
+            return row
+    raise Http404("This market does not trade that instrument.")
 
 
 def _desk_context(
@@ -87,7 +91,9 @@ def _desk_context(
             "stop": stop,
             "max_stop": int(inst.max_leverage),
             "order_form": OrderForm(instrument=instrument, initial={"side": "buy"}),
-            "leverage_form": LeverageForm(instrument=instrument, initial={"stop": stop}),
+            "leverage_form": LeverageForm(
+                instrument=instrument, max_leverage=inst.max_leverage, initial={"stop": stop}
+            ),
             "mark_form": MarkForm(),
             "margin_form": MarginForm(),
             "trigger_form": TriggerForm(
@@ -123,7 +129,11 @@ def _add_previews(request: HttpRequest, context: dict[str, Any], state: Any) -> 
                 form.cleaned_data["qty"],
             )
     if "stop" in request.GET and "leverage_preview" not in context:
-        lev_form = LeverageForm(request.GET, instrument=instrument)
+        lev_form = LeverageForm(
+            request.GET,
+            instrument=instrument,
+            max_leverage=state.market.instrument(instrument.symbol).max_leverage,
+        )
         context["leverage_form"] = lev_form
         if lev_form.is_valid():
             context["leverage_preview"] = _leverage_preview(request, context, state, lev_form)
@@ -153,21 +163,21 @@ def _leverage_preview(
 @require_GET
 def desk(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    context = _desk_context(request, account, _instrument(symbol))
+    context = _desk_context(request, account, _instrument(account, symbol))
     return render(request, "desk/desk.html", context)
 
 
 @require_GET
 def order_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    context = _desk_context(request, account, _instrument(symbol))
+    context = _desk_context(request, account, _instrument(account, symbol))
     return render(request, "desk/desk.html#order_preview", context)
 
 
 @require_GET
 def leverage_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    context = _desk_context(request, account, _instrument(symbol))
+    context = _desk_context(request, account, _instrument(account, symbol))
     return render(request, "desk/desk.html#leverage_preview", context)
 
 
@@ -225,7 +235,7 @@ def _outcome_notice(section: str, text: str, outcome: engine.Outcome) -> Notice:
 @require_POST
 def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
+    instrument = _instrument(account, symbol)
     form = OrderForm(request.POST, instrument=instrument)
     if not form.is_valid():
         notice = Notice("ticket", "The order was not placed: correct the fields below.", False)
@@ -245,7 +255,7 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
 @require_POST
 def position_close(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
+    instrument = _instrument(account, symbol)
     try:
         outcome = services.position_close(account=account, symbol=symbol)
     except engine.Rejected as refusal:
@@ -261,7 +271,7 @@ def position_close(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
 def triggers_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     """Set or clear the stop-loss and take-profit of the position."""
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
+    instrument = _instrument(account, symbol)
     form = TriggerForm(request.POST)
     if not form.is_valid():
         notice = Notice("triggers", "Nothing was changed: correct the prices below.", False)
@@ -285,8 +295,9 @@ def triggers_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
 @require_POST
 def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
-    form = LeverageForm(request.POST, instrument=instrument)
+    instrument = _instrument(account, symbol)
+    maximum = selectors.account_state(account).market.instrument(symbol).max_leverage
+    form = LeverageForm(request.POST, instrument=instrument, max_leverage=maximum)
     if not form.is_valid():
         notice = Notice(
             "leverage", "The leverage was not changed: " + str(form.errors["stop"][0]), False
@@ -308,7 +319,7 @@ def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
 @require_POST
 def mark_set(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
+    instrument = _instrument(account, symbol)
     form = MarkForm(request.POST)
     if not form.is_valid():
         notice = Notice(
@@ -362,7 +373,7 @@ def _margin_context(
 def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     """Add or remove isolated margin: the dialog's form, its preview, and the change."""
     account = get_account_for_request(request, account_id)
-    instrument = _instrument(symbol)
+    instrument = _instrument(account, symbol)
     if request.method == "GET":
         form: MarginForm = MarginForm(request.GET if "amount" in request.GET else None)
         context = _margin_context(request, account, instrument, form)

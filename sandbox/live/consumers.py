@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox.desk.accounts import account_for_scope
 from sandbox.desk.broadcast import account_group, market_group
-from sandbox.desk.models import Instrument
+from sandbox.desk.selectors import market_instruments
 
 from . import services
 from .render import Seen, render_update
@@ -33,7 +33,9 @@ REFUSED = (
 def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | None:
     """The account's market id if this connection may watch it, else None."""
     account = account_for_scope(scope, account_id)
-    if account is None or not Instrument.objects.filter(symbol=symbol).exists():
+    if account is None:
+        return None
+    if symbol not in {row.symbol for row in market_instruments(account.market)}:
         return None
     services.market_watched(market_id=account.market_id)
     return account.market_id
@@ -78,9 +80,11 @@ class DeskConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=REFUSED)
 
-    async def push(self, *, snapshot: bool = False, history: bool = False) -> None:
+    async def push(
+        self, *, snapshot: bool = False, history: bool = False, room: bool = False
+    ) -> None:
         html = await database_sync_to_async(render_update)(
-            self.account_id, self.symbol, self.seen, snapshot=snapshot, history=history
+            self.account_id, self.symbol, self.seen, snapshot=snapshot, history=history, room=room
         )
         await self.send(text_data=html)
 
@@ -90,7 +94,7 @@ class DeskConsumer(AsyncWebsocketConsumer):
         if self.ticks_since_watch >= 5:
             self.ticks_since_watch = 0
             await database_sync_to_async(services.market_watched)(market_id=self.market_id)
-        await self.push(history=bool(event.get("ledger")))
+        await self.push(history=bool(event.get("ledger")), room=bool(event.get("room")))
 
     async def account_liquidated(self, event: dict[str, Any]) -> None:
         await self.push(history=True)

@@ -11,7 +11,12 @@ from django.template.loader import render_to_string
 from sandbox.classroom.models import RoomMember
 from sandbox.classroom.selectors import leaderboard, learner_rows
 from sandbox.desk.models import Instrument, PaperAccount
-from sandbox.desk.selectors import account_state, instruments, recent_fills, recent_ledger
+from sandbox.desk.selectors import (
+    account_state,
+    market_instruments,
+    recent_fills,
+    recent_ledger,
+)
 
 from .selectors import margin_alerts, open_liquidations, price_chart
 from .services import SPEEDS
@@ -38,7 +43,9 @@ def live_context(account: PaperAccount, symbol: str, *, with_board: bool = True)
         "market": account.market,
         "instrument": instrument,
         "inst": state.market.instrument(symbol),
-        "instruments": [(row, state.market.marks.get(row.symbol)) for row in instruments()],
+        "instruments": [
+            (row, state.market.marks.get(row.symbol)) for row in market_instruments(account.market)
+        ],
         "mark": state.market.marks.get(symbol),
         "balances": list(state.figures.balances.values()),
         "positions": list(state.figures.positions.values()),
@@ -75,13 +82,20 @@ FIGURE_PARTS = ("desk/desk.html#balances", "desk/desk.html#positions", "live/liv
 
 
 def render_update(
-    account_id: int, symbol: str, seen: Seen, *, snapshot: bool, history: bool = False
+    account_id: int,
+    symbol: str,
+    seen: Seen,
+    *,
+    snapshot: bool,
+    history: bool = False,
+    room: bool = False,
 ) -> str:
     """The fragments for one push. ``history`` adds fills and ledger (after a liquidation,
     a realisation or funding); alerts and notices go only when they changed."""
     account = PaperAccount.objects.select_related("market").get(pk=account_id)
     # A classroom's leaderboard is ranked on connect and every fifth tick, not on every one.
-    with_board = snapshot or history or account.market.sequence % 5 == 0
+    # A teacher's action (``room``) redraws it at once.
+    with_board = snapshot or history or room or account.market.sequence % 5 == 0
     context = live_context(account, symbol, with_board=with_board)
     parts = [*LIVE_PARTS, *FIGURE_PARTS]
     if context["member"] is not None and with_board:

@@ -1,0 +1,1267 @@
+"""Rooms: creating one, joining it (and coming back), the conductor's actions and what they
+do to the room's market and learners, the leaderboard, the liquidation feed and the CSV
+export. Every figure is checked exactly; every refusal by its message, with nothing
+changed."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Callable
+from decimal import Decimal, localcontext
+
+import pytest
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
+
+from sandbox.classroom import selectors, services
+from sandbox.classroom.models import CODE_ALPHABET, CODE_LENGTH, Room, RoomMember
+from sandbox.desk.models import (
+    Fill,
+    LedgerEntry,
+    LiquidationRecord,
+    MarginSettingRow,
+    Market,
+    MarkPrice,
+    PaperAccount,
+    Position,
+    Wallet,
+)
+from sandbox.desk.services import TRADING_CLOSED
+
+from .conftest import (
+    ROOM_NAME,
+    RoomLearner,
+    browser,
+    conduct,
+    create_room,
+    flash,
+    join_room,
+    lesson_slug,
+    market_of,
+    marks,
+    quiet,
+    reload_room,
+    room_form,
+    text,
+    tick,
+)
+
+D = Decimal
+
+
+def members(room: Room) -> list[str]:
+    return list(RoomMember.objects.filter(room=room).values_list("display_name", flat=True))
+
+
+def room_accounts(room: Room) -> int:
+    return PaperAccount.objects.filter(market_id=room.market_id).count()
+
+
+def conduct_refused(client: Client, room: Room, action: str, message: str, **data: str) -> None:
+    """The action is refused with ``message`` and the room's market is unchanged."""
+    before = Market.objects.filter(pk=room.market_id).values().get()
+    prices = marks(room)
+    response = conduct(client, room, action, **data)
+    assert response.status_code == 302
+    assert flash(response) == [("error", message)]
+    assert Market.objects.filter(pk=room.market_id).values().get() == before
+    assert marks(room) == prices
+    htmx = conduct(client, room, action, htmx=True, **data)
+    assert htmx.status_code == 200
+    assert f'<p class="notice error" role="alert">{html.escape(message)}</p>' in text(htmx)
+    assert Market.objects.filter(pk=room.market_id).values().get() == before
+
+
+def refusal(response: HttpResponse) -> list[str]:
+    """The "Not done" lines of a desk page, to show why an action was refused."""
+    lines = text(response).splitlines()
+    return [html.unescape(line.strip()) for line in lines if "Not done" in line]
+
+
+def isolated_long(learner: RoomLearner, leverage: int, qty: str, symbol: str = "XBTUSDT") -> None:
+    assert learner.leverage(leverage, symbol).status_code == 302
+    assert learner.order("buy", qty, symbol).status_code == 302
+
+
+# ---------------------------------------------------------------------- creating
+
+
+def test_a_new_room_has_its_own_paused_market(teacher_client: Client, teacher: object) -> None:
+    assert teacher_client.get("/rooms/new/").status_code == 200
+
+    room = create_room(teacher_client)
+
+    assert room.teacher == teacher
+    assert room.name == ROOM_NAME
+    assert len(room.code) == CODE_LENGTH
+    assert set(room.code) <= set(CODE_ALPHABET)
+    assert room.starting_balances == {"USDT": "10000"}
+    assert room.leaderboard_visible is True
+    market = room.market
+    assert market.kind == Market.Kind.ROOM == "room"
+    assert market.name == f"Classroom: {ROOM_NAME}"
+    assert market.running is False
+    assert market.trading_open is True
+    assert market.symbols == ["XBTUSDT", "ETHUSDT"]
+    assert market.fees_enabled is True
+    assert market.funding_enabled is True
+    assert market.max_leverage_cap == D(50)
+    assert marks(room) == {"ETHUSDT": D(3000), "XBTUSDT": D(60000)}
+    assert market.sequence == 0
+    assert market.pending_gaps == {}
+
+    panel = teacher_client.get(f"/rooms/{room.code}/")
+    assert "running at" not in text(panel)
+    assert "<strong>paused</strong>" in text(panel)
+    assert 'value="play">Play</button>' in text(panel)
+    assert "No learners yet" in text(panel)
+
+
+def test_a_room_with_xbt_and_no_leaderboard(teacher_client: Client) -> None:
+    room = create_room(
+        teacher_client, xbt="0.5", symbols=["XBTUSD"], leaderboard=None, funding=None
+    )
+
+    assert room.starting_balances == {"USDT": "10000", "XBT": "0.5"}
+    assert room.leaderboard_visible is False
+    assert room.market.funding_enabled is False
+    assert marks(room) == {"XBTUSD": D(60000)}
+
+    ada = join_room(room, "Ada")
+    assert ada.wallet("USDT") == D(10000)
+    assert ada.wallet("XBT") == D("0.5")
+    # The room's first symbol is where a learner lands.
+    assert ada.client.get(f"/join/{room.code}/")["Location"] == ada.url("desk", "XBTUSD")
+
+
+FORM_PROBLEMS = [
+    ({"name": ""}, "Give the room a name, like Year 12 Economics."),
+    ({"name": "x" * 101}, "Ensure this value has at most 100 characters (it has 101)."),
+    ({"usdt": ""}, "Enter a starting USDT balance."),
+    ({"usdt": "ten"}, "Enter the starting USDT balance as a number, like 10000."),
+    ({"usdt": "NaN"}, "Enter the starting USDT balance as a number, like 10000."),
+    ({"usdt": "1,000"}, "Enter the starting USDT balance as a number, like 10000."),
+    ({"usdt": "0"}, "Enter a starting USDT balance above zero."),
+    ({"usdt": "-5"}, "Enter a starting USDT balance above zero."),
+    ({"usdt": "1000000001"}, "That starting USDT balance is too large: the most is 1000000000."),
+    ({"usdt": "1e400"}, "That starting USDT balance is too large: the most is 1000000000."),
+    ({"usdt": "10.001"}, "A starting USDT balance can have at most 2 decimal places here."),
+    ({"xbt": "0.123456789"}, "A starting XBT balance can have at most 8 decimal places here."),
+    ({"xbt": "-1"}, "Enter a starting XBT balance above zero."),
+    ({"max_leverage": ""}, "Choose the highest leverage learners may use."),
+    ({"max_leverage": "0"}, "The highest leverage is at least 1x."),
+    ({"max_leverage": "101"}, "The highest leverage is at most 100x."),
+    ({"max_leverage": "2.5"}, "Enter the highest leverage as a whole number."),
+    ({"max_leverage": "fifty"}, "Enter the highest leverage as a whole number."),
+    ({"symbols": None}, "Choose at least one instrument to trade."),
+    ({"symbols": ["NOPE"]}, "Select a valid choice. NOPE is not one of the available choices."),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), FORM_PROBLEMS, ids=[str(c) for c, _ in FORM_PROBLEMS]
+)
+def test_a_room_form_with_a_problem_is_refused_with_a_message(
+    teacher_client: Client, changes: dict, message: str
+) -> None:
+    markets = Market.objects.count()
+
+    response = teacher_client.post("/rooms/new/", room_form(**changes))
+
+    assert response.status_code == 400
+    body = text(response)
+    assert "The room was not created: correct the fields marked below." in body
+    assert html.escape(message) in body
+    assert not Room.objects.exists()
+    assert Market.objects.count() == markets
+
+
+def test_fees_off_charge_no_fee_on_an_order(teacher_client: Client) -> None:
+    room = create_room(teacher_client, fees=None)
+    assert room.market.fees_enabled is False
+    ada = join_room(room, "Ada")
+
+    assert ada.order("buy", "0.1").status_code == 302
+
+    fill = Fill.objects.get(account_id=ada.member.account_id)
+    assert (fill.qty, fill.price, fill.fee) == (D("0.1"), D(60000), D(0))
+    assert ada.wallet() == D(10000)
+    assert "taker_fee" not in ada.ledger_reasons()
+
+
+def test_fees_on_charge_the_taker_fee(room: Room, join: Callable[..., RoomLearner]) -> None:
+    ada = join(room, "Ada")
+
+    assert ada.order("buy", "0.1").status_code == 302
+
+    fill = Fill.objects.get(account_id=ada.member.account_id)
+    assert fill.fee == D(3)  # 0.1 × 60,000 × 0.05%
+    assert ada.wallet() == D(9997)
+
+
+def test_the_leverage_cap_refuses_51x_with_a_message(room: Room) -> None:
+    ada = join_room(room, "Ada")
+    assert "isolated 1x to 50x</label>" in text(ada.desk())
+
+    response = ada.leverage(51)
+
+    assert response.status_code == 400
+    # The slider itself stops at the room's cap, so the form refuses 51 before the engine.
+    assert (
+        "The leverage was not changed: Leverage runs from Cross to 50x isolated on XBTUSDT; "
+        "51 is outside that."
+    ) in text(response)
+    assert not MarginSettingRow.objects.filter(account_id=ada.member.account_id).exists()
+
+    accepted = ada.leverage(50)
+    assert accepted.status_code == 302
+    assert flash(accepted) == [("success", "XBTUSDT now uses isolated 50x.")]
+    setting = MarginSettingRow.objects.get(account_id=ada.member.account_id)
+    assert (setting.mode, setting.leverage) == ("isolated", D(50))
+
+
+def test_a_learner_in_a_capped_room_can_choose_cross_margin(room: Room) -> None:
+    """Stop 0 on the slider is cross margin; the room's 50x cap must not refuse it."""
+    ada = join_room(room, "Ada")
+    assert ada.leverage(20).status_code == 302
+
+    response = ada.leverage(0)
+
+    assert response.status_code == 302, refusal(response)
+    assert flash(response) == [("success", "XBTUSDT now uses cross margin.")]
+    setting = MarginSettingRow.objects.get(account_id=ada.member.account_id)
+    assert setting.mode == "cross"
+
+
+# ---------------------------------------------------------------------- joining
+
+
+def test_joining_gives_a_fresh_account_in_the_room(room: Room) -> None:
+    client = browser()
+    form = client.get(f"/join/{room.code.lower()}/")
+    assert form.status_code == 200
+    assert f'name="code" autocomplete="off" autocapitalize="characters" value="{room.code}"' in (
+        text(form)
+    )
+
+    response = client.post("/join/", {"code": room.code, "name": "Ada"})
+
+    assert response.status_code == 302
+    member = RoomMember.objects.get(room=room)
+    assert response["Location"] == f"/desk/{member.account_id}/XBTUSDT/"
+    assert (member.display_name, member.name_key) == ("Ada", "ada")
+    account = member.account
+    assert account.market_id == room.market_id
+    assert account.user_id is None
+    balances = dict(Wallet.objects.filter(account=account).values_list("currency", "balance"))
+    assert balances == {"USDT": D(10000)}
+    cookie = client.cookies[f"sandbox_room_{room.pk}"]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    desk = client.get(response["Location"])
+    assert desk.status_code == 200
+    assert "Classroom: Year 12 Economics" in text(desk)
+    assert "You are <strong>Ada</strong>." in text(desk)
+
+
+def test_a_code_is_read_without_spaces_or_case(room: Room) -> None:
+    spaced = f" {room.code[:4].lower()} {room.code[4:].lower()} "
+    response = browser().post("/join/", {"code": spaced, "name": "Ada"})
+    assert response.status_code == 302
+    assert members(room) == ["Ada"]
+
+
+def test_names_are_trimmed_and_their_spaces_folded(room: Room) -> None:
+    assert join_room(room, "  Ada   Lovelace  ").member.display_name == "Ada Lovelace"
+    assert join_room(room, "Grace\tHopper").member.display_name == "Grace Hopper"
+    assert join_room(room, "x" * 24).member.display_name == "x" * 24
+    assert join_room(room, "Table 4 (back row)!").member.display_name == "Table 4 (back row)!"
+    assert join_room(room, "Zoë Ω").member.display_name == "Zoë Ω"
+
+
+NAME_PROBLEMS = [
+    ("", "Enter a name the class will see."),
+    ("   ", "Enter a name the class will see."),
+    ("x" * 25, "Keep the name to 24 characters at most."),
+    ("Ada Lovelace of London, UK", "Keep the name to 24 characters at most."),
+    ("Ada\x07", "A name can only have letters, digits, spaces and punctuation."),
+    ("Ada\x1b[31m", "A name can only have letters, digits, spaces and punctuation."),
+    ("\u200bAda", "A name can only have letters, digits, spaces and punctuation."),
+    ("Ada\u202eevil", "A name can only have letters, digits, spaces and punctuation."),
+    ("Ada\x00", "Null characters are not allowed."),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), NAME_PROBLEMS, ids=[repr(n) for n, _ in NAME_PROBLEMS]
+)
+def test_a_name_that_breaks_the_rules_is_refused(room: Room, name: str, message: str) -> None:
+    response = browser().post("/join/", {"code": room.code, "name": name})
+
+    assert response.status_code == 400
+    assert html.escape(message) in text(response)
+    assert f"sandbox_room_{room.pk}" not in response.cookies
+    assert members(room) == []
+    assert room_accounts(room) == 0
+
+
+def test_a_very_long_name_is_refused(room: Room) -> None:
+    response = browser().post("/join/", {"code": room.code, "name": "x" * 101})
+    assert response.status_code == 400
+    assert "Keep the name to 24 characters at most." in text(response)
+    assert members(room) == []
+    assert room_accounts(room) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("   ", "Enter a name the class will see, like Ada or Table 4."),
+        ("x" * 25, "Keep the name to 24 characters at most."),
+        ("Ada\x00", "A name can only have letters, digits, spaces and punctuation."),
+        ("Ada\u200d", "A name can only have letters, digits, spaces and punctuation."),
+    ],
+)
+def test_the_join_service_refuses_bad_names(room: Room, name: str, message: str) -> None:
+    with pytest.raises(services.JoinRefused) as refusal:
+        services.room_join(room=room, display_name=name)
+    assert str(refusal.value) == message
+    assert room_accounts(room) == 0
+
+
+def test_a_name_is_taken_whatever_its_case(room: Room, other_room: Room) -> None:
+    join_room(room, "Ada")
+
+    for name in ("ada", " ADA ", "aDa"):
+        response = browser().post("/join/", {"code": room.code, "name": name})
+        assert response.status_code == 400
+        taken = f"Someone in this room is already called {name.strip()}: choose another name."
+        assert taken in text(response)
+    assert members(room) == ["Ada"]
+    assert room_accounts(room) == 1
+
+    # Another room has its own names.
+    join_room(other_room, "ada")
+    assert members(other_room) == ["ada"]
+
+
+def test_names_equal_when_casefolded_are_the_same_name(room: Room) -> None:
+    join_room(room, "Straße")
+    response = browser().post("/join/", {"code": room.code, "name": "STRASSE"})
+    assert response.status_code == 400
+    assert "already called STRASSE" in text(response)
+    assert members(room) == ["Straße"]
+
+
+HTML_NAME = '<b>Ada</b> & "Co"'
+SCRIPT_NAME = "<img src=x onerror=f()>"
+
+
+def test_html_in_a_name_is_stored_as_typed_and_escaped_everywhere(
+    room: Room, teacher_client: Client
+) -> None:
+    ada = join_room(room, HTML_NAME)
+    img = join_room(room, SCRIPT_NAME)
+    assert ada.member.display_name == HTML_NAME
+    assert img.member.display_name == SCRIPT_NAME
+
+    pages = {
+        "panel": teacher_client.get(f"/rooms/{room.code}/"),
+        "board": teacher_client.get(f"/rooms/{room.code}/board/"),
+        "desk": ada.desk(),
+        "other desk": img.desk(),
+    }
+    for where, response in pages.items():
+        body = text(response)
+        assert response.status_code == 200
+        assert "<b>Ada</b>" not in body, where
+        assert "<img src=x" not in body, where
+        assert "&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;: 0%" in body, where
+        assert "&lt;img src=x onerror=f()&gt;: 0%" in body, where
+    board = text(pages["board"])
+    assert '<tr data-learner="&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;">' in board
+    assert "You are <strong>&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;</strong>." in text(
+        pages["desk"]
+    )
+
+    # A refused join shows the typed name back, escaped.
+    refused = browser().post("/join/", {"code": room.code, "name": HTML_NAME.upper()})
+    assert refused.status_code == 400
+    assert "<B>ADA</B>" not in text(refused)
+    assert "already called &lt;B&gt;ADA&lt;/B&gt; &amp; &quot;CO&quot;" in text(refused)
+
+
+# -------------------------------------------------------------------- rejoining
+
+
+def test_the_same_browser_returns_to_the_same_account(room: Room) -> None:
+    ada = join_room(room, "Ada")
+    desk = ada.url("desk")
+
+    for path in (f"/join/{room.code}/", f"/join/{room.code.lower()}/"):
+        response = ada.client.get(path)
+        assert response.status_code == 302
+        assert response["Location"] == desk
+
+    again = ada.client.post("/join/", {"code": room.code, "name": "Somebody Else"})
+    assert again.status_code == 302
+    assert again["Location"] == desk
+    same_name = ada.client.post("/join/", {"code": room.code.lower(), "name": "Ada"})
+    assert same_name["Location"] == desk
+    assert members(room) == ["Ada"]
+    assert room_accounts(room) == 1
+
+
+def test_another_browser_is_shown_the_join_form(room: Room) -> None:
+    join_room(room, "Ada")
+    stranger = browser()
+
+    response = stranger.get(f"/join/{room.code}/")
+
+    assert response.status_code == 200
+    assert "Join a room" in text(response)
+    assert stranger.get("/join/").status_code == 200
+
+
+def test_a_browser_in_one_room_joins_another_afresh(room: Room, other_room: Room) -> None:
+    ada = join_room(room, "Ada")
+
+    assert ada.client.get(f"/join/{other_room.code}/").status_code == 200
+    elsewhere = join_room(other_room, "Ada", client=ada.client)
+
+    assert elsewhere.member.account_id != ada.member.account_id
+    assert elsewhere.member.room_id == other_room.pk
+    # Both accounts are this browser's.
+    assert ada.desk().status_code == 200
+    assert elsewhere.desk().status_code == 200
+    assert ada.client.get(f"/join/{room.code}/")["Location"] == ada.url("desk")
+
+
+def test_a_forged_room_cookie_is_not_a_way_back_in(room: Room) -> None:
+    ada = join_room(room, "Ada")
+    thief = browser()
+    thief.cookies[f"sandbox_room_{room.pk}"] = f"{ada.member.account.browser_key}:forged"
+
+    assert thief.get(f"/join/{room.code}/").status_code == 200
+    response = thief.post("/join/", {"code": room.code, "name": "Ada"})
+    assert response.status_code == 400
+    assert "already called Ada" in text(response)
+    assert thief.get(ada.url("desk")).status_code == 404
+
+
+def test_a_room_cookie_for_another_room_does_not_return_to_it(room: Room, other_room: Room) -> None:
+    ada = join_room(room, "Ada")
+    copied = browser()
+    cookie = ada.client.cookies[f"sandbox_room_{room.pk}"].value
+    copied.cookies[f"sandbox_room_{other_room.pk}"] = cookie
+
+    assert copied.get(f"/join/{other_room.code}/").status_code == 200
+    joined = join_room(other_room, "Ada", client=copied)
+    assert joined.member.account_id != ada.member.account_id
+    assert members(other_room) == ["Ada"]
+
+
+# ------------------------------------------------------------- wrong code, rate limit
+
+NO_ROOM = "No room has that code. Check it on your teacher's screen."
+TOO_MANY = "Too many tries from this device: wait a minute, then try again."
+
+
+def test_a_wrong_code_is_refused_with_a_message(room: Room) -> None:
+    client = browser()
+    for code in ("ZZZZZZZZ", room.code[:-1], room.code + "2", "0O1IL"):
+        response = client.post("/join/", {"code": code, "name": "Ada"})
+        assert response.status_code == 400, code
+        assert html.escape(NO_ROOM) in text(response)
+    blank = client.post("/join/", {"code": "", "name": "Ada"})
+    assert blank.status_code == 400
+    assert "Enter the room code your teacher shows." in text(blank)
+    long_code = client.post("/join/", {"code": "A" * 17, "name": "Ada"})
+    assert long_code.status_code == 400
+    assert members(room) == []
+    # Looking at the form with an unknown code is harmless.
+    assert client.get("/join/ZZZZZZZZ/").status_code == 200
+
+
+def test_the_eleventh_join_post_in_a_minute_is_refused(room: Room) -> None:
+    client = browser()
+    for attempt in range(10):
+        response = client.post("/join/", {"code": "ZZZZZZZZ", "name": f"Guess {attempt}"})
+        assert response.status_code == 400, attempt
+
+    refused = client.post("/join/", {"code": room.code, "name": "Ada"})
+
+    assert refused.status_code == 429
+    assert html.escape(TOO_MANY) in text(refused)
+    assert members(room) == []
+    assert client.post("/join/", {"code": room.code, "name": "Ada"}).status_code == 429
+    # Another address is counted on its own, and looking at the form is not a try.
+    assert client.get(f"/join/{room.code}/").status_code == 200
+    assert join_room(room, "Grace").member.display_name == "Grace"
+
+
+def test_successful_joins_count_towards_the_limit(room: Room) -> None:
+    address = "192.0.2.7"  # one classroom behind one address
+    for n in range(10):
+        join_room(room, f"Learner {n}", client=Client(REMOTE_ADDR=address))
+
+    response = Client(REMOTE_ADDR=address).post("/join/", {"code": room.code, "name": "Late"})
+
+    assert response.status_code == 429
+    assert len(members(room)) == 10
+
+
+def test_gets_do_not_count_towards_the_limit(room: Room) -> None:
+    client = browser()
+    for _ in range(20):
+        assert client.get(f"/join/{room.code}/").status_code == 200
+    assert join_room(room, "Ada", client=client).member.display_name == "Ada"
+
+
+# ----------------------------------------------------------------- trading closed
+
+
+def test_a_closed_room_refuses_trading_until_it_is_opened(
+    room: Room, teacher_client: Client
+) -> None:
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 10, "0.1")
+    account = ada.member.account_id
+
+    def held() -> tuple[object, ...]:
+        return (
+            ada.wallet(),
+            list(Position.objects.filter(account_id=account).values_list("qty", "position_margin")),
+            list(MarginSettingRow.objects.filter(account_id=account).values_list("leverage")),
+            Fill.objects.filter(account_id=account).count(),
+            LedgerEntry.objects.filter(account_id=account).count(),
+        )
+
+    response = conduct(teacher_client, room, "close")
+    assert flash(response) == [("success", "Trading is closed: orders are refused.")]
+    assert market_of(room).trading_open is False
+    before = held()
+    closed = html.escape(TRADING_CLOSED)
+
+    order = ada.order("buy", "0.1")
+    assert order.status_code == 400
+    assert f"<p><strong>Not done:</strong> {closed}</p>" in text(order)
+    assert closed in text(ada.post("order_submit", {"side": "sell", "qty": "0.1"}, htmx=True))
+    eth = ada.order("buy", "1", "ETHUSDT")
+    assert eth.status_code == 400
+    leverage = ada.leverage(20)
+    assert leverage.status_code == 400
+    assert closed in text(leverage)
+    margin = ada.post("margin", {"direction": "add", "amount": "50"})
+    assert margin.status_code == 400
+    assert closed in text(margin)
+    remove = ada.post("margin", {"direction": "remove", "amount": "10"}, htmx=True)
+    assert closed in text(remove)
+    close = ada.post("position_close", {})
+    assert close.status_code == 400
+    assert closed in text(close)
+    assert held() == before
+    page = ada.desk()
+    assert "<strong>Trading is closed</strong> until your teacher opens it." in text(page)
+    assert "<strong>trading closed</strong>" in text(page)
+
+    response = conduct(teacher_client, room, "open")
+    assert flash(response) == [("success", "Trading is open.")]
+    assert market_of(room).trading_open is True
+
+    assert ada.order("buy", "0.1").status_code == 302
+    assert Position.objects.get(account_id=account).qty == D("0.2")
+    assert ada.leverage(20).status_code == 302
+    assert MarginSettingRow.objects.get(account_id=account).leverage == D(20)
+    added = ada.post("margin", {"direction": "add", "amount": "50"})
+    assert added.status_code == 302
+    assert flash(added)[-1] == ("success", "Added 50 USDT of margin on XBTUSDT.")
+    assert "Trading is open." in text(ada.desk())
+
+
+def test_closing_trading_does_not_stop_the_teacher_or_the_market(
+    room: Room, teacher_client: Client
+) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 50, "0.1")
+    services.room_trading(room=room, open_=False)
+
+    # The teacher still moves the price, and liquidation still happens.
+    response = conduct(teacher_client, room, "price", symbol="XBTUSDT", price="59000")
+    assert flash(response) == [("success", "XBTUSDT is now at 59,000.")]
+    assert LiquidationRecord.objects.filter(account_id=ada.member.account_id).count() == 1
+    conduct(teacher_client, room, "gap", symbol="XBTUSDT", percent="10")
+    tick(room)
+    assert marks(room)["XBTUSDT"] == D(64900)
+
+
+# ---------------------------------------------------------------- conductor actions
+
+
+def test_play_and_pause_toggle_the_market(room: Room, teacher_client: Client) -> None:
+    response = conduct(teacher_client, room, "play", htmx=True)
+    assert market_of(room).running is True
+    assert 'value="pause">Pause</button>' in text(response)
+
+    response = conduct(teacher_client, room, "pause", htmx=True)
+    assert market_of(room).running is False
+    assert 'value="play">Play</button>' in text(response)
+    assert "The market is paused." in text(response)
+
+    conduct(teacher_client, room, "play")
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    assert "running at 1x" in board
+
+
+@pytest.mark.parametrize("speed", [1, 10, 60, 600, 7])
+def test_speeds_from_1_to_600_are_taken(room: Room, teacher_client: Client, speed: int) -> None:
+    response = conduct(teacher_client, room, "speed", speed=str(speed))
+    assert flash(response) == [("success", f"The market runs at {speed}x.")]
+    assert market_of(room).speed == speed
+
+
+@pytest.mark.parametrize(
+    ("speed", "message"),
+    [
+        ("0", "The speed must be from 1x to 600x."),
+        ("601", "The speed must be from 1x to 600x."),
+        ("9999", "The speed must be from 1x to 600x."),
+        ("10000", "Enter the speed as a whole number."),
+        ("", "Enter the speed as a whole number."),
+        ("fast", "Enter the speed as a whole number."),
+        ("1.5", "Enter the speed as a whole number."),
+        ("-1", "Enter the speed as a whole number."),
+        (" 10", "Enter the speed as a whole number."),
+        ("١٠", "Enter the speed as a whole number."),
+    ],
+)
+def test_a_bad_speed_is_refused(
+    room: Room, teacher_client: Client, speed: str, message: str
+) -> None:
+    conduct_refused(teacher_client, room, "speed", message, speed=speed)
+    assert market_of(room).speed == 1
+
+
+@pytest.mark.parametrize("volatility", ["0", "0.2", "1.5", "5", "5.00"])
+def test_volatility_from_0_to_5_is_taken(
+    room: Room, teacher_client: Client, volatility: str
+) -> None:
+    response = conduct(teacher_client, room, "volatility", volatility=volatility)
+    assert flash(response) == [("success", f"Volatility set to {volatility} a year.")]
+    assert market_of(room).volatility == D(volatility)
+
+
+@pytest.mark.parametrize(
+    ("volatility", "message"),
+    [
+        ("5.01", "Volatility must be from 0 to 5 (500% a year)."),
+        ("-0.1", "Volatility must be from 0 to 5 (500% a year)."),
+        ("1e1", "Volatility must be from 0 to 5 (500% a year)."),
+        ("", "Enter the volatility as a number."),
+        ("high", "Enter the volatility as a number."),
+        ("NaN", "Enter the volatility as a number."),
+        ("Infinity", "Enter the volatility as a number."),
+        ("0,5", "Enter the volatility as a number."),
+    ],
+)
+def test_a_bad_volatility_is_refused(
+    room: Room, teacher_client: Client, volatility: str, message: str
+) -> None:
+    conduct_refused(teacher_client, room, "volatility", message, volatility=volatility)
+    assert market_of(room).volatility == D("0.8")
+
+
+@pytest.mark.parametrize(
+    ("percent", "price"),
+    [("1", D(60600)), ("-1", D(59400)), ("5", D(63000)), ("-5", D(57000))],
+)
+def test_a_nudge_queues_one_move_for_the_next_tick(
+    room: Room, teacher_client: Client, percent: str, price: Decimal
+) -> None:
+    room = quiet(room)
+
+    response = conduct(teacher_client, room, "nudge", symbol="XBTUSDT", percent=percent)
+
+    assert flash(response) == [("success", f"On the next tick XBTUSDT is nudged {percent}%.")]
+    assert market_of(room).pending_gaps == {"XBTUSDT": [percent]}
+    assert marks(room)["XBTUSDT"] == D(60000)  # nothing moves before the tick
+    tick(room)
+    assert marks(room) == {"ETHUSDT": D(3000), "XBTUSDT": price}
+    assert market_of(room).pending_gaps == {}
+    tick(room)
+    assert marks(room)["XBTUSDT"] == price  # once only
+
+
+def test_a_nudge_on_ethusdt_moves_ethusdt_only(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    conduct(teacher_client, room, "nudge", symbol="ETHUSDT", percent="-5")
+    tick(room)
+    assert marks(room) == {"ETHUSDT": D(2850), "XBTUSDT": D(60000)}
+
+
+GAP_RANGE = "A gap must be a move from -90% to +900%, other than 0."
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"symbol": "XBTUSDT", "percent": "0"}, GAP_RANGE),
+        ({"symbol": "XBTUSDT", "percent": "-91"}, GAP_RANGE),
+        ({"symbol": "XBTUSDT", "percent": "901"}, GAP_RANGE),
+        ({"symbol": "XBTUSDT", "percent": "lots"}, "Enter the size of the move as a number."),
+        ({"symbol": "XBTUSDT", "percent": ""}, "Enter the size of the move as a number."),
+        ({"symbol": "SOLUSDT", "percent": "1"}, "SOLUSDT is not traded in this room."),
+        ({"symbol": "NOPE", "percent": "1"}, "NOPE is not traded in this room."),
+        ({"percent": "1"}, "That instrument is not traded in this room."),
+    ],
+)
+@pytest.mark.parametrize("action", ["nudge", "gap"])
+def test_a_bad_nudge_or_gap_is_refused(
+    room: Room, teacher_client: Client, action: str, data: dict, message: str
+) -> None:
+    conduct_refused(teacher_client, room, action, message, **data)
+    assert market_of(room).pending_gaps == {}
+
+
+@pytest.mark.parametrize(
+    ("percent", "price"), [("-10", D(54000)), ("-90", D(6000)), ("900", D(600000))]
+)
+def test_a_gap_moves_the_price_on_the_next_tick(
+    room: Room, teacher_client: Client, percent: str, price: Decimal
+) -> None:
+    room = quiet(room)
+    response = conduct(teacher_client, room, "gap", symbol="XBTUSDT", percent=percent)
+    assert flash(response) == [("success", f"On the next tick XBTUSDT is gapped {percent}%.")]
+    assert market_of(room).pending_gaps == {"XBTUSDT": [percent]}
+    tick(room)
+    assert marks(room)["XBTUSDT"] == price
+
+
+def test_a_gap_liquidates_beyond_the_liquidation_price(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 50, "0.1")
+    conduct(teacher_client, room, "gap", symbol="XBTUSDT", percent="-10")
+
+    tick(room)
+
+    record = LiquidationRecord.objects.get(account_id=ada.member.account_id)
+    assert (record.symbol, record.mark_price, record.sequence) == ("XBTUSDT", D(54000), 1)
+    assert not Position.objects.filter(account_id=ada.member.account_id).exists()
+
+
+def test_a_crash_queues_moves_that_compound_to_the_fall(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+
+    response = conduct(teacher_client, room, "crash", symbol="XBTUSDT", percent="20", ticks="4")
+
+    assert flash(response) == [("success", "XBTUSDT falls 20% over the next 4 ticks.")]
+    queued = market_of(room).pending_gaps
+    assert list(queued) == ["XBTUSDT"]
+    moves = [D(m) for m in queued["XBTUSDT"]]
+    assert len(moves) == 4
+    assert moves[:3] == [D("-5.4258")] * 3  # 0.8 ** (1/4) − 1, to 4 places
+    with localcontext() as exact:
+        exact.prec = 80
+        factor = D(1)
+        for move in moves:
+            factor *= 1 + move / 100
+        assert abs(factor - D("0.8")) < D("1e-40")
+
+    prices = []
+    for remaining in (3, 2, 1, 0):
+        tick(room)
+        prices.append(marks(room)["XBTUSDT"])
+        assert len(market_of(room).pending_gaps.get("XBTUSDT", [])) == remaining
+    # Each tick rounds to the 0.5 tick: 60,000 × 0.945742 = 56,744.52 → 56,744.5, …
+    assert prices == [D("56744.5"), D("53665.5"), D("50753.5"), D("47999.5")]
+    assert abs(prices[-1] - D(48000)) <= D("0.5")
+    assert marks(room)["ETHUSDT"] == D(3000)
+    assert market_of(room).pending_gaps == {}
+
+
+def test_a_crash_on_one_tick_is_a_gap(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    conduct(teacher_client, room, "crash", symbol="ETHUSDT", percent="15", ticks="1")
+    assert [D(m) for m in market_of(room).pending_gaps["ETHUSDT"]] == [D(-15)]
+    tick(room)
+    assert marks(room)["ETHUSDT"] == D(2550)
+
+
+CRASH_SIZE = "A crash must be a fall of 1% to 90%."
+CRASH_TICKS = "Spread the crash over 1 to 120 ticks."
+WHOLE_TICKS = "Enter the number of ticks as a whole number."
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"percent": "0.5", "ticks": "4"}, CRASH_SIZE),
+        ({"percent": "91", "ticks": "4"}, CRASH_SIZE),
+        ({"percent": "-20", "ticks": "4"}, CRASH_SIZE),
+        ({"percent": "big", "ticks": "4"}, "Enter the size of the crash as a number."),
+        ({"percent": "20", "ticks": "0"}, CRASH_TICKS),
+        ({"percent": "20", "ticks": "121"}, CRASH_TICKS),
+        ({"percent": "20", "ticks": "2.5"}, WHOLE_TICKS),
+        ({"percent": "20", "ticks": ""}, WHOLE_TICKS),
+        (
+            {"percent": "20", "ticks": "4", "symbol": "SOLUSDT"},
+            "SOLUSDT is not traded in this room.",
+        ),
+    ],
+)
+def test_a_bad_crash_is_refused(
+    room: Room, teacher_client: Client, data: dict, message: str
+) -> None:
+    conduct_refused(teacher_client, room, "crash", message, **{"symbol": "XBTUSDT", **data})
+    assert market_of(room).pending_gaps == {}
+
+
+def test_setting_the_price_liquidates_a_learner_at_once(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    grace = join_room(room, "Grace")
+    isolated_long(ada, 50, "0.1")
+    isolated_long(grace, 10, "0.1")
+
+    response = conduct(teacher_client, room, "price", symbol="XBTUSDT", price="59000")
+
+    assert flash(response) == [("success", "XBTUSDT is now at 59,000.")]
+    assert marks(room) == {"ETHUSDT": D(3000), "XBTUSDT": D(59000)}
+    market = market_of(room)
+    assert market.sequence == 0  # no tick was needed
+    assert market.pending_gaps == {}
+    record = LiquidationRecord.objects.get(account_id=ada.member.account_id)
+    assert (record.symbol, record.mark_price, record.qty) == ("XBTUSDT", D(59000), D("0.1"))
+    assert not Position.objects.filter(account_id=ada.member.account_id).exists()
+    # Grace at 10x is still standing.
+    assert not LiquidationRecord.objects.filter(account_id=grace.member.account_id).exists()
+    assert Position.objects.get(account_id=grace.member.account_id).qty == D("0.1")
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    assert "<strong data-liquidated-count>1</strong> liquidated (1 liquidation in all)" in board
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"symbol": "XBTUSDT", "price": "cheap"}, "Enter the mark price as a number, like 60000."),
+        ({"symbol": "XBTUSDT", "price": ""}, "Enter a mark price."),
+        ({"symbol": "XBTUSDT", "price": "NaN"}, "Enter the mark price as a number, like 60000."),
+        ({"symbol": "SOLUSDT", "price": "100"}, "SOLUSDT is not traded in this room."),
+        ({"price": "100"}, "That instrument is not traded in this room."),
+    ],
+)
+def test_a_bad_price_is_refused(
+    room: Room, teacher_client: Client, data: dict, message: str
+) -> None:
+    conduct_refused(teacher_client, room, "price", message, **data)
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ("0", "Enter a mark price above zero."),
+        ("-100", "Enter a mark price above zero."),
+    ],
+)
+def test_a_price_the_engine_cannot_take_is_refused_and_changes_nothing(
+    room: Room, teacher_client: Client, price: str, message: str
+) -> None:
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 10, "0.1")
+
+    conduct_refused(teacher_client, room, "price", message, symbol="XBTUSDT", price=price)
+
+    assert Position.objects.get(account_id=ada.member.account_id).qty == D("0.1")
+    assert not LiquidationRecord.objects.exists()
+
+
+def test_the_export_still_works_after_any_price_the_conductor_accepts(
+    room: Room, teacher_client: Client
+) -> None:
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 10, "0.1")
+    conduct(teacher_client, room, "price", symbol="XBTUSDT", price="1e30")
+    teacher_client.raise_request_exception = False
+
+    response = teacher_client.get(reverse("room_export", kwargs={"code": room.code}))
+
+    assert response.status_code == 200
+
+
+def test_a_price_beyond_the_desks_own_maximum_is_refused(
+    room: Room, teacher_client: Client
+) -> None:
+    """A learner's practice desk refuses a mark above 1,000,000,000; the conductor should
+    not take 10^30 (and then tell the teacher "XBTUSDT is now at 1E+30.")."""
+    prices = marks(room)
+
+    response = conduct(teacher_client, room, "price", symbol="XBTUSDT", price="1e30")
+
+    assert [level for level, _ in flash(response)] == ["error"], flash(response)
+    assert marks(room) == prices
+
+
+def test_a_lesson_path_is_queued_as_moves(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+
+    response = conduct(teacher_client, room, "script", symbol="XBTUSDT", lesson=lesson_slug(1))
+
+    assert flash(response) == [
+        (
+            "success",
+            "XBTUSDT follows the path of “Isolated versus cross margin” over the next 5 ticks.",
+        )
+    ]
+    # Lesson 1's mark goes 100 → 97.5 → 94 → 100 → 97.5 → 94.
+    path = [D(100), D("97.5"), D(94), D(100), D("97.5"), D(94)]
+    moves = [D(m) for m in market_of(room).pending_gaps["XBTUSDT"]]
+    assert len(moves) == 5
+    for move, before, after in zip(moves, path, path[1:], strict=False):
+        assert abs(move - (after / before - 1) * 100) < D("1e-20")
+    assert moves[0] == D("-2.5")
+    assert moves[3] == D("-2.5")
+
+    prices = []
+    for _ in range(5):
+        tick(room)
+        prices.append(marks(room)["XBTUSDT"])
+    # The same shape from 60,000: 58,500 → 56,400 → 60,000 → 58,500 → 56,400.
+    assert prices == [D(58500), D(56400), D(60000), D(58500), D(56400)]
+    assert market_of(room).pending_gaps == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"lesson": "no-such-lesson"}, "Choose a lesson whose price path to replay."),
+        ({"lesson": ""}, "Choose a lesson whose price path to replay."),
+        ({"lesson": 2}, "That lesson's price never moves."),
+        ({"lesson": 1, "symbol": "SOLUSDT"}, "SOLUSDT is not traded in this room."),
+    ],
+)
+def test_a_bad_script_is_refused(
+    room: Room, teacher_client: Client, data: dict, message: str
+) -> None:
+    lesson = data["lesson"]
+    posted = {
+        "symbol": data.get("symbol", "XBTUSDT"),
+        "lesson": lesson_slug(lesson) if isinstance(lesson, int) else lesson,
+    }
+    conduct_refused(teacher_client, room, "script", message, **posted)
+    assert market_of(room).pending_gaps == {}
+
+
+def test_reset_returns_every_learner_to_the_room_balances(
+    room: Room, teacher_client: Client
+) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    grace = join_room(room, "Grace")
+    isolated_long(ada, 50, "0.1")
+    isolated_long(grace, 10, "1", "ETHUSDT")
+    services.room_set_price(room=room, symbol="XBTUSDT", price=D(59000))  # Ada liquidated
+    assert ada.wallet() != D(10000)
+    assert grace.wallet() != D(10000)
+
+    response = conduct(teacher_client, room, "reset")
+
+    assert flash(response) == [("success", "2 accounts back to the starting balances.")]
+    for learner in (ada, grace):
+        account = learner.member.account_id
+        balances = dict(
+            Wallet.objects.filter(account_id=account).values_list("currency", "balance")
+        )
+        assert balances == {"USDT": D(10000)}
+        assert not Position.objects.filter(account_id=account).exists()
+        assert not MarginSettingRow.objects.filter(account_id=account).exists()
+        last = LedgerEntry.objects.filter(account_id=account).order_by("-id").first()
+        assert last is not None
+        assert (last.reason, last.currency, last.balance_after) == ("reset", "USDT", D(10000))
+        assert learner.ledger_reasons().count("reset") == 1
+    # The marks stay where the teacher left them.
+    assert marks(room)["XBTUSDT"] == D(59000)
+
+
+def test_reset_of_an_empty_room(room: Room, teacher_client: Client) -> None:
+    response = conduct(teacher_client, room, "reset")
+    assert flash(response) == [("success", "0 accounts back to the starting balances.")]
+
+
+def test_an_unknown_action_is_refused(room: Room, teacher_client: Client) -> None:
+    for action in ("", "explode", "PLAY"):
+        conduct_refused(teacher_client, room, action, "Choose one of the conductor's actions.")
+
+
+def test_a_learners_desk_offers_only_the_rooms_instruments(room: Room) -> None:
+    """The room trades XBTUSDT and ETHUSDT: the picker links those two, and another
+    instrument's desk is not found (rather than a server error)."""
+    ada = join_room(room, "Ada")
+    ada.client.raise_request_exception = False
+    desk = text(ada.desk())
+
+    seen = {
+        symbol: (f'href="{ada.url("desk", symbol)}"' in desk, ada.desk(symbol).status_code)
+        for symbol in ("XBTUSDT", "ETHUSDT", "SOLUSDT", "XBTUSD")
+    }
+
+    assert seen == {
+        "XBTUSDT": (True, 200),
+        "ETHUSDT": (True, 200),
+        "SOLUSDT": (False, 404),
+        "XBTUSD": (False, 404),
+    }
+
+
+def test_an_order_for_an_instrument_not_in_the_room_is_refused(room: Room) -> None:
+    ada = join_room(room, "Ada")
+    ada.client.raise_request_exception = False
+
+    response = ada.order("buy", "1", "SOLUSDT")
+
+    assert response.status_code in (400, 404)
+    assert not Fill.objects.filter(account_id=ada.member.account_id).exists()
+
+
+# ---------------------------------------------------------------------- leaderboard
+
+
+def test_the_leaderboard_counts_ten_points_off_a_liquidation(
+    room: Room, teacher_client: Client
+) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")  # no position: 0%
+    bob = join_room(room, "Bob")  # long 0.5 under cross: loses 515
+    cy = join_room(room, "Cy")  # long 0.1 at 50x: liquidated
+    dee = join_room(room, "Dee")  # short 0.1 at 50x: gains 97
+    assert bob.order("buy", "0.5").status_code == 302
+    isolated_long(cy, 50, "0.1")
+    assert dee.leverage(50).status_code == 302
+    assert dee.order("sell", "0.1").status_code == 302
+
+    conduct(teacher_client, room, "price", symbol="XBTUSDT", price="59000")
+
+    rows = {row.member.display_name: row for row in selectors.learner_rows(reload_room(room))}
+    assert rows["Ada"].return_percent == 0
+    assert rows["Bob"].equity == D(9485)  # 10,000 − 15 fee − 500 unrealised
+    assert rows["Bob"].return_percent == D("-5.15")
+    assert rows["Dee"].equity == D(10097)  # 10,000 − 3 fee + 100 unrealised
+    assert rows["Dee"].return_percent == D("0.97")
+    assert rows["Cy"].liquidations == 1
+    assert rows["Cy"].trades == 1
+    # Cy lost less money than Bob, but the liquidation costs 10 points.
+    assert rows["Bob"].return_percent < rows["Cy"].return_percent < 0
+    assert rows["Cy"].score == rows["Cy"].return_percent - 10
+    assert rows["Bob"].score == rows["Bob"].return_percent
+    ranking = [row.member.display_name for row in selectors.leaderboard(list(rows.values()))]
+    assert ranking == ["Dee", "Ada", "Bob", "Cy"]
+
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    cy_score = f"{(rows['Cy'].score).quantize(D('0.01'))}%"
+    listed = ["<li>Dee: 0.97%</li>", "<li>Ada: 0%</li>", "<li>Bob: -5.15%</li>"]
+    listed.append(f"<li>Cy: {cy_score}</li>")
+    positions = [board.index(item) for item in listed]
+    assert positions == sorted(positions)
+
+    desk = text(ada.desk())
+    assert f"Cy: {cy_score} (1 liquidation)</li>" in desk
+    assert '<li aria-current="true" class="me">Ada: 0% (you)</li>' in desk
+
+
+def test_ties_are_ranked_by_name(room: Room) -> None:
+    for name in ("carol", "Bea", "alan"):
+        join_room(room, name)
+    ranking = selectors.leaderboard(selectors.learner_rows(room))
+    assert [row.member.display_name for row in ranking] == ["alan", "Bea", "carol"]
+
+
+def test_a_learner_sees_the_leaderboard_only_when_it_is_visible(
+    room: Room, teacher_client: Client
+) -> None:
+    ada = join_room(room, "Ada")
+    join_room(room, "Grace")
+
+    shown = text(ada.desk())
+    assert "<h3>Leaderboard</h3>" in shown
+    assert '<ol class="leaderboard">' in shown
+    assert "Grace: 0%</li>" in shown
+
+    response = conduct(teacher_client, room, "hide_board")
+    assert flash(response) == [("success", "Leaderboard hidden.")]
+    assert reload_room(room).leaderboard_visible is False
+    hidden = text(ada.desk())
+    assert "Leaderboard" not in hidden
+    assert "Grace" not in hidden
+    assert "You are <strong>Ada</strong>." in hidden
+    # The teacher still sees it, marked as hidden from learners.
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    assert ": hidden from learners" in board
+    assert "<li>Grace: 0%</li>" in board
+
+    conduct(teacher_client, room, "show_board")
+    assert reload_room(room).leaderboard_visible is True
+    assert '<ol class="leaderboard">' in text(ada.desk())
+
+
+def test_a_room_created_without_the_leaderboard_hides_it(teacher_client: Client) -> None:
+    room = create_room(teacher_client, leaderboard=None)
+    ada = join_room(room, "Ada")
+    assert "Leaderboard" not in text(ada.desk())
+    panel = text(teacher_client.get(f"/rooms/{room.code}/"))
+    assert 'value="show_board"' in panel
+
+
+# --------------------------------------------------------------------- the feed
+
+
+def test_learners_liquidated_together_are_one_line_of_the_feed(
+    room: Room, teacher_client: Client
+) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    grace = join_room(room, "Grace")
+    join_room(room, "Bob")  # no position
+    isolated_long(ada, 50, "0.1")
+    isolated_long(grace, 50, "0.1")
+
+    conduct(teacher_client, room, "price", symbol="XBTUSDT", price="59000")
+
+    records = LiquidationRecord.objects.filter(account__member__room=room)
+    assert records.count() == 2
+    level = records.first().liquidation_price  # type: ignore[union-attr]
+    assert {r.liquidation_price for r in records} == {level}
+    feed = selectors.liquidation_feed(room)
+    assert [(f.symbol, f.count, f.mark_price, f.liquidation_price) for f in feed] == [
+        ("XBTUSDT", 2, D(59000), level)
+    ]
+    assert selectors.liquidations_by_level(room) == [("XBTUSDT", D(59000), 2)]
+
+    from sandbox.desk.templatetags.figures import price
+
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    line = (
+        '<p class="notice danger" data-feed>2 learners liquidated on XBTUSDT at 59,000 '
+        f"(liquidation price {price(level)}).</p>"
+    )
+    assert line in board
+    assert board.count("data-feed>") == 1
+    assert "<li>XBTUSDT at 59,000: 2</li>" in board
+    assert "<strong data-liquidated-count>2</strong> liquidated (2 liquidations in all)" in board
+
+
+def test_the_feed_lists_the_newest_liquidations_first(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    grace = join_room(room, "Grace")
+    isolated_long(ada, 50, "0.1")
+    isolated_long(grace, 10, "1", "ETHUSDT")
+    conduct(teacher_client, room, "price", symbol="XBTUSDT", price="59000")  # Ada, at tick 0
+    conduct(teacher_client, room, "gap", symbol="ETHUSDT", percent="-20")
+    tick(room)  # Grace, at tick 1
+
+    feed = selectors.liquidation_feed(room)
+
+    assert [(f.symbol, f.count, f.mark_price, f.sequence) for f in feed] == [
+        ("ETHUSDT", 1, D(2400), 1),
+        ("XBTUSDT", 1, D(59000), 0),
+    ]
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    eth = board.index("1 learner liquidated on ETHUSDT at 2,400")
+    xbt = board.index("1 learner liquidated on XBTUSDT at 59,000")
+    assert eth < xbt
+    assert selectors.liquidations_by_level(room) == [
+        ("ETHUSDT", D(2400), 1),
+        ("XBTUSDT", D(59000), 1),
+    ]
+
+
+def test_the_feed_belongs_to_its_room(room: Room, other_room: Room) -> None:
+    room, other_room = quiet(room), quiet(other_room)
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 50, "0.1")
+    services.room_set_price(room=room, symbol="XBTUSDT", price=D(59000))
+    assert len(selectors.liquidation_feed(room)) == 1
+    assert selectors.liquidation_feed(other_room) == []
+    assert selectors.liquidations_by_level(other_room) == []
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export_rows(client: Client, room: Room) -> list[list[str]]:
+    response = client.get(reverse("room_export", kwargs={"code": room.code}))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="room-{room.code}.csv"'
+    return list(csv.reader(io.StringIO(text(response))))
+
+
+def test_the_export_has_one_row_per_learner(room: Room, teacher_client: Client) -> None:
+    room = quiet(room)
+    ada = join_room(room, "Ada")
+    cy = join_room(room, "Cy")
+    join_room(room, "Bob")
+    assert ada.order("buy", "0.1").status_code == 302
+    assert ada.order("sell", "0.1").status_code == 302
+    isolated_long(cy, 50, "0.1")
+    services.room_set_price(room=room, symbol="XBTUSDT", price=D(59000))
+
+    header, *rows = export_rows(teacher_client, room)
+
+    assert header == ["name", "joined", "trades", "liquidations", "final equity (USDT)", "return %"]
+    by_name = {row[0]: row for row in rows}
+    assert sorted(by_name) == ["Ada", "Bob", "Cy"]
+    assert len(rows) == 3
+    joined = {
+        m.display_name: m.joined_at.isoformat(timespec="seconds")
+        for m in RoomMember.objects.filter(room=room)
+    }
+    for name, row in by_name.items():
+        assert row[1] == joined[name]
+    assert D(by_name["Ada"][4]) == D(9994)  # two fees of 3
+    assert by_name["Ada"][2:4] == ["2", "0"]
+    assert by_name["Ada"][5] == "-0.06"
+    assert by_name["Bob"][2:] == ["0", "0", "10000", "0.00"]
+    assert by_name["Cy"][2:4] == ["1", "1"]
+    cy_row = next(r for r in selectors.learner_rows(room) if r.member.display_name == "Cy")
+    assert D(by_name["Cy"][4]) == cy_row.equity
+    assert by_name["Cy"][5] == format(cy_row.return_percent.quantize(D("0.01")), "f")
+
+
+def test_the_export_of_an_empty_room_is_its_header(room: Room, teacher_client: Client) -> None:
+    assert export_rows(teacher_client, room) == [
+        ["name", "joined", "trades", "liquidations", "final equity (USDT)", "return %"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("=SUM(A1:A9)", "'=SUM(A1:A9)"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@home", "'@home"),
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("Ada = 1", "Ada = 1"),
+        ("'quoted", "'quoted"),
+    ],
+)
+def test_a_name_that_a_spreadsheet_would_read_as_a_formula_is_quoted(
+    room: Room, teacher_client: Client, name: str, written: str
+) -> None:
+    join_room(room, name)
+    header, row = export_rows(teacher_client, room)
+    assert row[0] == written
+    assert RoomMember.objects.get(room=room).display_name == name  # stored as typed
+
+
+def test_a_mark_price_in_another_market_is_not_the_rooms(room: Room, other_room: Room) -> None:
+    """Each room's market keeps its own prices."""
+    services.room_set_price(room=room, symbol="XBTUSDT", price=D(50000))
+    assert marks(room)["XBTUSDT"] == D(50000)
+    assert marks(other_room)["XBTUSDT"] == D(60000)
+    assert MarkPrice.objects.filter(market_id=room.market_id).count() == 2
