@@ -211,6 +211,11 @@ class Position(models.Model):
     take_profit = NullableExactDecimalField(blank=True)
     trigger_below_key = models.BigIntegerField(null=True, blank=True)
     trigger_above_key = models.BigIntegerField(null=True, blank=True)
+    # For a cross position sharing funds with others (a cross-linked account): the marks
+    # between which no position of the account can reach liquidation, whatever the other
+    # marks do within their own bands. A tick looks at the account once a mark leaves it.
+    band_low_key = models.BigIntegerField(null=True, blank=True)
+    band_high_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["instrument__display_order", "instrument__symbol"]
@@ -223,6 +228,8 @@ class Position(models.Model):
             models.Index(fields=["instrument", "is_long", "liquidation_key"], name="liq_index"),
             models.Index(fields=["instrument", "trigger_below_key"], name="trigger_below_index"),
             models.Index(fields=["instrument", "trigger_above_key"], name="trigger_above_index"),
+            models.Index(fields=["instrument", "band_low_key"], name="band_low_index"),
+            models.Index(fields=["instrument", "band_high_key"], name="band_high_index"),
         ]
 
 

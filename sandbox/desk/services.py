@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -107,9 +108,12 @@ def liquidation_key(price: Decimal | None, *, is_long: bool) -> int | None:
     return max(-KEY_LIMIT, min(KEY_LIMIT, key))
 
 
-def _index_positions(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
-    """Refresh the liquidation index of every open position, and the cross-linked flag."""
+def index_keys(state: engine.Account, market: engine.Market) -> dict[str, dict[str, Any]]:
+    """The index columns of each open position (see Position): liquidation price, trigger
+    prices and, for cross-linked accounts, the band of marks that cannot liquidate."""
     figures = engine.account_figures(state, market)
+    keys: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[engine.PositionFigures]] = {}
     for symbol, position in figures.positions.items():
         long = position.is_long
         held = state.positions[symbol]
@@ -117,20 +121,61 @@ def _index_positions(account: PaperAccount, state: engine.Account, market: engin
         # other way round.
         below = held.stop_loss if long else held.take_profit
         above = held.take_profit if long else held.stop_loss
-        Position.objects.filter(account=account, instrument_id=symbol).update(
-            is_long=long,
-            liquidation_key=liquidation_key(position.liquidation_price, is_long=long),
-            trigger_below_key=liquidation_key(below, is_long=True),
-            trigger_above_key=liquidation_key(above, is_long=False),
-        )
-    cross_per_currency: dict[str, int] = {}
-    for position in figures.positions.values():
+        keys[symbol] = {
+            "is_long": long,
+            "liquidation_key": liquidation_key(position.liquidation_price, is_long=long),
+            "trigger_below_key": liquidation_key(below, is_long=True),
+            "trigger_above_key": liquidation_key(above, is_long=False),
+            "band_low_key": None,
+            "band_high_key": None,
+        }
         if position.margin_mode is engine.MarginMode.CROSS:
-            cross_per_currency[position.settle] = cross_per_currency.get(position.settle, 0) + 1
-    linked = any(count > 1 for count in cross_per_currency.values())
+            groups.setdefault(position.settle, []).append(position)
+    for linked in groups.values():
+        if len(linked) < 2:
+            continue
+        # Every cross position keeps margin above maintenance while the total change of
+        # unrealised PnL stays below the smallest cushion; share it out between symbols.
+        cushion = min(p.margin_left - p.maintenance_margin for p in linked)
+        share = max(cushion, Decimal(0)) / len(linked)
+        for position in linked:
+            inst = market.instrument(position.symbol)
+            low, high = _band(inst, position.qty, position.mark_price, share)
+            keys[position.symbol]["band_low_key"] = liquidation_key(low, is_long=True) or 0
+            keys[position.symbol]["band_high_key"] = liquidation_key(high, is_long=False)
+    return keys
+
+
+def _band(
+    inst: engine.Instrument, qty: Decimal, mark: Decimal, share: Decimal
+) -> tuple[Decimal | None, Decimal | None]:
+    """The marks around ``mark`` within which this position's PnL moves by less than
+    ``share`` (None: no bound on that side)."""
+    size = abs(qty)
+    if inst.is_inverse:
+        # PnL moves with 1/price: |qty| × |1/mark − 1/price| < share.
+        inverse = 1 / mark
+        low = 1 / (inverse + share / size)
+        upper = inverse - share / size
+        return low, (1 / upper if upper > 0 else None)
+    step = share / size
+    return (mark - step if mark > step else None), mark + step
+
+
+def _index_positions(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
+    """Refresh the index of every open position, and the cross-linked flag."""
+    keys = index_keys(state, market)
+    for symbol, columns in keys.items():
+        Position.objects.filter(account=account, instrument_id=symbol).update(**columns)
+    linked = any(row["band_high_key"] is not None or row["band_low_key"] for row in keys.values())
     if account.cross_linked != linked:
         account.cross_linked = linked
         PaperAccount.objects.filter(pk=account.pk).update(cross_linked=linked)
+
+
+def reindex(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
+    """Rebase an account's index on new marks (a tick looked at it and changed nothing)."""
+    _index_positions(account, state, market)
 
 
 def outcome_save(

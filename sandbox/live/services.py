@@ -28,8 +28,8 @@ from django.utils import timezone
 from sandbox import engine
 from sandbox.desk.broadcast import account_group, market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
-from sandbox.desk.selectors import engine_account, engine_market
-from sandbox.desk.services import KEY_SCALE, outcome_save
+from sandbox.desk.selectors import engine_accounts, engine_market
+from sandbox.desk.services import KEY_SCALE, outcome_save, reindex
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from .models import MarkTick
@@ -65,10 +65,12 @@ def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
     changes; only positions whose indexed price the mark reached are looked at, plus the
     accounts whose cross positions share funds (their prices move with each other's marks).
     """
-    crossed = Q(account__cross_linked=True)
+    crossed = Q(pk__in=[])
     for symbol, price in marks.items():
         low = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
         high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
+        crossed |= Q(instrument_id=symbol, band_low_key__gte=low)
+        crossed |= Q(instrument_id=symbol, band_high_key__lte=high)
         crossed |= Q(instrument_id=symbol, is_long=True, liquidation_key__gte=low)
         crossed |= Q(instrument_id=symbol, is_long=False, liquidation_key__lte=high)
         crossed |= Q(instrument_id=symbol, trigger_below_key__gte=low)
@@ -142,13 +144,15 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
         rates = {s: current.instruments[s].funding_rate for s in marks} if funding else {}
         result = TickResult(market.pk, sequence, marks, realised=realise, funded=funding)
         account_ids = _with_positions(market) if realise or funding else _candidates(market, marks)
+        states = engine_accounts(account_ids)
         for account in PaperAccount.objects.select_for_update().filter(pk__in=account_ids):
-            before = engine_account(account)
+            before = states[account.pk]
             outcome = engine.tick_account(
                 before, moved, marks.keys(), realise=realise, funding_rates=rates
             )
             result.accounts_touched += 1
             if outcome.account == before and not outcome.events:
+                reindex(account, before, moved)
                 continue
             records = outcome_save(account, before, outcome, moved, sequence=sequence)
             if records:

@@ -598,29 +598,43 @@ def test_an_inverse_short_is_found_by_the_index_too(learner: Learner) -> None:
     assert (record.settle, record.loss) == ("XBT", D("-0.001"))
 
 
-def test_accounts_with_linked_cross_positions_are_always_touched(learner: Learner) -> None:
+def test_linked_cross_accounts_are_touched_only_when_a_mark_leaves_their_band(
+    learner: Learner,
+) -> None:
     market = quiet(learner.account.market)
     crowd(market, 20)
     linked = [account_on(market), account_on(market)]
     for account in linked:
-        open_position(account, "XBTUSDT", BUY, "0.01")
-        open_position(account, "ETHUSDT", BUY, "0.1")
+        # 6,000 of XBT and 6,000 of ETH, cross, behind about 9,900 USDT of cushion shared
+        # between the two: ETH's band reaches about 2,476 below its mark of 3,000.
+        open_position(account, "XBTUSDT", BUY, "0.1")
+        open_position(account, "ETHUSDT", BUY, "2")
     single = account_on(market)
     open_position(single, "XBTUSDT", BUY, "0.01")  # one cross position: not linked
     assert set(PaperAccount.objects.filter(cross_linked=True)) == set(linked)
+    band = Position.objects.get(account=linked[0], instrument_id="ETHUSDT")
+    assert band.band_low_key is not None and band.band_high_key is not None
+    assert 500 * 10**8 < band.band_low_key < 600 * 10**8
+    assert band.band_high_key > 5000 * 10**8
 
-    result = tick(market)  # nothing moves at all
+    assert tick(market).accounts_touched == 0  # nothing moves at all
+    schedule_gap(market, "SOLUSDT", "-50")  # a symbol none of them holds
+    assert tick(market).accounts_touched == 0
 
+    # A mark far outside the band: both linked accounts are looked at (and rebased), and
+    # the engine finds them clear of liquidation.
+    schedule_gap(market, "ETHUSDT", "-90")
+    result = tick(market)
     assert result.accounts_touched == 2
     assert result.liquidated == {}
+    rebased = Position.objects.get(account=linked[0], instrument_id="ETHUSDT")
+    assert rebased.band_high_key is not None and rebased.band_high_key < 3000 * 10**8
+    assert tick(market).accounts_touched == 0  # rebased on the new marks
 
-    schedule_gap(market, "SOLUSDT", "-50")  # a symbol none of them holds
-    assert tick(market).accounts_touched == 2
-
-    # Closing one of the two positions unlinks the account.
+    # Closing one of the two positions unlinks the account and drops its band.
     desk_services.position_close(account=linked[0], symbol="ETHUSDT")
     assert not reload_account(linked[0]).cross_linked
-    assert tick(market).accounts_touched == 1
+    assert Position.objects.get(account=linked[0]).band_high_key is None
 
 
 # ------------------------------------------------------------------------- the ticker
