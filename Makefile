@@ -53,5 +53,9 @@ format: $(BIN)/.installed
 test: setup test-packages lint
 	$(BIN)/python -m pytest
 
+# Speed and memory against their baselines; writes bench/results.md (a few minutes).
+bench: setup
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) .local

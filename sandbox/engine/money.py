@@ -99,6 +99,13 @@ def money_down(amount: Decimal) -> Decimal:
         return amount.quantize(MINOR_UNIT, rounding=ROUND_FLOOR)
 
 
+def money_nearest(amount: Decimal) -> Decimal:
+    """Round to the nearest minor unit (halves to even): for an amount that is exactly a
+    sum of minor units but for a tail far below them (10**-40) from a division."""
+    with decimal.localcontext(engine_context()):
+        return amount.quantize(MINOR_UNIT, rounding=decimal.ROUND_HALF_EVEN)
+
+
 def money_up(amount: Decimal) -> Decimal:
     """Round an amount the trader must set aside (margin) up to whole minor units."""
     with decimal.localcontext(engine_context()):

@@ -87,6 +87,7 @@ from .money import (
     decimal_places,
     exact,
     money_down,
+    money_nearest,
     money_up,
     readable,
     require_decimal,
@@ -246,8 +247,11 @@ class _Work:
         # larger than the funds): closing at the bankruptcy price then brings the available
         # balance back to zero and the insurance fund pays, so no account is left in debt.
         isolated = position.mode is MarginMode.ISOLATED
-        lost = position.position_margin if isolated else figures.funds
-        change = money_down(-lost)
+        # Cross funds come out of divisions (initial margins) with tails far below the
+        # minor unit; rounding them to the nearest unit (not down) means an account left
+        # with nothing else ends at exactly zero, not one unit in debt.
+        lost = position.position_margin if isolated else money_nearest(figures.funds)
+        change = -lost
         insurance = money_down(figures.unrealised_pnl - change)
         self.move(inst.settle, change, LedgerReason.LIQUIDATION, figures.symbol)
         self.insurance[inst.settle] = self.insurance.get(inst.settle, ZERO) + insurance

@@ -52,7 +52,7 @@ from sandbox.engine import (
     realise_profit,
     set_leverage,
 )
-from sandbox.engine.money import MINOR_UNIT, engine_context, money_down
+from sandbox.engine.money import MINOR_UNIT, engine_context, money_nearest
 
 from .helpers import snapshot
 
@@ -350,7 +350,7 @@ def check_liquidations(account: Account, mkt: Market, step: tuple[Any, ...], out
         assert event.symbol not in out.account.positions
         # The trader loses exactly the funds behind the position. Negative funds (the
         # account owed more than it held) come back from the insurance fund, never more.
-        assert event.loss == money_down(-event.funds)
+        assert event.loss == -money_nearest(event.funds)
         if event.funds >= 0:
             assert event.loss <= 0
         # Negative funds: the account is brought back to zero. The insurance fund pays

@@ -1,0 +1,241 @@
+"""Benchmarks 2 and 4: 300 learners on one daphne process at 2 ticks a second, against a
+raw ``websockets.broadcast`` server sending the same bytes to the same clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from sandbox import engine
+from sandbox.desk import services
+from sandbox.desk.accounts import COOKIE, _signer
+from sandbox.desk.models import Market, MarkPrice
+from sandbox.live.models import MarkTick
+
+LEARNERS = 300
+RATE = 2  # ticks a second
+SECONDS = 15
+SEQUENCE = re.compile(r'id="live-status"[^>]*data-sequence="(\d+)"')
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK = os.sysconf("SC_CLK_TCK")
+
+RAW_SERVER = """
+import asyncio, sys
+from websockets.asyncio.server import serve, broadcast
+payload = open(sys.argv[2]).read()
+clients = set()
+async def handler(ws):
+    clients.add(ws)
+    try:
+        await ws.wait_closed()
+    finally:
+        clients.discard(ws)
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), compression=None):
+        sequence = 0
+        while True:
+            await asyncio.sleep(1 / float(sys.argv[3]))
+            sequence += 1
+            broadcast(clients, payload.replace("__SEQ__", str(sequence)))
+asyncio.run(main())
+"""
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+async def _clients(urls: list[tuple[str, dict[str, str]]], seconds: float, origin: str) -> Any:
+    """Connect every client, then record (client, sequence, arrival) for ``seconds``."""
+    received: list[tuple[int, int, float]] = []
+    sizes: list[int] = []
+    ready = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def one(index: int, url: str, headers: dict[str, str]) -> None:
+        async with connect(
+            url,
+            origin=origin,
+            additional_headers=headers,
+            max_size=None,
+            compression=None,
+            open_timeout=60,
+        ) as ws:  # type: ignore[arg-type]
+            while not stop.is_set():
+                try:
+                    message = await asyncio.wait_for(ws.recv(), timeout=1)
+                except TimeoutError:
+                    continue
+                if ready.is_set():
+                    found = SEQUENCE.search(str(message))
+                    if found:
+                        received.append((index, int(found.group(1)), time.time()))
+                        sizes.append(len(message))
+
+    tasks = [asyncio.create_task(one(i, u, h)) for i, (u, h) in enumerate(urls)]
+    await asyncio.sleep(min(20, 2 + len(urls) / 50))  # let every client connect
+    ready.set()
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return received, sizes
+
+
+def fanout_benchmark(work: Path) -> dict[str, Any]:
+    market = Market.objects.create(
+        name="bench fan-out", kind=Market.Kind.ROOM, running=False, tick_seconds=Decimal(1) / RATE
+    )
+    MarkPrice.objects.create(market=market, instrument_id="XBTUSDT", price=Decimal(60000))
+    learners = []
+    for _ in range(LEARNERS):
+        account = services.account_create(market=market)
+        services.order_place(
+            account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal("0.05")
+        )
+        learners.append(account)
+    port = _port()
+    log = (work / "daphne-bench.log").open("w")
+    env = {**os.environ, "SANDBOX_TICKER": "embedded"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "sandbox.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(port)
+        # Warm up one request so the process has loaded everything before measuring memory.
+        __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{port}/lessons/").read()
+        rss_before = _rss_kb(server.pid)
+        Market.objects.filter(pk=market.pk).update(running=True)
+        urls = [
+            (
+                f"ws://127.0.0.1:{port}/ws/desk/{a.pk}/XBTUSDT/",
+                {"Cookie": f"{COOKIE}={_signer().sign(a.browser_key)}"},
+            )
+            for a in learners
+        ]
+        cpu_start = [0.0]
+
+        async def measured() -> Any:
+            task = asyncio.create_task(_clients(urls, SECONDS, f"http://127.0.0.1:{port}"))
+            await asyncio.sleep(min(20, 2 + len(urls) / 50))
+            cpu_start[0] = _cpu_seconds(server.pid)
+            return await task
+
+        received, sizes = asyncio.run(measured())
+        cpu = _cpu_seconds(server.pid) - cpu_start[0]
+        rss_after = _rss_kb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        Market.objects.filter(pk=market.pk).update(running=False)
+    commits = {
+        row.sequence: row.created_at.timestamp()
+        for row in MarkTick.objects.filter(market=market, symbol="XBTUSDT")
+    }
+    latencies = sorted(
+        (arrival - commits[seq]) * 1000 for _, seq, arrival in received if seq in commits
+    )
+    per_client: dict[int, list[int]] = {}
+    for index, seq, _ in received:
+        per_client.setdefault(index, []).append(seq)
+    disorder = sum(
+        sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1)
+        for seqs in per_client.values()
+    )
+    delivered = len(received)
+    raw = _raw_baseline(work, sizes, len(urls))
+    cpu_per = cpu * 1000 / max(delivered, 1)
+    return {
+        "learners": LEARNERS,
+        "rate": RATE,
+        "seconds": SECONDS,
+        "delivered": delivered,
+        "expected": LEARNERS * RATE * SECONDS,
+        "disorder": disorder,
+        "p50_ms": statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
+        "cpu_per_update_ms": cpu_per,
+        "raw_cpu_per_update_ms": raw,
+        "cpu_ratio": cpu_per / raw if raw else float("nan"),
+        "kb_per_learner": (rss_after - rss_before) / LEARNERS,
+    }
+
+
+def _raw_baseline(work: Path, sizes: list[int], clients: int) -> float:
+    """CPU per delivered message of a bare websockets server broadcasting the same size."""
+    size = int(statistics.mean(sizes)) if sizes else 4000
+    payload = work / "payload.html"
+    payload.write_text('<p id="live-status" data-sequence="__SEQ__"></p>' + "x" * size)
+    port = _port()
+    script = work / "raw_server.py"
+    script.write_text(RAW_SERVER)
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(port), str(payload), str(RATE)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port)
+        urls = [(f"ws://127.0.0.1:{port}/", {}) for _ in range(clients)]
+        start = [0.0]
+
+        async def measured() -> Any:
+            task = asyncio.create_task(_clients(urls, SECONDS, f"http://127.0.0.1:{port}"))
+            await asyncio.sleep(min(20, 2 + len(urls) / 50))
+            start[0] = _cpu_seconds(server.pid)
+            return await task
+
+        received, _ = asyncio.run(measured())
+        cpu = _cpu_seconds(server.pid) - start[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return cpu * 1000 / max(len(received), 1)
