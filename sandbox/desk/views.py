@@ -167,17 +167,35 @@ def desk(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse
     return render(request, "desk/desk.html", context)
 
 
+def _preview_context(
+    request: HttpRequest, account: PaperAccount, instrument: Instrument
+) -> dict[str, Any]:
+    """Just what the previews need (they answer every keystroke and slider step): the
+    account and its market, not the chart, history and alerts of the whole desk."""
+    state = selectors.account_state(account)
+    inst = state.market.instrument(instrument.symbol)
+    context: dict[str, Any] = {
+        "account": account,
+        "instrument": instrument,
+        "inst": inst,
+        "position": state.figures.positions.get(instrument.symbol),
+        "order_form": OrderForm(instrument=instrument),
+    }
+    _add_previews(request, context, state)
+    return context
+
+
 @require_GET
 def order_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    context = _desk_context(request, account, _instrument(account, symbol))
+    context = _preview_context(request, account, _instrument(account, symbol))
     return render(request, "desk/desk.html#order_preview", context)
 
 
 @require_GET
 def leverage_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    context = _desk_context(request, account, _instrument(account, symbol))
+    context = _preview_context(request, account, _instrument(account, symbol))
     return render(request, "desk/desk.html#leverage_preview", context)
 
 

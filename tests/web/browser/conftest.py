@@ -27,7 +27,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API keeps an event loop running while it is open, which
+# asyncio tests that come after it could not start their own beside.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium to run browser tests")
@@ -79,12 +81,13 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """The real server (daphne, websockets, the embedded ticker) on the test database.
 
     It runs as its own process, as `make run` does, on the same SQLite file as the tests,
-    so a test can arrange state with the ORM and watch the browser react.
+    so a test can arrange state with the ORM and watch the browser react. One per module:
+    its ticker must not go on ticking the markets of tests that come after.
     """
     from django.db import connection
 

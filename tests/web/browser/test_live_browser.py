@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import engine
 from sandbox.desk import services
-from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
 
 from .conftest import ARTIFACTS
 
@@ -22,8 +22,12 @@ def test_falling_price_warns_then_liquidates_without_reload(live_page: Any) -> N
     page.goto(page.base_url + "/")
     page.wait_for_selector("#ticket-form")
     account = PaperAccount.objects.get()
-    # Stop the market while the position is set up: 1 XBT long, isolated at 10x.
+    # Stop the market while the position is set up (it may have ticked since the page
+    # loaded, so the mark is put back to 60,000): 1 XBT long, isolated at 10x.
     Market.objects.filter(pk=account.market_id).update(running=False)
+    MarkPrice.objects.filter(market_id=account.market_id, instrument_id="XBTUSDT").update(
+        price=Decimal(60000)
+    )
     services.leverage_set(
         account=account, symbol="XBTUSDT", mode=engine.MarginMode.ISOLATED, leverage=Decimal(10)
     )
