@@ -9,13 +9,15 @@ second one sees the balance the first one left.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 
 from sandbox import engine
 from sandbox.engine.money import format_decimal
@@ -285,12 +287,22 @@ def outcome_save(
     return records
 
 
+# SQLite has one write lock for the whole database, and a writer that finds it taken
+# sleeps in growing steps before trying again; writers of this process queue here instead
+# and wake as soon as the one before them commits. (PostgreSQL locks each account's row.)
+_SQLITE_WRITERS = threading.Lock()
+
+
+def _writer() -> contextlib.AbstractContextManager[Any]:
+    return _SQLITE_WRITERS if connection.vendor == "sqlite" else contextlib.nullcontext()
+
+
 def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
     """Lock the account, run an engine action on it and save the outcome.
 
     ``engine.Rejected`` propagates before anything is written.
     """
-    with transaction.atomic():
+    with _writer(), transaction.atomic():
         locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
         if not locked.market.trading_open:
             raise engine.Rejected(TRADING_CLOSED)

@@ -38,6 +38,12 @@ SECTIONS = ("market", "leverage", "ticket", "triggers", "balances", "positions",
 # The ticket keeps what the learner typed unless the action came from it; its preview
 # refreshes itself on the "desk-changed" event instead.
 KEEP_TYPED = {"ticket", "triggers"}
+# What an action leaves unchanged is not sent again.
+UNCHANGED = {
+    "ticket": {"market"},
+    "positions": {"market"},
+    "triggers": {"market", "leverage"},
+}
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -217,10 +223,9 @@ def desk_response(
     if not request.htmx:
         return render(request, "desk/desk.html", context, status=400)
     main = notice.section
+    skip = KEEP_TYPED | UNCHANGED.get(main, set())
     context["parts"] = [(f"desk/desk.html#{main}", False)] + [
-        (f"desk/desk.html#{name}", True)
-        for name in SECTIONS
-        if name != main and name not in KEEP_TYPED
+        (f"desk/desk.html#{name}", True) for name in SECTIONS if name != main and name not in skip
     ]
     if not notice.ok:
         # A refused action changes nothing: only its own section is answered.
