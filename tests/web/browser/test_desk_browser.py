@@ -78,6 +78,10 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     dialog.wait_for(state="visible")
     assert page.evaluate("document.getElementById('margin-dialog').open")
     assert "up to 3,970 USDT" in dialog.inner_text()
+    # The dialog puts the keyboard in its amount field: type there, as a keyboard user would.
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.id === 'margin-amount'"
+    )
     page.keyboard.type("500")
     page.wait_for_selector('[data-figure="margin-new"]')
     assert figure(page, "margin-new") == "6,500 USDT"
