@@ -3,7 +3,7 @@ partials the pages use (a figure is formatted in exactly one place)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -69,7 +69,6 @@ class Seen:
 
     alerts: tuple[str, ...] | None = None
     liquidations: tuple[int, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 LIVE_PARTS = (

@@ -202,13 +202,6 @@ def broadcast_tick(result: TickResult) -> None:
         )
 
 
-def broadcast_account(account_id: int) -> None:
-    """An account changed outside a tick (a mark set by hand, a control): redraw it."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(account_group(account_id), {"type": "account.changed"})
-
-
 # ------------------------------------------------------------------------------ leases
 
 
