@@ -385,7 +385,7 @@ def _margin_context(
 ) -> dict[str, Any]:
     context = _desk_context(request, account, instrument, margin_form=form)
     if form.is_bound and form.is_valid():
-        state = selectors.account_state(account)
+        state = context["state"]  # already loaded for the desk's own figures
         context["margin_preview"] = preview_margin(
             state.account, state.market, instrument.symbol, form.signed_amount()
         )
