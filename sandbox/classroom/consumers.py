@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from sandbox.desk.broadcast import board_group, market_group
 from sandbox.desk.roles import is_teacher
+from sandbox.live.consumers import FragmentConsumer
 
 from .models import Room
 
@@ -37,7 +36,9 @@ def _render(room_id: int) -> str:
     return render_to_string("classroom/panel.html#board", context)
 
 
-class BoardConsumer(AsyncWebsocketConsumer):
+class BoardConsumer(FragmentConsumer):
+    refused = REFUSED
+
     async def connect(self) -> None:
         code = str(self.scope["url_route"]["kwargs"]["code"])
         room = await database_sync_to_async(_room)(self.scope, code)
@@ -45,25 +46,11 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.room_id = room.pk
-        self.groups_joined = [market_group(room.market_id), board_group(room.market_id)]
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
+        await self.join(market_group(room.market_id), board_group(room.market_id))
         await self.push()
 
-    async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("type") == "snapshot":
-            await self.push()
-            return
-        await self.send(text_data=REFUSED)
+    async def snapshot(self) -> None:
+        await self.push()
 
     async def push(self) -> None:
         await self.send(text_data=await database_sync_to_async(_render)(self.room_id))

@@ -41,7 +41,39 @@ def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | Non
     return account.market_id
 
 
-class DeskConsumer(AsyncWebsocketConsumer):
+class FragmentConsumer(AsyncWebsocketConsumer):
+    """A socket that sends rendered fragments of its groups' news, and from the browser
+    accepts only a request for a fresh snapshot; anything else is refused and changes
+    nothing. Subclasses authorise in ``connect``, then ``join`` their groups."""
+
+    refused = REFUSED
+    joined: list[str]
+
+    async def join(self, *groups: str) -> None:
+        self.joined = list(groups)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "snapshot":
+            await self.snapshot()
+            return
+        await self.send(text_data=self.refused)
+
+    async def snapshot(self) -> None:
+        raise NotImplementedError
+
+
+class DeskConsumer(FragmentConsumer):
     account_id: int
     symbol: str
     market_id: int
@@ -60,25 +92,11 @@ class DeskConsumer(AsyncWebsocketConsumer):
         self.market_id = market_id
         self.seen = Seen()
         self.ticks_since_watch = 0
-        self.joined = [market_group(market_id), account_group(self.account_id)]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
+        await self.join(market_group(market_id), account_group(self.account_id))
+        await self.snapshot()
+
+    async def snapshot(self) -> None:
         await self.push(snapshot=True)
-
-    async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("type") == "snapshot":
-            await self.push(snapshot=True)
-            return
-        await self.send(text_data=REFUSED)
 
     async def push(
         self, *, snapshot: bool = False, history: bool = False, room: bool = False

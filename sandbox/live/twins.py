@@ -7,13 +7,11 @@ then stops, so the moment can be studied).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -31,6 +29,7 @@ from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
 
 from . import services
 from .chart import build_chart
+from .consumers import FragmentConsumer
 from .models import MarkTick
 from .render import GAP_CHOICES
 from .selectors import CHART_TICKS
@@ -142,7 +141,7 @@ def _render(account_id: int, market_id: int) -> str:
     return render_to_string("live/twins.html#twins", context)
 
 
-class TwinsConsumer(AsyncWebsocketConsumer):
+class TwinsConsumer(FragmentConsumer):
     """Pushes both twins on every tick of their market."""
 
     async def connect(self) -> None:
@@ -155,27 +154,12 @@ class TwinsConsumer(AsyncWebsocketConsumer):
         if len(twins) != 2:
             await self.close(code=4404)
             return
-        self.group = market_group(self.market_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        await self.join(market_group(self.market_id))
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)
         await self.push()
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("type") == "snapshot":
-            await self.push()
-            return
-        from .consumers import REFUSED
-
-        await self.send(text_data=REFUSED)
+    async def snapshot(self) -> None:
+        await self.push()
 
     async def push(self) -> None:
         html = await database_sync_to_async(_render)(self.account_id, self.market_id)
