@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from sandbox import engine
 from sandbox.desk.models import LiquidationRecord
-from sandbox.desk.selectors import engine_account, engine_market
+from sandbox.desk.selectors import engine_accounts, engine_market
 
 from .models import Room, RoomMember
 
@@ -42,7 +42,7 @@ def learner_rows(room: Room) -> list[LearnerRow]:
     market = engine_market(room.market)
     currency = main_currency(room)
     start = Decimal(room.starting_balances.get(currency, "0"))
-    members = (
+    members = list(
         RoomMember.objects.filter(room=room)
         .select_related("account")
         .annotate(
@@ -52,9 +52,10 @@ def learner_rows(room: Room) -> list[LearnerRow]:
             ),
         )
     )
+    states = engine_accounts([member.account_id for member in members])
     rows = []
     for member in members:
-        figures = engine.account_figures(engine_account(member.account), market)
+        figures = engine.account_figures(states[member.account_id], market)
         balance = figures.balances.get(currency)
         equity = balance.margin_balance if balance else Decimal(0)
         exposure = sum(

@@ -80,9 +80,13 @@ def _desk_context(
     request: HttpRequest,
     account: PaperAccount,
     instrument: Instrument,
+    *,
+    with_board: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
-    context = live_context(account, instrument.symbol)
+    """``with_board``: rank the classroom for the room panel (a whole page shows it; the
+    fragments an action answers with do not)."""
+    context = live_context(account, instrument.symbol, with_board=with_board)
     state = context["state"]
     symbol = instrument.symbol
     inst = state.market.instrument(symbol)
@@ -219,7 +223,9 @@ def desk_response(
         for event in notice.liquidations:
             messages.error(request, _liquidation_text(event))
         return redirect("desk", account_id=account.pk, symbol=instrument.symbol)
-    context = _desk_context(request, account, instrument, notice=notice, **(forms or {}))
+    context = _desk_context(
+        request, account, instrument, with_board=not request.htmx, notice=notice, **(forms or {})
+    )
     if not request.htmx:
         return render(request, "desk/desk.html", context, status=400)
     main = notice.section
