@@ -297,14 +297,15 @@ def _writer() -> contextlib.AbstractContextManager[Any]:
     return _SQLITE_WRITERS if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
-def _apply(account: PaperAccount, action: Action) -> engine.Outcome:
+def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) -> engine.Outcome:
     """Lock the account, run an engine action on it and save the outcome.
 
-    ``engine.Rejected`` propagates before anything is written.
+    ``engine.Rejected`` propagates before anything is written. A classroom closed to
+    trading refuses every action, unless ``when_closed`` (a teacher's reset).
     """
     with _writer(), transaction.atomic():
         locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
-        if not locked.market.trading_open:
+        if not locked.market.trading_open and not when_closed:
             raise engine.Rejected(TRADING_CLOSED)
         before = engine_account(locked)
         market = engine_market(locked.market)
@@ -353,13 +354,7 @@ def account_reset(
     if not by_teacher and account.market.kind not in OWN_MARKETS:
         raise engine.Rejected(TEACHER_RESETS)
     target: dict[str, Decimal] = balances or settings.SANDBOX_STARTING_BALANCES
-    with transaction.atomic():
-        locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
-        before = engine_account(locked)
-        market = engine_market(locked.market)
-        outcome = engine.reset_account(before, target)
-        outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
-        return outcome
+    return _apply(account, lambda a, m: engine.reset_account(a, target), when_closed=True)
 
 
 def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int, engine.Outcome]:
