@@ -15,7 +15,7 @@ from sandbox.desk.roles import is_teacher, teacher_required
 from sandbox.desk.views import HtmxHttpRequest
 from sandbox.engine.lessons import Frame, answer_question, frame
 from sandbox.engine.money import MONEY_PLACES
-from sandbox.live.chart import build_chart
+from sandbox.live.chart import build_chart, position_lines
 
 from .models import Lesson
 from .services import UploadRefused, lesson_upload
@@ -51,13 +51,7 @@ def _chart(current: Frame) -> Any:
         symbol = current.marks[-1][1]
         points = [(index, price) for index, sym, price in current.marks if sym == symbol]
     position = current.record.figures.positions.get(symbol)
-    lines: list[tuple[str, str, Any]] = []
-    if position is not None:
-        lines = [
-            ("entry", "avg entry", position.avg_entry_price),
-            ("liquidation", "liquidation", position.liquidation_price),
-            ("bankruptcy", "bankruptcy", position.bankruptcy_price),
-        ]
+    lines = position_lines(position)
     return symbol, build_chart(points, lines)
 
 

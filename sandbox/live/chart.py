@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sandbox.engine import PositionFigures
+
 WIDTH = Decimal(640)
 HEIGHT = Decimal(220)
 PAD = Decimal(12)
@@ -48,6 +50,17 @@ class Chart:
     lines: tuple[ChartLine, ...]
     off_chart: tuple[tuple[str, Decimal], ...]
     markers: tuple[ChartMarker, ...]
+
+
+def position_lines(position: PositionFigures | None) -> list[tuple[str, str, Decimal | None]]:
+    """The reference lines a position puts on a chart: avg entry, liquidation, bankruptcy."""
+    if position is None:
+        return []
+    return [
+        ("entry", "avg entry", position.avg_entry_price),
+        ("liquidation", "liquidation", position.liquidation_price),
+        ("bankruptcy", "bankruptcy", position.bankruptcy_price),
+    ]
 
 
 def build_chart(

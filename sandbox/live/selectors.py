@@ -10,7 +10,7 @@ from django.conf import settings
 from sandbox import engine
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
 
-from .chart import Chart, build_chart
+from .chart import Chart, build_chart, position_lines
 from .models import MarkTick
 
 CHART_TICKS = 120
@@ -64,13 +64,7 @@ def price_chart(
         .values_list("sequence", "price")[:CHART_TICKS]
     )
     rows.reverse()
-    lines: list[tuple[str, str, Decimal | None]] = []
-    if position is not None:
-        lines = [
-            ("entry", "avg entry", position.avg_entry_price),
-            ("liquidation", "liquidation", position.liquidation_price),
-            ("bankruptcy", "bankruptcy", position.bankruptcy_price),
-        ]
+    lines = position_lines(position)
     first = rows[0][0] if rows else 0
     markers = [
         (record.sequence, record.mark_price, "liquidated")
