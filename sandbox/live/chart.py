@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sandbox.engine import PositionFigures
+from sandbox.engine.money import format_decimal
 
 WIDTH = Decimal(640)
 HEIGHT = Decimal(220)
@@ -36,20 +37,71 @@ class ChartMarker:
 
 
 @dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
+class PriceWindow:
+    """The recent mark prices of one symbol, shared by every chart of it on this tick.
+
+    The points are written once, in the window's own units (x: ticks since the first,
+    y: minus the price), so a viewer's chart only says which part of that plane it
+    shows (a ``viewBox``): the price line is the same text for everyone."""
+
     points: str
+    first_tick: int
+    last_tick: int
     first: Decimal
     last: Decimal
     low: Decimal
     high: Decimal
     count: int
-    last_x: str
-    last_y: str
+
+    @property
+    def ticks(self) -> int:
+        return max(self.last_tick - self.first_tick, 1)
+
+    @property
+    def last_point(self) -> str:
+        return f"{self.last_tick - self.first_tick},{format_decimal(-self.last)}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One viewer's chart: a window of prices on the viewer's own scale (``low`` to
+    ``high``), with the viewer's reference lines and liquidation markers on it."""
+
+    window: PriceWindow
+    low: Decimal
+    high: Decimal
     lines: tuple[ChartLine, ...]
     off_chart: tuple[tuple[str, Decimal], ...]
     markers: tuple[ChartMarker, ...]
+    width: int = int(WIDTH)
+    height: int = int(HEIGHT)
+    pad: int = int(PAD)
+
+    @property
+    def scale(self) -> tuple[Decimal, Decimal]:
+        return self.low, self.high
+
+    @property
+    def view_box(self) -> str:
+        span = format_decimal(self.high - self.low)
+        return f"0 {format_decimal(-self.high)} {self.window.ticks} {span}"
+
+    @property
+    def plot_width(self) -> int:
+        return self.width - 2 * self.pad
+
+    @property
+    def right(self) -> int:
+        return self.width - self.pad
+
+    @property
+    def plot_height(self) -> int:
+        return self.height - 2 * self.pad
+
+    @property
+    def redraws_every_tick(self) -> bool:
+        """Markers sit at a tick, so they move along as the window slides."""
+        return bool(self.markers)
 
 
 def position_lines(position: PositionFigures | None) -> list[tuple[str, str, Decimal | None]]:
@@ -63,53 +115,90 @@ def position_lines(position: PositionFigures | None) -> list[tuple[str, str, Dec
     ]
 
 
-def build_chart(
-    points: Sequence[tuple[int, Decimal]],
-    lines: Sequence[tuple[str, str, Decimal | None]],
-    markers: Sequence[tuple[int, Decimal, str]] = (),
-) -> Chart | None:
-    """``points`` are (tick, price); ``lines`` (kind, label, price); ``markers``
-    (tick, price, label). None when there is nothing to draw."""
+def price_window(points: Sequence[tuple[int, Decimal]]) -> PriceWindow | None:
+    """``points`` are (tick, price), oldest first. None when there is nothing to draw."""
     if not points:
         return None
     prices = [price for _, price in points]
-    last = prices[-1]
+    first_tick = points[0][0]
+    return PriceWindow(
+        points=" ".join(f"{tick - first_tick},{format_decimal(-p)}" for tick, p in points),
+        first_tick=first_tick,
+        last_tick=points[-1][0],
+        first=prices[0],
+        last=prices[-1],
+        low=min(prices),
+        high=max(prices),
+        count=len(points),
+    )
+
+
+KEEP_FILL = Decimal("0.4")  # a kept scale must still be at least 40% filled
+MARGIN = Decimal("0.1")  # a new scale leaves 10% of its span free above and below
+
+
+def chart_view(
+    window: PriceWindow | None,
+    lines: Sequence[tuple[str, str, Decimal | None]],
+    markers: Sequence[tuple[int, Decimal, str]] = (),
+    keep: tuple[Decimal, Decimal] | None = None,
+) -> Chart | None:
+    """One viewer's chart of a shared window. The scale covers the prices, the viewer's
+    own ``lines`` (kind, label, price) near them and ``markers`` (tick, price, label),
+    with a margin; ``keep`` is the scale the viewer already has, kept while everything
+    still fits it well (so from one tick to the next only the price line moves)."""
+    if window is None:
+        return None
+    last = window.last
     shown = [
         (k, label, p) for k, label, p in lines if p is not None and abs(p - last) <= last * NEAR
     ]
     off = tuple(
         (label, p) for k, label, p in lines if p is not None and abs(p - last) > last * NEAR
     )
-    values = prices + [p for _, _, p in shown] + [p for _, p, _ in markers]
+    values = [window.low, window.high] + [p for _, _, p in shown] + [p for _, p, _ in markers]
     low, high = min(values), max(values)
-    if high == low:
-        low, high = low - last / 1000, high + last / 1000
+    fits = keep is not None and keep[0] <= low and high <= keep[1]
+    if keep is not None and fits and high - low >= (keep[1] - keep[0]) * KEEP_FILL:
+        return _chart(window, keep[0], keep[1], shown, off, markers)
+    margin = (high - low) * MARGIN if high > low else last / 1000
+    return _chart(window, low - margin, high + margin, shown, off, markers)
+
+
+def _chart(
+    window: PriceWindow,
+    low: Decimal,
+    high: Decimal,
+    shown: Sequence[tuple[str, str, Decimal]],
+    off: tuple[tuple[str, Decimal], ...],
+    markers: Sequence[tuple[int, Decimal, str]],
+) -> Chart:
     span = high - low
-    first_tick = points[0][0]
-    ticks = max(points[-1][0] - first_tick, 1)
 
     def x(tick: int) -> Decimal:
-        return PAD + (WIDTH - 2 * PAD) * Decimal(tick - first_tick) / Decimal(ticks)
+        return PAD + (WIDTH - 2 * PAD) * Decimal(tick - window.first_tick) / window.ticks
 
     def y(price: Decimal) -> Decimal:
         return PAD + (HEIGHT - 2 * PAD) * (high - price) / span
 
     return Chart(
-        width=int(WIDTH),
-        height=int(HEIGHT),
-        points=" ".join(f"{_coord(x(t))},{_coord(y(p))}" for t, p in points),
-        first=prices[0],
-        last=last,
-        low=min(prices),
-        high=max(prices),
-        count=len(points),
-        last_x=_coord(x(points[-1][0])),
-        last_y=_coord(y(last)),
+        window=window,
+        low=low,
+        high=high,
         lines=tuple(ChartLine(k, label, p, _coord(y(p))) for k, label, p in shown),
         off_chart=off,
         markers=tuple(
             ChartMarker(_coord(x(t)), _coord(y(p)), label)
             for t, p, label in markers
-            if first_tick <= t <= points[-1][0]
+            if window.first_tick <= t <= window.last_tick
         ),
     )
+
+
+def build_chart(
+    points: Sequence[tuple[int, Decimal]],
+    lines: Sequence[tuple[str, str, Decimal | None]],
+    markers: Sequence[tuple[int, Decimal, str]] = (),
+) -> Chart | None:
+    """A chart of ``points`` (tick, price) for one viewer. None when there is nothing to draw."""
+    return chart_view(price_window(points), lines, markers)

@@ -17,11 +17,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox.desk.accounts import account_for_scope
-from sandbox.desk.broadcast import account_group, market_group
+from sandbox.desk.broadcast import account_group
 from sandbox.desk.selectors import market_instruments
 
-from . import services
-from .render import Seen, render_update
+from . import feed, services
+from .render import Seen, Viewer, render_update
 
 REFUSED = (
     '<p id="live-problem" hx-swap-oob="true" class="notice error" role="alert">'
@@ -74,10 +74,15 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
 
 class DeskConsumer(FragmentConsumer):
+    """A learner's desk. Ticks come from the process's feed of the market (drawn for all
+    its desks at once); the account's own news (a trade, a liquidation, a stop that
+    fired) comes to this socket, which then sends whole sections."""
+
     account_id: int
     symbol: str
     market_id: int
-    seen: Seen
+    viewer: Viewer
+    generation: int
 
     async def connect(self) -> None:
         route = self.scope["url_route"]["kwargs"]
@@ -90,32 +95,29 @@ class DeskConsumer(FragmentConsumer):
             await self.close(code=4404)
             return
         self.market_id = market_id
-        self.seen = Seen()
-        self.ticks_since_watch = 0
-        await self.join(market_group(market_id), account_group(self.account_id))
+        self.viewer = Viewer(self.account_id, self.symbol, Seen())
+        self.generation = 0
+        await self.join(account_group(self.account_id))
+        await feed.watch(market_id, self)
         await self.snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if hasattr(self, "viewer"):
+            await feed.leave(self.market_id, self)
 
     async def snapshot(self) -> None:
         await self.push(snapshot=True)
 
-    async def push(
-        self, *, snapshot: bool = False, history: bool = False, room: bool = False
-    ) -> None:
+    async def push(self, *, snapshot: bool = False) -> None:
+        self.generation += 1
         html = await database_sync_to_async(render_update)(
-            self.account_id, self.symbol, self.seen, snapshot=snapshot, history=history, room=room
+            self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot, history=True
         )
         await self.send(text_data=html)
 
-    async def market_tick(self, event: dict[str, Any]) -> None:
-        # A practice market ticks only while watched: say so every few ticks.
-        self.ticks_since_watch += 1
-        if self.ticks_since_watch >= 5:
-            self.ticks_since_watch = 0
-            await database_sync_to_async(services.market_watched)(market_id=self.market_id)
-        await self.push(history=bool(event.get("ledger")), room=bool(event.get("room")))
-
     async def account_liquidated(self, event: dict[str, Any]) -> None:
-        await self.push(history=True)
+        await self.push()
 
     async def account_changed(self, event: dict[str, Any]) -> None:
-        await self.push(history=True)
+        await self.push()

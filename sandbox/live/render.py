@@ -1,66 +1,178 @@
 """The fragments a learner's desk receives over the websocket, rendered with the same
-partials the pages use (a figure is formatted in exactly one place)."""
+partials the pages use (a figure is formatted in exactly one place).
+
+Every desk of a market is drawn from one pass over the market (:func:`desk_updates`): the
+market's row, marks and recent prices are read once, every viewer's account is loaded in
+one bulk query, and the parts that are the same for everybody (tick, marks, picker) are
+rendered once. A plain tick then sends each viewer only what a tick can change: the
+figures of their positions and balances, their chart, and their margin calls when those
+change. Anything that changes more (a snapshot, a realisation, a teacher's action, the
+viewer's own trade) sends whole sections.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 
-from sandbox.classroom.models import RoomMember
-from sandbox.classroom.selectors import leaderboard, learner_rows
-from sandbox.desk.models import Instrument, PaperAccount
+from sandbox import engine
+from sandbox.classroom.models import Room, RoomMember
+from sandbox.classroom.selectors import LearnerRow, leaderboard, learner_rows
+from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
 from sandbox.desk.selectors import (
-    account_state,
+    AccountState,
+    engine_accounts,
+    engine_market,
     market_instruments,
     recent_fills,
     recent_ledger,
 )
+from sandbox.desk.templatetags.figures import tick_figures
 
-from .selectors import margin_alerts, open_liquidations, price_chart
+from .chart import Chart, PriceWindow, chart_view, position_lines, price_window
+from .models import MarkTick
+from .selectors import CHART_TICKS, margin_alerts
 from .services import SPEEDS
+from .templatetags.charts import chart_plot, plot_prices
 
 GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
+BOARD_EVERY = 5  # a classroom's leaderboard is re-ranked on every fifth tick
+BOARD_TOP = 10  # a learner's panel lists the top ten, and their own place below them
+
+
+@dataclass
+class MarketView:
+    """What every desk of a market shares at one moment: the market row, the engine's
+    view of it (marks and instruments), and each symbol's recent prices (read once)."""
+
+    market: Market
+    prices: engine.Market
+    instruments: list[Instrument]
+    windows: dict[str, PriceWindow | None] = field(default_factory=dict)
+
+    def window(self, symbol: str) -> PriceWindow | None:
+        if symbol not in self.windows:
+            rows = list(
+                MarkTick.objects.filter(market=self.market, symbol=symbol)
+                .order_by("-sequence")
+                .values_list("sequence", "price")[:CHART_TICKS]
+            )
+            rows.reverse()
+            self.windows[symbol] = price_window(rows)
+        return self.windows[symbol]
+
+    def instrument(self, symbol: str) -> Instrument:
+        return next(row for row in self.instruments if row.symbol == symbol)
+
+
+def market_view(market: Market) -> MarketView:
+    return MarketView(market, engine_market(market), market_instruments(market))
+
+
+def ranked_for(ranking: list[LearnerRow], member: RoomMember) -> list[tuple[int, LearnerRow]]:
+    """(place, row) for a learner's panel: the top of the class, then their own place."""
+    places = list(enumerate(ranking, start=1))
+    shown = places[:BOARD_TOP]
+    own = next((p for p in places[BOARD_TOP:] if p[1].member.pk == member.pk), None)
+    return shown + [own] if own else shown
+
+
+def desk_context(
+    account: PaperAccount,
+    symbol: str,
+    view: MarketView,
+    state: engine.Account,
+    *,
+    member: RoomMember | None = None,
+    ranking: list[LearnerRow] | None = None,
+    markers: Sequence[tuple[int, Decimal, str]] = (),
+    liquidations: Sequence[LiquidationRecord] = (),
+) -> dict[str, Any]:
+    """Everything the desk's live partials need, for one account and the symbol it views."""
+    figures = engine.account_figures(state, view.prices)
+    position = figures.positions.get(symbol)
+    return {
+        "account": account,
+        "market": view.market,
+        "instrument": view.instrument(symbol),
+        "inst": view.prices.instrument(symbol),
+        "instruments": [(row, view.prices.marks.get(row.symbol)) for row in view.instruments],
+        "mark": view.prices.marks.get(symbol),
+        "balances": list(figures.balances.values()),
+        "positions": list(figures.positions.values()),
+        "position": position,
+        "alerts": margin_alerts(figures),
+        "liquidations": list(liquidations),
+        "chart": chart_view(view.window(symbol), position_lines(position), markers),
+        "notice": None,
+        "state": AccountState(state, view.prices, figures),
+        "figures": figures,
+        "speeds": SPEEDS,
+        "gaps": GAP_CHOICES,
+        "member": member,
+        "ranking": ranked_for(ranking, member) if ranking and member else None,
+    }
+
+
+def _markers(account_ids: list[int], view: MarketView, symbols: set[str]) -> dict[Any, list[Any]]:
+    """Each account's liquidations inside the chart's window, by (account, symbol)."""
+    found: dict[Any, list[Any]] = defaultdict(list)
+    first = min((w.first_tick for s in symbols if (w := view.window(s)) is not None), default=None)
+    if first is None:
+        return found
+    for account_id, symbol, sequence, price in LiquidationRecord.objects.filter(
+        account_id__in=account_ids, symbol__in=symbols, sequence__gte=first
+    ).values_list("account_id", "symbol", "sequence", "mark_price"):
+        found[account_id, symbol].append((sequence, price, "liquidated"))
+    return found
+
+
+def _open_liquidations(account_ids: list[int]) -> dict[int, list[LiquidationRecord]]:
+    found: dict[int, list[LiquidationRecord]] = defaultdict(list)
+    for record in LiquidationRecord.objects.filter(account_id__in=account_ids, acknowledged=False):
+        if len(found[record.account_id]) < 5:
+            found[record.account_id].append(record)
+    return found
+
+
+def _rankings(members: dict[int, RoomMember], *, due: bool) -> dict[int, list[LearnerRow]]:
+    """Each room's ranking, computed once for all its learners (when due and shown)."""
+    rooms: dict[int, Room] = {m.room_id: m.room for m in members.values()}
+    return {
+        pk: leaderboard(learner_rows(room))
+        for pk, room in rooms.items()
+        if due and room.leaderboard_visible
+    }
 
 
 def live_context(account: PaperAccount, symbol: str, *, with_board: bool = True) -> dict[str, Any]:
-    """Everything the live partials need, for one account and the instrument it views.
+    """The live partials' context for one account (a page, or one socket's push).
 
     In a classroom, ``with_board`` also ranks the class for the leaderboard (when the
     teacher shows it to learners).
     """
     account.market.refresh_from_db()
-    state = account_state(account)
+    view = market_view(account.market)
+    state = engine_accounts([account.pk])[account.pk]
     member = RoomMember.objects.filter(account=account).select_related("room").first()
     ranking = None
-    if member is not None and with_board and member.room.leaderboard_visible:
-        ranking = leaderboard(learner_rows(member.room))
-    instrument = Instrument.objects.get(symbol=symbol)
-    position = state.figures.positions.get(symbol)
-    return {
-        "account": account,
-        "market": account.market,
-        "instrument": instrument,
-        "inst": state.market.instrument(symbol),
-        "instruments": [
-            (row, state.market.marks.get(row.symbol)) for row in market_instruments(account.market)
-        ],
-        "mark": state.market.marks.get(symbol),
-        "balances": list(state.figures.balances.values()),
-        "positions": list(state.figures.positions.values()),
-        "position": position,
-        "alerts": margin_alerts(state.figures),
-        "liquidations": open_liquidations(account),
-        "chart": price_chart(account.market, account, symbol, position),
-        "notice": None,
-        "state": state,
-        "figures": state.figures,
-        "speeds": SPEEDS,
-        "gaps": GAP_CHOICES,
-        "member": member,
-        "ranking": ranking,
-    }
+    if member is not None:
+        ranking = _rankings({account.pk: member}, due=with_board).get(member.room_id)
+    return desk_context(
+        account,
+        symbol,
+        view,
+        state,
+        member=member,
+        ranking=ranking,
+        markers=_markers([account.pk], view, {symbol}).get((account.pk, symbol), []),
+        liquidations=_open_liquidations([account.pk]).get(account.pk, []),
+    )
 
 
 @dataclass
@@ -69,6 +181,17 @@ class Seen:
 
     alerts: tuple[str, ...] | None = None
     liquidations: tuple[int, ...] | None = None
+    chart: tuple[Any, ...] | None = None  # the chart's scale and lines, if it has no markers
+    figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
+
+
+@dataclass
+class Viewer:
+    """One open desk: the account, the symbol it views, and what it last showed."""
+
+    account_id: int
+    symbol: str
+    seen: Seen
 
 
 LIVE_PARTS = (
@@ -80,6 +203,149 @@ LIVE_PARTS = (
 FIGURE_PARTS = ("desk/desk.html#balances", "desk/desk.html#positions", "live/live.html#chart")
 
 
+def desk_updates(
+    market_id: int,
+    viewers: Sequence[Viewer],
+    *,
+    full: bool = False,
+    history: bool = False,
+    room: bool = False,
+) -> list[str]:
+    """One push for each viewer of a market, from one pass over it.
+
+    A plain tick (``full`` False) sends the shared parts and each viewer's own tick
+    figures; ``full`` sends whole sections (a snapshot). ``history`` adds fills and
+    ledger (after a realisation or funding); ``room`` a teacher's action, so classroom
+    panels redraw. Alerts and liquidation notices go only when they changed.
+    """
+    market = Market.objects.get(pk=market_id)
+    view = market_view(market)
+    ids = sorted({v.account_id for v in viewers})
+    states = engine_accounts(ids)
+    board_due = full or history or room or market.sequence % BOARD_EVERY == 0
+    members: dict[int, RoomMember] = {}
+    if market.kind == Market.Kind.ROOM:
+        members = {
+            m.account_id: m
+            for m in RoomMember.objects.filter(account_id__in=ids).select_related("room")
+        }
+    rankings = _rankings(members, due=board_due)
+    markers = _markers(ids, view, {v.symbol for v in viewers})
+    sections = full or history or room
+    accounts: dict[int, Any] = {}
+    liquidations: dict[int, list[LiquidationRecord]] = {}
+    if sections:
+        accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
+        liquidations = _open_liquidations(ids)
+    shared: dict[str, str] = {}
+    updates = []
+    for viewer in viewers:
+        member = members.get(viewer.account_id)
+        ranking = rankings.get(member.room_id) if member else None
+        own_markers = markers.get((viewer.account_id, viewer.symbol), [])
+        if not sections:
+            updates.append(
+                _tick_push(
+                    viewer, view, states[viewer.account_id], own_markers, member, ranking, shared
+                )
+            )
+            continue
+        context = desk_context(
+            accounts[viewer.account_id],
+            viewer.symbol,
+            view,
+            states[viewer.account_id],
+            member=member,
+            ranking=ranking,
+            markers=own_markers,
+            liquidations=liquidations.get(viewer.account_id, []),
+        )
+        viewer.seen.chart = _chart_key(context["chart"])
+        viewer.seen.figures = {}  # whole sections: the next tick sends every figure again
+        alerts = tuple(a.key for a in context["alerts"])
+        alerts_changed = full or alerts != viewer.seen.alerts
+        viewer.seen.alerts = alerts
+        parts = [*LIVE_PARTS, *FIGURE_PARTS]
+        if member is not None:
+            parts.append("desk/desk.html#room")
+        if full or history:
+            parts.append("desk/desk.html#history")
+            context["fills"] = recent_fills(context["account"])
+            context["ledger"] = recent_ledger(context["account"])
+        if alerts_changed:
+            parts.append("live/live.html#alerts")
+        notices = tuple(r.pk for r in context["liquidations"])
+        if full or notices != viewer.seen.liquidations:
+            parts.append("live/live.html#liquidations")
+            viewer.seen.liquidations = notices
+        context["parts"] = [(name, True) for name in parts]
+        updates.append(get_template("desk/sections.html").render(context))
+    return updates
+
+
+def _chart_key(chart: Chart | None) -> tuple[Any, ...] | None:
+    """What a chart looks like apart from its price line (which every tick moves)."""
+    if chart is None or chart.redraws_every_tick:
+        return None
+    return (chart.scale, chart.lines, chart.off_chart)
+
+
+def _tick_push(
+    viewer: Viewer,
+    view: MarketView,
+    state: engine.Account,
+    markers: list[tuple[int, Decimal, str]],
+    member: RoomMember | None,
+    ranking: list[LearnerRow] | None,
+    shared: dict[str, str],
+) -> str:
+    """A plain tick for one viewer: what every viewer of the symbol shares, then the
+    viewer's figures that moved, and their price line on the scale they already have
+    (the whole chart when that scale had to change)."""
+    symbol = viewer.symbol
+    figures = engine.account_figures(state, view.prices)
+    position = figures.positions.get(symbol)
+    kept = viewer.seen.chart[0] if viewer.seen.chart else None
+    chart = chart_view(view.window(symbol), position_lines(position), markers, keep=kept)
+    if symbol not in shared:
+        context: dict[str, Any] = {
+            "market": view.market,
+            "instrument": view.instrument(symbol),
+            "mark": view.prices.marks.get(symbol),
+            "instruments": [(row, view.prices.marks.get(row.symbol)) for row in view.instruments],
+        }
+        shared[symbol] = get_template("live/tick.html#shared").render(context)
+        if chart is not None:
+            shared["plot:" + symbol] = plot_prices(chart)
+    parts = [shared[symbol], tick_figures(figures, viewer.seen.figures)]
+    key = _chart_key(chart)
+    if chart is not None and key is not None and key == viewer.seen.chart:
+        parts.append(chart_plot(chart, shared["plot:" + symbol], oob=True))
+    else:
+        context = {
+            "chart": chart,
+            "instrument": view.instrument(symbol),
+            "position": position,
+            "oob": True,
+        }
+        parts.append(get_template("live/live.html#chart").render(context))
+    viewer.seen.chart = key
+    alerts = margin_alerts(figures)
+    keys = tuple(a.key for a in alerts)
+    if keys != viewer.seen.alerts:
+        viewer.seen.alerts = keys
+        parts.append(get_template("live/live.html#alerts").render({"alerts": alerts, "oob": True}))
+    if member is not None and ranking is not None:
+        context = {
+            "member": member,
+            "market": view.market,
+            "ranking": ranked_for(ranking, member),
+            "oob": True,
+        }
+        parts.append(get_template("desk/desk.html#room").render(context))
+    return "".join(parts)
+
+
 def render_update(
     account_id: int,
     symbol: str,
@@ -89,27 +355,8 @@ def render_update(
     history: bool = False,
     room: bool = False,
 ) -> str:
-    """The fragments for one push. ``history`` adds fills and ledger (after a liquidation,
-    a realisation or funding); alerts and notices go only when they changed."""
-    account = PaperAccount.objects.select_related("market").get(pk=account_id)
-    # A classroom's leaderboard is ranked on connect and every fifth tick, not on every one.
-    # A teacher's action (``room``) redraws it at once.
-    with_board = snapshot or history or room or account.market.sequence % 5 == 0
-    context = live_context(account, symbol, with_board=with_board)
-    parts = [*LIVE_PARTS, *FIGURE_PARTS]
-    if context["member"] is not None and with_board:
-        parts.append("desk/desk.html#room")
-    if snapshot or history:
-        parts.append("desk/desk.html#history")
-        context["fills"] = recent_fills(account)
-        context["ledger"] = recent_ledger(account)
-    alerts = tuple(a.key for a in context["alerts"])
-    if snapshot or alerts != seen.alerts:
-        parts.append("live/live.html#alerts")
-        seen.alerts = alerts
-    liquidations = tuple(r.pk for r in context["liquidations"])
-    if snapshot or liquidations != seen.liquidations:
-        parts.append("live/live.html#liquidations")
-        seen.liquidations = liquidations
-    context["parts"] = [(name, True) for name in parts]
-    return render_to_string("desk/sections.html", context)
+    """Whole sections for one desk: on connect (``snapshot``) and when its account
+    changed (a trade of its own, a liquidation, a stop that fired)."""
+    market_id = PaperAccount.objects.values_list("market_id", flat=True).get(pk=account_id)
+    viewer = Viewer(account_id, symbol, seen)
+    return desk_updates(market_id, [viewer], full=snapshot, history=history, room=room)[0]

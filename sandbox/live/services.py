@@ -48,6 +48,7 @@ class TickResult:
     sequence: int
     marks: dict[str, Decimal]
     liquidated: dict[int, list[int]] = field(default_factory=dict)  # account → record ids
+    triggered: list[int] = field(default_factory=list)  # accounts whose stop or target fired
     realised: bool = False
     funded: bool = False
     accounts_touched: int = 0
@@ -157,6 +158,8 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
             records = outcome_save(account, before, outcome, moved, sequence=sequence)
             if records:
                 result.liquidated[account.pk] = [r.pk for r in records]
+            elif not (realise or funding):  # (a ledger tick redraws every desk whole)
+                result.triggered.append(account.pk)
         market.sequence = sequence
         market.sim_seconds = sim_after
         market.pending_gaps = remaining
@@ -193,8 +196,12 @@ def broadcast_tick(result: TickResult) -> None:
             "sequence": result.sequence,
             # Realisation and funding write ledger entries for everyone with a position.
             "ledger": result.realised or result.funded,
+            # These accounts hear of the tick in a message of their own (below).
+            "changed": sorted([*result.liquidated, *result.triggered]),
         },
     )
+    for account_id in result.triggered:
+        send(account_group(account_id), {"type": "account.changed", "sequence": result.sequence})
     for account_id, records in result.liquidated.items():
         send(
             account_group(account_id),

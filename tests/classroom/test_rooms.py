@@ -1069,7 +1069,7 @@ def test_the_leaderboard_counts_ten_points_off_a_liquidation(
 
     desk = text(ada.desk())
     assert f"Cy: {cy_score} (1 liquidation)</li>" in desk
-    assert '<li aria-current="true" class="me">Ada: 0% (you)</li>' in desk
+    assert '<li value="2" aria-current="true" class="me">Ada: 0% (you)</li>' in desk
 
 
 def test_ties_are_ranked_by_name(room: Room) -> None:

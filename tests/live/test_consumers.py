@@ -231,14 +231,20 @@ async def test_a_tick_reaches_the_learners_of_that_market_only(
         assert '<strong id="mark-price" data-sequence="1">60,600</strong>' in update
         assert oob(update, "live-status")
         assert 'data-sequence="1"' in section(update, "live-status")
-        # The learner's own figures, at the new mark: 0.1 × 600 = +60 unrealised.
-        positions = section(update, "positions")
-        assert "<td>60,600</td>" in positions
-        assert '<td class="gain">+60</td>' in positions
-        assert "+60" in section(update, "balances")
-        # Nothing changed in the alerts, notices or history: they are not sent again.
-        for element_id in ("margin-alerts", "liquidation-notices", "history"):
+        # The learner's own figures, at the new mark: 0.1 × 600 = +60 unrealised; the
+        # prices a tick does not move are sent again all the same.
+        assert '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">60,600</span>' in update
+        assert '<span id="pos-XBTUSDT-upnl" class="gain" hx-swap-oob="true">+60</span>' in update
+        assert '<span id="pos-XBTUSDT-liq" hx-swap-oob="true">54,300</span>' in update
+        assert '<span id="bal-USDT-upnl" class="gain" hx-swap-oob="true">+60</span>' in update
+        assert '<span id="bal-USDT-margin" hx-swap-oob="true">10,057</span>' in update
+        assert '<span id="picker-XBTUSDT-mark" hx-swap-oob="true">60,600</span>' in update
+        assert oob(update, "chart")
+        # A tick sends figures, not whole tables; nothing changed in the alerts, notices
+        # or history, so they are not sent again.
+        for element_id in ("positions", "balances", "margin-alerts", "liquidation-notices"):
             assert f'id="{element_id}"' not in update
+        assert 'id="history"' not in update
         assert await theirs.receive_nothing(timeout=0.2)
 
         # A tick of the other market reaches the other learner only.
@@ -264,13 +270,15 @@ async def test_a_liquidation_reaches_the_learner_with_their_numbers(
         record = await database_sync_to_async(LiquidationRecord.objects.get)(account=account)
         assert result.liquidated == {account.pk: [record.pk]}
 
-        # The market's tick, then the account's own liquidation message.
-        pushes = [await mine.receive_from(timeout=WAIT) for _ in range(2)]
+        # The account's own liquidation message brings the tick whole; the market's feed
+        # leaves this desk out of the tick.
+        push = await mine.receive_from(timeout=WAIT)
         assert await mine.receive_nothing(timeout=0.2)
         assert await theirs.receive_nothing(timeout=0.2)
 
-    notices = section(pushes[0], "liquidation-notices")
-    assert oob(pushes[0], "liquidation-notices")
+    assert 'data-sequence="1"' in section(push, "live-status")
+    notices = section(push, "liquidation-notices")
+    assert oob(push, "liquidation-notices")
     assert f'id="liq-{record.pk}-title"' in notices
     assert "Liquidated: your XBTUSDT long (isolated margin)" in notices
     assert "<dd>60,000</dd>" in notices  # avg entry
@@ -282,14 +290,12 @@ async def test_a_liquidation_reaches_the_learner_with_their_numbers(
     assert loss is not None and loss.group(1).lstrip("-") == "600 USDT"  # the margin, all of it
     assert "You lost" in notices
     assert "gained 30 USDT" in notices
-    # The account's own message brings the history: the liquidation fill and ledger line.
-    history = section(pushes[1], "history")
+    # And the history: the liquidation fill and ledger line.
+    history = section(push, "history")
     assert "<td>liquidation</td>" in history
     assert "-600" in history
-    assert "No open positions" in section(pushes[1], "positions")
-    assert '<td data-figure="wallet-USDT">9,397</td>' in section(pushes[1], "balances")
-    # The notice is not sent again once shown.
-    assert 'id="liquidation-notices"' not in pushes[1]
+    assert "No open positions" in section(push, "positions")
+    assert '<td data-figure="wallet-USDT">9,397</td>' in section(push, "balances")
 
 
 async def test_a_margin_call_is_sent_when_it_starts(
@@ -332,17 +338,18 @@ async def test_on_a_shared_market_each_learner_gets_only_their_own_liquidation(
     ):
         result = await atick(market.pk)
         assert list(result.liquidated) == [learner.account.pk]
-        my_pushes = [await mine.receive_from(timeout=WAIT) for _ in range(2)]
+        my_push = await mine.receive_from(timeout=WAIT)
         their_push = await theirs.receive_from(timeout=WAIT)
         assert await theirs.receive_nothing(timeout=0.2)
         assert await mine.receive_nothing(timeout=0.2)
 
-    assert "notice liquidation-notice" in section(my_pushes[0], "liquidation-notices")
+    assert "notice liquidation-notice" in section(my_push, "liquidation-notices")
     # The other learner sees the new mark, and none of the learner's figures.
     assert '<strong id="mark-price" data-sequence="1">54,300</strong>' in their_push
     assert 'id="liquidation-notices"' not in their_push
-    assert "No open positions" in section(their_push, "positions")
-    assert '<td data-figure="wallet-USDT">10,000</td>' in section(their_push, "balances")
+    # Without a position, no figure of theirs moves with the mark.
+    assert 'id="pos-' not in their_push
+    assert 'id="bal-' not in their_push
 
 
 async def test_a_realisation_tick_sends_the_history(learner: Learner) -> None:

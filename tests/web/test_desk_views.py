@@ -37,7 +37,7 @@ CROSS_NOTE = "Cross uses your whole available balance, so there is no margin to 
 # ---------------------------------------------------------------------------------------
 
 _SECTION = re.compile(r'<section id="(?P<id>[\w-]+)"(?P<attrs>[^>]*)>')
-_FIGURE = re.compile(r'data-figure="(?P<name>[^"]+)">(?P<value>[^<]*)<')
+_FIGURE = re.compile(r'data-figure="(?P<name>[^"]+)">(?:<span[^>]*>)?(?P<value>[^<]*)<')
 
 
 def page(response: Any) -> str:
@@ -284,7 +284,8 @@ def test_desk_shows_starting_balances_and_the_instrument_picker(learner: Learner
     ]:
         link = re.search(
             rf'<a href="/desk/{pk}/{symbol}/"[^>]*>\s*<span class="symbol">{symbol}</span>\s*'
-            rf'<span class="kind">{kind}</span>\s*<span class="mark">mark {mark}</span>',
+            rf'<span class="kind">{kind}</span>\s*<span class="mark">mark '
+            rf'<span id="picker-{symbol}-mark">{mark}</span></span>',
             text,
         )
         assert link, f"no picker entry for {symbol} at {mark}"
@@ -609,8 +610,8 @@ def test_set_mark_with_htmx(learner: Learner) -> None:
     text = page(response)
     assert "XBTUSDT mark price set to 61,000.5." in text
     assert mark_price(response) == "61,000.5"
-    assert '<span class="mark">mark 61,000.5</span>' in text
-    assert '<td class="gain">+1,000.5</td>' in text  # unrealised PnL
+    assert '<span class="mark">mark <span id="picker-XBTUSDT-mark">61,000.5</span></span>' in text
+    assert '<span id="pos-XBTUSDT-upnl" class="gain">+1,000.5</span>' in text  # unrealised PnL
     assert snapshot(learner.account)["marks"]["XBTUSDT"] == D("61000.5")
     assert Position.objects.filter(account=learner.account).exists()
 

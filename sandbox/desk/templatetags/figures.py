@@ -6,10 +6,15 @@ the exact values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from html import escape
+from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString, mark_safe
 
+from sandbox.engine import AccountFigures, BalanceFigures, PositionFigures
 from sandbox.engine.money import format_decimal, round_half_up
 
 register = template.Library()
@@ -116,3 +121,95 @@ def get_item(mapping: object, key: str) -> object:
     """``mapping[key]`` in a template, or None."""
     getter = getattr(mapping, "get", None)
     return getter(key) if getter is not None else None
+
+
+# ------------------------------------------------------------------ figures that tick
+# The figures a mark move changes, each in a span with an id. The desk's tables show them
+# with these tags; a tick's push sends the same spans again (``oob``) with new values.
+
+Show = Callable[[Any, str], tuple[str, str]]  # (value, currency) → (text, css class)
+
+
+def _price(value: Decimal | None, currency: str) -> tuple[str, str]:
+    return price(value), ""
+
+
+def _amount(value: Decimal | None, currency: str) -> tuple[str, str]:
+    return amount(value, currency), ""
+
+
+def _signed(value: Decimal | None, currency: str) -> tuple[str, str]:
+    return signed(value, currency), tone(value)
+
+
+def _percent(value: Decimal | None, currency: str) -> tuple[str, str]:
+    return percent(value), ""
+
+
+# name in the span's id → (attribute of the engine's figures, how it is shown)
+POSITION_FIGURES: dict[str, tuple[str, Show]] = {
+    "mark": ("mark_price", _price),
+    "upnl": ("unrealised_pnl", _signed),
+    "im": ("initial_margin", _amount),
+    "mm": ("maintenance_margin", _amount),
+    "margin": ("position_margin", _amount),
+    "liq": ("liquidation_price", _price),
+    "bankruptcy": ("bankruptcy_price", _price),
+    "distance": ("distance_to_liquidation", _percent),
+}
+BALANCE_FIGURES: dict[str, tuple[str, Show]] = {
+    "upnl": ("unrealised_pnl", _signed),
+    "margin": ("margin_balance", _amount),
+    "available": ("available_balance", _amount),
+}
+
+
+def _span(element_id: str, text: str, css: str = "", oob: bool = False) -> str:
+    css_attr = f' class="{css}"' if css else ""
+    oob_attr = ' hx-swap-oob="true"' if oob else ""
+    return f'<span id="{escape(element_id)}"{css_attr}{oob_attr}>{escape(text)}</span>'
+
+
+@register.simple_tag
+def position_figure(position: PositionFigures, name: str, oob: bool = False) -> SafeString:
+    attribute, show = POSITION_FIGURES[name]
+    text, css = show(getattr(position, attribute), position.settle)
+    return mark_safe(_span(f"pos-{position.symbol}-{name}", text, css, oob))
+
+
+@register.simple_tag
+def balance_figure(balance: BalanceFigures, name: str, oob: bool = False) -> SafeString:
+    attribute, show = BALANCE_FIGURES[name]
+    text, css = show(getattr(balance, attribute), balance.currency)
+    return mark_safe(_span(f"bal-{balance.currency}-{name}", text, css, oob))
+
+
+@register.simple_tag
+def picker_mark(symbol: str, mark: Decimal | None, oob: bool = False) -> SafeString:
+    return mark_safe(_span(f"picker-{symbol}-mark", price(mark), "", oob))
+
+
+_UNSENT = object()
+
+
+def tick_figures(figures: AccountFigures, sent: dict[str, Any]) -> SafeString:
+    """The figures of an account that a mark move changes, to be swapped in by id: its
+    positions', and its balances' in the currencies those positions settle in. Only
+    those whose value differs from ``sent`` (what the desk shows) go; ``sent`` is updated."""
+    parts = []
+    for p in figures.positions.values():
+        for name, (attribute, show) in POSITION_FIGURES.items():
+            key, value = f"pos-{p.symbol}-{name}", getattr(p, attribute)
+            if sent.get(key, _UNSENT) != value:
+                sent[key] = value
+                parts.append(_span(key, *show(value, p.settle), oob=True))
+    held = {p.settle for p in figures.positions.values()}
+    for b in figures.balances.values():
+        if b.currency not in held:
+            continue
+        for name, (attribute, show) in BALANCE_FIGURES.items():
+            key, value = f"bal-{b.currency}-{name}", getattr(b, attribute)
+            if sent.get(key, _UNSENT) != value:
+                sent[key] = value
+                parts.append(_span(key, *show(value, b.currency), oob=True))
+    return mark_safe("".join(parts))

@@ -66,3 +66,51 @@ def test_falling_price_warns_then_liquidates_without_reload(live_page: Any) -> N
     assert record.liquidation_price == Decimal(54300)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "liquidation.png"), full_page=True)
+
+
+def test_ticks_move_the_figures_and_the_price_line_in_place(live_page: Any) -> None:
+    """A plain tick swaps in the figures that moved and the price line (an SVG frame),
+    by id, without redrawing the tables; the browser reports no error doing so."""
+    page = live_page
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page.base_url + "/")
+    page.wait_for_selector("#ticket-form")
+    account = PaperAccount.objects.get()
+    Market.objects.filter(pk=account.market_id).update(running=False)
+    services.order_place(account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal(1))
+    page.reload()
+    # A steady rise of about 0.1% a tick (no randomness), two ticks a second; at 60x a
+    # tick is 30 simulated seconds, so no profit realisation comes for 20 ticks.
+    Market.objects.filter(pk=account.market_id).update(
+        running=True,
+        volatility=Decimal(0),
+        drift=Decimal(1000),
+        speed=60,
+        tick_seconds=Decimal("0.5"),
+    )
+    page.wait_for_selector("#chart-plot polyline", state="attached")
+    page.evaluate(
+        "window.__table = document.querySelector('#positions table');"
+        "window.__line = document.querySelector('#chart-plot polyline').getAttribute('points')"
+    )
+    page.wait_for_function(
+        "document.querySelector('#chart-plot polyline').getAttribute('points') !== window.__line"
+    )
+    # Tick by tick, the table shows the mark the market shows: the same cells, new text.
+    page.wait_for_function(
+        "document.getElementById('pos-XBTUSDT-mark').textContent"
+        " === document.getElementById('mark-price').textContent"
+        " && document.getElementById('pos-XBTUSDT-mark').textContent !== '60,000'"
+    )
+    assert page.evaluate("document.querySelector('#positions table') === window.__table")
+    upnl = page.locator("#pos-XBTUSDT-upnl")
+    assert upnl.inner_text().startswith("+")
+    assert upnl.get_attribute("class") == "gain"
+    assert page.evaluate("document.getElementById('chart-plot') instanceof SVGSVGElement")
+    assert page.evaluate(
+        "document.querySelector('#chart-plot polyline') instanceof SVGPolylineElement"
+    )
+    assert page.locator("#chart-plot").get_attribute("viewBox")
+    assert errors == []

@@ -1,0 +1,137 @@
+"""Market feeds: one per market in each server process, for all the desks it serves.
+
+A tick is announced once to the market's channel-layer group. Rather than every desk
+socket joining that group (one message, one database read and one render per learner),
+the process's feed for the market joins it once, draws every desk it serves in one pass
+(:func:`sandbox.live.render.desk_updates`) and hands each socket its ready fragment.
+With several server processes, each has its own feed and serves its own learners.
+
+A desk that was just sent whole sections (its own trade, a liquidation, a stop that
+fired, a snapshot) is skipped for a tick drawn before them, so it never goes back to
+older figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from sandbox.desk.broadcast import market_group
+
+from . import services
+from .render import Viewer, desk_updates
+
+log = logging.getLogger(__name__)
+
+WATCH_EVERY = 5  # ticks between "still watched" marks on a practice market
+
+
+class Desk(Protocol):
+    """What a feed needs of a desk socket."""
+
+    channel_name: str
+    viewer: Viewer
+    generation: int  # moves on whenever the desk is sent whole sections
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
+
+
+def _draw(market_id: int, viewers: list[Viewer], event: dict[str, Any], watched: bool) -> list[str]:
+    if watched:
+        services.market_watched(market_id=market_id)
+    return desk_updates(
+        market_id, viewers, history=bool(event.get("ledger")), room=bool(event.get("room"))
+    )
+
+
+class MarketFeed:
+    def __init__(self, market_id: int) -> None:
+        self.market_id = market_id
+        self.layer = get_channel_layer()
+        self.desks: dict[str, Desk] = {}
+        self.channel = ""
+        self.task: asyncio.Task[None] | None = None
+        self.ticks = 0
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(market_group(self.market_id), self.channel)
+        self.task = asyncio.get_running_loop().create_task(self.listen())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.layer.group_discard(market_group(self.market_id), self.channel)
+
+    async def listen(self) -> None:
+        while True:
+            event = await self.layer.receive(self.channel)
+            try:
+                await self.deliver(event)
+            except Exception:  # one bad tick must not stop the feed
+                log.exception("feed of market %s failed", self.market_id)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "market.tick":
+            return
+        skip = set(event.get("changed") or ())
+        desks = [d for d in self.desks.values() if d.viewer.account_id not in skip]
+        if not desks:
+            return
+        self.ticks += 1
+        drawn_at = [d.generation for d in desks]
+        updates = await database_sync_to_async(_draw)(
+            self.market_id, [d.viewer for d in desks], event, self.ticks % WATCH_EVERY == 0
+        )
+        for desk, generation, html in zip(desks, drawn_at, updates, strict=True):
+            if desk.generation != generation or desk.channel_name not in self.desks:
+                continue  # sent something newer meanwhile, or gone
+            try:
+                await desk.send(text_data=html)
+            except Exception:  # a socket closing as we send must not stop the others
+                log.debug("desk %s went away during a tick", desk.channel_name)
+
+
+# One registry per event loop (a server has one; tests start a loop per test).
+_feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, MarketFeed]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _registry() -> dict[int, MarketFeed]:
+    return _feeds.setdefault(asyncio.get_running_loop(), {})
+
+
+async def watch(market_id: int, desk: Desk) -> None:
+    """Serve ``desk`` the ticks of its market (starting the process's feed if needed)."""
+    feeds = _registry()
+    feed = feeds.get(market_id)
+    if feed is None:
+        feed = feeds[market_id] = MarketFeed(market_id)
+        await feed.start()
+    feed.desks[desk.channel_name] = desk
+
+
+async def leave(market_id: int, desk: Desk) -> None:
+    feeds = _registry()
+    feed = feeds.get(market_id)
+    if feed is None:
+        return
+    feed.desks.pop(desk.channel_name, None)
+    if not feed.desks:
+        del feeds[market_id]
+        await feed.stop()
+
+
+def serving(market_id: int) -> int:
+    """How many desks this process's feed of the market serves (0 without a feed)."""
+    feed = _registry().get(market_id)
+    return len(feed.desks) if feed else 0
