@@ -1,69 +1,160 @@
-"""Benchmark 3: the leverage-slider preview and the order post under 20 concurrent users,
-against a bare Django view through the same middleware, in the same run."""
+"""Benchmark 3: the leverage-slider preview and the order post with 20 learners working at
+once, against a bare Django view served by the same server, in the same run.
+
+The server is a real daphne process (the one ``make run`` starts, with the benchmark's
+bare view added). Each learner is a thread with its own connection and paper account,
+doing what a learner at the desk does: drag the slider across a few stops (the desk
+asks for a preview after the slider rests 250 ms), place an order, and think for a second
+before the next round. Server time is what Django reports in each response's
+``Server-Timing`` header (from the request reaching Django to the response being ready);
+the round trip, measured by the learner, adds the wait for the server and the network.
+"""
 
 from __future__ import annotations
 
+import http.client
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
+from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from django.test import Client
-from django.urls import reverse
+from bench.fanout import ROOT, _port, _wait
 
 USERS = 20
-REQUESTS = 40  # per user and kind
+SECONDS = 20
+DRAG_STOPS = 4  # previews per drag
+REST = 0.25  # seconds the slider rests on a stop (the desk's debounce)
+THINK = 1.0  # seconds between rounds
 
 
-def _learner() -> tuple[Client, int]:
-    client = Client(HTTP_HOST="localhost")
-    response = client.get("/")
-    account = int(response["Location"].split("/")[2])
-    return client, account
+class Learner:
+    """One browser: a keep-alive connection, its cookies, and its paper account."""
 
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies: dict[str, str] = {}
+        location = self.request("GET", "/")[1]
+        self.account = int(location.split("/")[2])
+        self.request("GET", location)  # the desk page sets the CSRF cookie
 
-def _p95(times: list[float]) -> float:
-    times = sorted(times)
-    return times[max(0, int(len(times) * 0.95) - 1)]
-
-
-def interaction_benchmark() -> dict[str, Any]:
-    learners = [_learner() for _ in range(USERS)]
-    results: dict[str, list[float]] = {"preview": [], "order": [], "bare": []}
-    lock = threading.Lock()
-    start = threading.Barrier(USERS)
-
-    def user(client: Client, account: int) -> None:
-        preview = reverse("leverage_preview", kwargs={"account_id": account, "symbol": "XBTUSDT"})
-        order = reverse("order_submit", kwargs={"account_id": account, "symbol": "XBTUSDT"})
-        mine: dict[str, list[float]] = {"preview": [], "order": [], "bare": []}
-        start.wait()
-        for i in range(REQUESTS):
-            calls = (
-                (
-                    "preview",
-                    client.get,
-                    preview,
-                    {"stop": str(5 + i % 40), "side": "buy", "qty": "0.1"},
-                ),
-                ("order", client.post, order, {"side": "buy" if i % 2 else "sell", "qty": "0.001"}),
-                ("bare", client.get, "/bench/bare/", {}),
+    def request(
+        self, method: str, path: str, data: dict[str, str] | None = None, htmx: bool = False
+    ) -> tuple[float, str, float]:
+        """(server ms, Location header, round-trip ms)."""
+        body = urlencode(data or {})
+        headers = {"Host": f"127.0.0.1:{self.port}", "Cookie": self._cookie_header()}
+        if method == "GET" and body:
+            path, body = f"{path}?{body}", ""
+        if method == "POST":
+            headers.update(
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-CSRFToken": self.cookies.get("csrftoken", ""),
+                    "Origin": f"http://127.0.0.1:{self.port}",
+                }
             )
-            for kind, method, url, data in calls:
-                began = time.perf_counter()
-                response = method(url, data, headers={"HX-Request": "true"})
-                mine[kind].append((time.perf_counter() - began) * 1000)
-                assert response.status_code == 200, (kind, response.status_code)
-        with lock:
-            for kind, times in mine.items():
-                results[kind].extend(times)
+        if htmx:
+            headers["HX-Request"] = "true"
+        began = time.perf_counter()
+        self.connection.request(method, path, body=body or None, headers=headers)
+        response = self.connection.getresponse()
+        response.read()
+        round_trip = (time.perf_counter() - began) * 1000
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status}")
+        for value in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(value).items():
+                self.cookies[name] = morsel.value
+        timing = response.headers.get("Server-Timing", "app;dur=nan")
+        server = float(timing.split("dur=")[1])
+        return server, response.headers.get("Location", ""), round_trip
 
-    threads = [threading.Thread(target=user, args=learner) for learner in learners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    def _cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
     return {
-        kind: {"p50_ms": statistics.median(times), "p95_ms": _p95(times), "count": len(times)}
-        for kind, times in results.items()
+        "p50_ms": statistics.median(ordered),
+        "p95_ms": ordered[max(0, int(len(ordered) * 0.95) - 1)],
+        "count": len(ordered),
+    }
+
+
+def interaction_benchmark(work: Path) -> dict[str, Any]:
+    port = _port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "SANDBOX_TICKER": "off"}
+    log = (work / "daphne-interaction.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.asgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    kinds = ("preview", "order", "bare")
+    server_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
+    trip_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
+    lock = threading.Lock()
+    try:
+        _wait(port)
+        learners = [Learner(port) for _ in range(USERS)]
+        start = threading.Barrier(USERS)
+        deadline = [0.0]
+
+        def work_at_desk(learner: Learner, index: int) -> None:
+            base = f"/desk/{learner.account}/XBTUSDT"
+            mine: list[tuple[str, float, float]] = []
+            start.wait()
+            time.sleep(index * (THINK / USERS))  # learners do not act in step
+            round_number = 0
+            while time.monotonic() < deadline[0]:
+                round_number += 1
+                for step in range(DRAG_STOPS):
+                    stop = str(1 + (round_number * DRAG_STOPS + step) % 50)
+                    data = {"stop": stop, "side": "buy", "qty": "0.1"}
+                    server, _, trip = learner.request(
+                        "GET", f"{base}/leverage/preview/", data, htmx=True
+                    )
+                    mine.append(("preview", server, trip))
+                    time.sleep(REST)
+                side = "buy" if round_number % 2 else "sell"
+                data = {"side": side, "qty": "0.001"}
+                server, _, trip = learner.request("POST", f"{base}/order/", data, htmx=True)
+                mine.append(("order", server, trip))
+                server, _, trip = learner.request("GET", "/bench/bare/")
+                mine.append(("bare", server, trip))
+                time.sleep(THINK)
+            with lock:
+                for kind, server, trip in mine:
+                    server_ms[kind].append(server)
+                    trip_ms[kind].append(trip)
+
+        threads = [
+            threading.Thread(target=work_at_desk, args=(learner, i))
+            for i, learner in enumerate(learners)
+        ]
+        deadline[0] = time.monotonic() + SECONDS
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return {
+        kind: {
+            "server": _percentiles(server_ms[kind]),
+            "round_trip": _percentiles(trip_ms[kind]),
+            "per_second": len(server_ms[kind]) / SECONDS,
+        }
+        for kind in kinds
     }

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "sandbox.middleware.server_timing",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,7 +146,14 @@ else:
             "NAME": os.environ.get("SANDBOX_SQLITE_PATH", str(LOCAL_DIR / "sandbox.sqlite3")),
             # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
             # and then change the same account are serialised instead of racing.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            # WAL: readers (every page, every tick's desks) never wait for a writer, and a
+            # commit appends to the log instead of rewriting pages. NORMAL sync keeps the
+            # database consistent after a crash; a power cut may lose the last commits.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
             # A file, not memory, so a live server process in the browser tests shares it;
             # one per test run, so two runs never share it.
             "TEST": {"NAME": str(LOCAL_DIR / f"test-{os.getpid()}.sqlite3")},

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import settings
 
 # The property tests explore the same examples on every run, so a CI result can be
@@ -9,3 +11,13 @@ from hypothesis import settings
 settings.register_profile("sandbox", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sandbox"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_instrument_cache() -> Iterator[None]:
+    """A test's database is rolled back without signals: forget the cached instruments."""
+    from sandbox.desk import selectors
+
+    selectors._instruments = None
+    yield
+    selectors._instruments = None

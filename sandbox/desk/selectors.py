@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from sandbox import engine
 
@@ -21,9 +23,22 @@ from .models import (
     Wallet,
 )
 
+_instruments: list[Instrument] | None = None
+
 
 def instruments() -> list[Instrument]:
-    return list(Instrument.objects.all())
+    """Every instrument. They are set up once (``seed_sandbox``) and read on every request,
+    so the process keeps them, and forgets them when one is saved or deleted."""
+    global _instruments
+    if _instruments is None:
+        _instruments = list(Instrument.objects.all())
+    return list(_instruments)
+
+
+@receiver([post_save, post_delete], sender=Instrument)
+def _instruments_changed(**kwargs: object) -> None:
+    global _instruments
+    _instruments = None
 
 
 def market_instruments(market: Market) -> list[Instrument]:
@@ -117,9 +132,29 @@ def account_state(account: PaperAccount) -> AccountState:
     return AccountState(state, market, engine.account_figures(state, market))
 
 
-def recent_fills(account: PaperAccount, limit: int = 50) -> QuerySet[Fill]:
-    return Fill.objects.filter(account=account)[:limit]
+RECENT = 10  # the desk shows this many fills and ledger entries; the history page all
 
 
-def recent_ledger(account: PaperAccount, limit: int = 50) -> QuerySet[LedgerEntry]:
-    return LedgerEntry.objects.filter(account=account)[:limit]
+def recent_fills(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[Fill]:
+    rows = Fill.objects.filter(account=account)
+    return rows[:limit] if limit is not None else rows
+
+
+def recent_ledger(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[LedgerEntry]:
+    rows = LedgerEntry.objects.filter(account=account)
+    return rows[:limit] if limit is not None else rows
+
+
+def ledger_totals(
+    account: PaperAccount, ledger: list[LedgerEntry]
+) -> list[tuple[str, Decimal, Decimal]]:
+    """(currency, sum of the ledger's entries, wallet balance) for each wallet: the two
+    are equal, since every change of a wallet is an entry."""
+    return [
+        (
+            w.currency,
+            sum((e.amount for e in ledger if e.currency == w.currency), Decimal(0)),
+            w.balance,
+        )
+        for w in Wallet.objects.filter(account=account).order_by("currency")
+    ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Before the desk's own pattern, which would otherwise take "reset" for a symbol.
     path("desk/<int:account_id>/reset/", views.account_reset, name="account_reset"),
+    path("desk/<int:account_id>/history/", views.history, name="history"),
     path("desk/<int:account_id>/<str:symbol>/", views.desk, name="desk"),
     path("desk/<int:account_id>/<str:symbol>/order/", views.order_submit, name="order_submit"),
     path(

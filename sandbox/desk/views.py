@@ -171,6 +171,21 @@ def _leverage_preview(
 
 
 @require_GET
+def history(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Every fill and ledger entry of the account, and what its ledger adds up to."""
+    account = get_account_for_request(request, account_id)
+    ledger = list(selectors.recent_ledger(account, limit=None))
+    context = {
+        "account": account,
+        "symbol": settings.SANDBOX_DEFAULT_SYMBOL,
+        "fills": selectors.recent_fills(account, limit=None),
+        "ledger": ledger,
+        "totals": selectors.ledger_totals(account, ledger),
+    }
+    return render(request, "desk/history.html", context)
+
+
+@require_GET
 def desk(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
     context = _desk_context(request, account, _instrument(account, symbol))

@@ -12,6 +12,7 @@ viewer's own trade) sends whole sections.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from sandbox.classroom.models import Room, RoomMember
 from sandbox.classroom.selectors import LearnerRow, leaderboard, learner_rows
 from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
 from sandbox.desk.selectors import (
+    RECENT,
     AccountState,
     engine_accounts,
     engine_market,
@@ -90,7 +92,7 @@ def desk_context(
     *,
     member: RoomMember | None = None,
     ranking: list[LearnerRow] | None = None,
-    markers: Sequence[tuple[int, Decimal, str]] = (),
+    markers: Sequence[tuple[int, Decimal, str]] | None = None,
     liquidations: Sequence[LiquidationRecord] = (),
 ) -> dict[str, Any]:
     """Everything the desk's live partials need, for one account and the symbol it views."""
@@ -108,12 +110,22 @@ def desk_context(
         "position": position,
         "alerts": margin_alerts(figures),
         "liquidations": list(liquidations),
-        "chart": chart_view(view.window(symbol), position_lines(position), markers),
+        # Drawn only if a template shows it (an action's answer usually does not).
+        "chart": functools.cache(
+            lambda: chart_view(
+                view.window(symbol),
+                position_lines(position),
+                markers
+                if markers is not None
+                else _markers([account.pk], view, {symbol}).get((account.pk, symbol), []),
+            )
+        ),
         "notice": None,
         "state": AccountState(state, view.prices, figures),
         "figures": figures,
         "speeds": SPEEDS,
         "gaps": GAP_CHOICES,
+        "recent": RECENT,
         "member": member,
         "ranking": ranked_for(ranking, member) if ranking and member else None,
     }
@@ -170,7 +182,6 @@ def live_context(account: PaperAccount, symbol: str, *, with_board: bool = True)
         state,
         member=member,
         ranking=ranking,
-        markers=_markers([account.pk], view, {symbol}).get((account.pk, symbol), []),
         liquidations=_open_liquidations([account.pk]).get(account.pk, []),
     )
 
@@ -260,7 +271,7 @@ def desk_updates(
             markers=own_markers,
             liquidations=liquidations.get(viewer.account_id, []),
         )
-        viewer.seen.chart = _chart_key(context["chart"])
+        viewer.seen.chart = _chart_key(context["chart"]())
         viewer.seen.figures = {}  # whole sections: the next tick sends every figure again
         alerts = tuple(a.key for a in context["alerts"])
         alerts_changed = full or alerts != viewer.seen.alerts
