@@ -1,13 +1,14 @@
 """Benchmark 3: the leverage-slider preview and the order post with 20 learners working at
-once, against a bare Django view served by the same server, in the same run.
+once, against a bare Django view served by the same servers, in the same run.
 
-The server is a real daphne process (the one ``make run`` starts, with the benchmark's
-bare view added). Each learner is a thread with its own connection and paper account,
-doing what a learner at the desk does: drag the slider across a few stops (the desk
-asks for a preview after the slider rests 250 ms), place an order, and think for a second
-before the next round. Server time is what Django reports in each response's
-``Server-Timing`` header (from the request reaching Django to the response being ready);
-the round trip, measured by the learner, adds the wait for the server and the network.
+The server is the deployment's: daphne processes (one per core, with the benchmark's bare
+view added), the learners shared between them as a load balancer would. Each learner is a
+thread with its own connection and paper account, doing what a learner at the desk does:
+drag the slider across a few stops (the desk asks for a preview after the slider rests
+250 ms), place an order, and think for a second before the next round. Server time is
+what Django reports in each response's ``Server-Timing`` header (from the request reaching
+Django to the response being ready); the round trip, measured by the learner, adds the
+network and daphne.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bench.fanout import ROOT, _port, _wait
 
 USERS = 20
 SECONDS = 20
+PROCESSES = 2  # daphne processes, one per core
 DRAG_STOPS = 4  # previews per drag
 REST = 0.25  # seconds the slider rests on a stop (the desk's debounce)
 THINK = 1.0  # seconds between rounds
@@ -90,23 +92,27 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 
 
 def interaction_benchmark(work: Path) -> dict[str, Any]:
-    port = _port()
+    ports = [_port() for _ in range(PROCESSES)]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "SANDBOX_TICKER": "off"}
     log = (work / "daphne-interaction.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.asgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.asgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for port in ports
+    ]
     kinds = ("preview", "order", "bare")
     server_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
     trip_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
     lock = threading.Lock()
     try:
-        _wait(port)
-        learners = [Learner(port) for _ in range(USERS)]
+        for port in ports:
+            _wait(port)
+        learners = [Learner(ports[i % PROCESSES]) for i in range(USERS)]
         start = threading.Barrier(USERS)
         deadline = [0.0]
 
@@ -148,9 +154,10 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         for thread in threads:
             thread.join()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-    return {
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
+    report: dict[str, Any] = {
         kind: {
             "server": _percentiles(server_ms[kind]),
             "round_trip": _percentiles(trip_ms[kind]),
@@ -158,3 +165,5 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         }
         for kind in kinds
     }
+    report["processes"] = PROCESSES
+    return report

@@ -42,7 +42,8 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
     key = _browser_key(request)
     if not key:
         return None
-    return PaperAccount.objects.filter(browser_key=key, user__isnull=True).first()
+    rows = PaperAccount.objects.select_related("market")
+    return rows.filter(browser_key=key, user__isnull=True).first()
 
 
 ROOM_COOKIE = "sandbox_room_"
@@ -67,7 +68,8 @@ def _room_accounts(cookies: Any) -> list[PaperAccount]:
     keys = _room_keys(cookies)
     if not keys:
         return []
-    return list(PaperAccount.objects.filter(browser_key__in=keys, user__isnull=True))
+    rows = PaperAccount.objects.select_related("market")
+    return list(rows.filter(browser_key__in=keys, user__isnull=True))
 
 
 def owned_accounts(request: HttpRequest) -> list[PaperAccount]:
@@ -75,7 +77,8 @@ def owned_accounts(request: HttpRequest) -> list[PaperAccount]:
     account), and the classroom accounts this browser joined."""
     rooms = _room_accounts(request.COOKIES)
     if request.user.is_authenticated:
-        return list(PaperAccount.objects.filter(user=request.user).order_by("-id")) + rooms
+        mine = PaperAccount.objects.select_related("market").filter(user=request.user)
+        return list(mine.order_by("-id")) + rooms
     account = _browser_account(request)
     return ([account] if account else []) + rooms
 
@@ -108,7 +111,8 @@ def room_account(request: HttpRequest, room_id: int) -> PaperAccount | None:
     key = _unsign(request.COOKIES.get(room_cookie(room_id)))
     if key is None:
         return None
-    return PaperAccount.objects.filter(browser_key=key, user__isnull=True).first()
+    rows = PaperAccount.objects.select_related("market")
+    return rows.filter(browser_key=key, user__isnull=True).first()
 
 
 def remember_room(response: HttpResponse, room_id: int, account: PaperAccount) -> None:
@@ -165,7 +169,7 @@ def get_account_for_request(request: HttpRequest, account_id: int) -> PaperAccou
     for account in owned_accounts(request):
         if account.pk == account_id:
             return account
-        twin = account.twins.filter(pk=account_id).first()
+        twin = account.twins.select_related("market").filter(pk=account_id).first()
         if twin is not None:
             return twin
     raise Http404("No such paper account.")

@@ -202,35 +202,38 @@ def outcome_save(
             reason=entry.reason.value,
             symbol=entry.symbol,
         )
+    # Rows known to exist are updated in one statement each (update_or_create would read
+    # first, inside a savepoint).
     for currency, balance in after.wallets.items():
-        if before.wallets.get(currency) != balance or currency not in before.wallets:
-            Wallet.objects.update_or_create(
-                account=account, currency=currency, defaults={"balance": balance}
-            )
+        if currency not in before.wallets:
+            Wallet.objects.create(account=account, currency=currency, balance=balance)
+        elif before.wallets[currency] != balance:
+            Wallet.objects.filter(account=account, currency=currency).update(balance=balance)
     for symbol in set(before.positions) - set(after.positions):
         Position.objects.filter(account=account, instrument_id=symbol).delete()
     for symbol, position in after.positions.items():
         old = before.positions.get(symbol)
         if old == position:
             continue
-        if old is not None and (old.qty > 0) != (position.qty > 0):
+        columns = {
+            "qty": position.qty,
+            "cost_value": position.cost_value,
+            "entry_value": position.entry_value,
+            "mode": position.mode.value,
+            "leverage": position.leverage,
+            "position_margin": position.position_margin,
+            "realised_pnl": position.realised_pnl,
+            "stop_loss": position.stop_loss,
+            "take_profit": position.take_profit,
+        }
+        rows = Position.objects.filter(account=account, instrument_id=symbol)
+        if old is not None and (old.qty > 0) == (position.qty > 0):
+            rows.update(**columns)
+            continue
+        if old is not None:
             # The position flipped side: it is a new position with a new opening time.
-            Position.objects.filter(account=account, instrument_id=symbol).delete()
-        Position.objects.update_or_create(
-            account=account,
-            instrument_id=symbol,
-            defaults={
-                "qty": position.qty,
-                "cost_value": position.cost_value,
-                "entry_value": position.entry_value,
-                "mode": position.mode.value,
-                "leverage": position.leverage,
-                "position_margin": position.position_margin,
-                "realised_pnl": position.realised_pnl,
-                "stop_loss": position.stop_loss,
-                "take_profit": position.take_profit,
-            },
-        )
+            rows.delete()
+        Position.objects.create(account=account, instrument_id=symbol, **columns)
     if before.settings != after.settings:
         MarginSettingRow.objects.filter(account=account).exclude(
             instrument_id__in=list(after.settings)
@@ -304,7 +307,11 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
     trading refuses every action, unless ``when_closed`` (a teacher's reset).
     """
     with _writer(), transaction.atomic():
-        locked = PaperAccount.objects.select_for_update().get(pk=account.pk)
+        locked = (
+            PaperAccount.objects.select_related("market")
+            .select_for_update(of=("self",))
+            .get(pk=account.pk)
+        )
         if not locked.market.trading_open and not when_closed:
             raise engine.Rejected(TRADING_CLOSED)
         before = engine_account(locked)

@@ -58,6 +58,8 @@ class Notice:
     text: str
     ok: bool = True
     liquidations: list[engine.LiquidationEvent] = field(default_factory=list)
+    # The account as the action left it, so the answer need not read it again.
+    state: engine.Account | None = None
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -86,7 +88,9 @@ def _desk_context(
 ) -> dict[str, Any]:
     """``with_board``: rank the classroom for the room panel (a whole page shows it; the
     fragments an action answers with do not)."""
-    context = live_context(account, instrument.symbol, with_board=with_board)
+    notice = extra.get("notice")
+    state = notice.state if isinstance(notice, Notice) else None
+    context = live_context(account, instrument.symbol, with_board=with_board, state=state)
     state = context["state"]
     symbol = instrument.symbol
     inst = state.market.instrument(symbol)
@@ -273,7 +277,8 @@ def _liquidation_text(event: engine.LiquidationEvent) -> str:
 def _outcome_notice(section: str, text: str, outcome: engine.Outcome) -> Notice:
     liquidations = [e for e in outcome.events if isinstance(e, engine.LiquidationEvent)]
     fired = [_trigger_text(e) for e in outcome.events if isinstance(e, engine.TriggerEvent)]
-    return Notice(section, " ".join([text, *fired, *outcome.warnings]), True, liquidations)
+    text = " ".join([text, *fired, *outcome.warnings])
+    return Notice(section, text, True, liquidations, state=outcome.account)
 
 
 @require_POST

@@ -162,15 +162,23 @@ def _rankings(members: dict[int, RoomMember], *, due: bool) -> dict[int, list[Le
     }
 
 
-def live_context(account: PaperAccount, symbol: str, *, with_board: bool = True) -> dict[str, Any]:
+def live_context(
+    account: PaperAccount,
+    symbol: str,
+    *,
+    with_board: bool = True,
+    state: engine.Account | None = None,
+) -> dict[str, Any]:
     """The live partials' context for one account (a page, or one socket's push).
 
     In a classroom, ``with_board`` also ranks the class for the leaderboard (when the
-    teacher shows it to learners).
+    teacher shows it to learners). ``state``: the account as an action just left it (read
+    from the database otherwise).
     """
     account.market.refresh_from_db()
     view = market_view(account.market)
-    state = engine_accounts([account.pk])[account.pk]
+    if state is None:
+        state = engine_accounts([account.pk])[account.pk]
     member = RoomMember.objects.filter(account=account).select_related("room").first()
     ranking = None
     if member is not None:
