@@ -149,6 +149,7 @@ def chart_view(
     still fits it well (so from one tick to the next only the price line moves)."""
     if window is None:
         return None
+    markers = [m for m in markers if window.first_tick <= m[0] <= window.last_tick]
     last = window.last
     shown = [
         (k, label, p) for k, label, p in lines if p is not None and abs(p - last) <= last * NEAR

@@ -1,0 +1,363 @@
+"""Market feeds and the pass that draws every desk of a market: one feed per market in
+this process serves all its desks; a tick gives each desk one push with its own figures;
+a desk whose stop fired gets whole sections instead; a kept chart scale sends only the
+price line; a classroom panel lists the top ten and the learner's own place.
+
+Websocket tests talk to ``sandbox.asgi.router`` through Channels' communicator, as in
+``test_consumers``; the feed registry is per event loop, so ``feed.serving`` is read
+inside the test's loop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from sandbox.classroom.models import RoomMember
+from sandbox.classroom.selectors import LearnerRow
+from sandbox.desk import services as desk_services
+from sandbox.desk.models import Fill, Market, PaperAccount, Position
+from sandbox.live import feed, services
+from sandbox.live.render import BOARD_TOP, Seen, Viewer, desk_updates, ranked_for
+
+from .conftest import BUY, ISOLATED, Learner, open_position, quiet, schedule_gap, wallet
+from .test_consumers import WAIT, atick, browser_cookie, desk_socket, oob, section
+
+D = Decimal
+TICK_SPAN = re.compile(r'<span id="(?:pos|bal)-[^"]*"[^>]*hx-swap-oob="true"')
+
+websockets = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def empty_channel_layer() -> AsyncIterator[None]:
+    layer = get_channel_layer()
+    await layer.flush()
+    yield
+    await layer.flush()
+
+
+@pytest.fixture
+def shared_market(learner: Learner, other_learner: Learner) -> tuple[Learner, Learner]:
+    """Two learners on the first one's quiet practice market; the first holds 0.1 XBTUSDT
+    isolated 10x (liquidation 54,300, bankruptcy 54,000), the second nothing."""
+    market = quiet(learner.account.market)
+    PaperAccount.objects.filter(pk=other_learner.account.pk).update(market=market)
+    other_learner.account.refresh_from_db()
+    open_position(learner.account, "XBTUSDT", BUY, "0.1", ISOLATED, "10")
+    assert other_learner.account.market_id == learner.account.market_id
+    return learner, other_learner
+
+
+# ------------------------------------------------------------------- one feed per market
+
+
+@websockets
+async def test_one_feed_serves_every_desk_of_a_market(
+    shared_market: tuple[Learner, Learner],
+) -> None:
+    learner, other = shared_market
+    market_id = learner.account.market_id
+    assert feed.serving(market_id) == 0
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (mine, _):
+        assert feed.serving(market_id) == 1
+        async with desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _):
+            assert feed.serving(market_id) == 2
+        assert feed.serving(market_id) == 1
+        # The remaining desk is still served.
+        await atick(market_id)
+        assert 'data-sequence="1"' in await mine.receive_from(timeout=WAIT)
+    assert feed.serving(market_id) == 0
+    assert feed.serving(market_id + 10_000) == 0  # a market nobody watches has no feed
+
+
+@websockets
+async def test_a_tick_gives_each_desk_one_push_with_its_own_figures(
+    shared_market: tuple[Learner, Learner],
+) -> None:
+    learner, other = shared_market
+    market = learner.account.market
+    await database_sync_to_async(schedule_gap)(market, "XBTUSDT", "1")
+
+    async with (
+        desk_socket(learner.account.pk, browser_cookie(learner)) as (mine, _),
+        desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _),
+    ):
+        assert feed.serving(market.pk) == 2
+        result = await atick(market.pk)
+        assert result.marks["XBTUSDT"] == D("60600.0")
+        assert (result.liquidated, result.triggered) == ({}, [])
+        my_push = await mine.receive_from(timeout=WAIT)
+        their_push = await theirs.receive_from(timeout=WAIT)
+        assert await mine.receive_nothing(timeout=0.2)
+        assert await theirs.receive_nothing(timeout=0.2)
+
+    # The shared parts, the same for both.
+    for push in (my_push, their_push):
+        assert '<strong id="mark-price" data-sequence="1">60,600</strong>' in push
+        assert '<span id="picker-XBTUSDT-mark" hx-swap-oob="true">60,600</span>' in push
+        assert oob(push, "live-status")
+    assert section(my_push, "mark-display") == section(their_push, "mark-display")
+    # The learner's own figures: 0.1 × 600 = +60 unrealised.
+    assert '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">60,600</span>' in my_push
+    assert '<span id="pos-XBTUSDT-upnl" class="gain" hx-swap-oob="true">+60</span>' in my_push
+    assert '<span id="bal-USDT-upnl" class="gain" hx-swap-oob="true">+60</span>' in my_push
+    # The other learner holds nothing: no figure of theirs moves, and none of the learner's.
+    assert "pos-XBTUSDT-" not in their_push
+    assert 'id="bal-' not in their_push
+    assert "+60" not in their_push
+    # A plain tick sends figures, not tables.
+    for push in (my_push, their_push):
+        for element_id in ("positions", "balances", "history", "liquidation-notices"):
+            assert f'id="{element_id}"' not in push
+
+
+@websockets
+async def test_a_desk_that_connects_later_is_served_by_the_same_feed(
+    shared_market: tuple[Learner, Learner],
+) -> None:
+    learner, other = shared_market
+    market_id = learner.account.market_id
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (mine, _):
+        await atick(market_id)
+        first = await mine.receive_from(timeout=WAIT)
+        async with desk_socket(other.account.pk, browser_cookie(other)) as (theirs, snapshot):
+            assert 'data-sequence="1"' in section(snapshot, "live-status")
+            await atick(market_id)
+            for ws in (mine, theirs):
+                push = await ws.receive_from(timeout=WAIT)
+                assert 'data-sequence="2"' in section(push, "live-status")
+    assert 'data-sequence="1"' in section(first, "live-status")
+
+
+# ------------------------------------------------------------------- a stop that fires
+
+
+@websockets
+async def test_a_stop_that_fires_sends_its_desk_whole_sections_once(
+    shared_market: tuple[Learner, Learner],
+) -> None:
+    learner, other = shared_market
+    account = learner.account
+
+    def stop_and_gap() -> None:
+        desk_services.triggers_set(
+            account=account, symbol="XBTUSDT", stop_loss=D(57000), take_profit=None
+        )
+        schedule_gap(account.market, "XBTUSDT", "-6")  # 56,400: through the stop, not 54,300
+
+    await database_sync_to_async(stop_and_gap)()
+
+    async with (
+        desk_socket(account.pk, browser_cookie(learner)) as (mine, first),
+        desk_socket(other.account.pk, browser_cookie(other)) as (theirs, _),
+    ):
+        assert "No open positions" not in section(first, "positions")
+        result = await atick(account.market_id)
+        assert result.marks["XBTUSDT"] == D("56400.0")
+        assert result.triggered == [account.pk]
+        assert result.liquidated == {}
+        push = await mine.receive_from(timeout=WAIT)
+        their_push = await theirs.receive_from(timeout=WAIT)
+        assert await mine.receive_nothing(timeout=0.2)
+        assert await theirs.receive_nothing(timeout=0.2)
+
+    # The position was closed by the stop at the mark.
+    assert not await database_sync_to_async(Position.objects.filter(account=account).exists)()
+    fill = await database_sync_to_async(lambda: Fill.objects.filter(account=account).first())()
+    assert fill is not None and (fill.kind, fill.price) == ("stop-loss", D("56400"))
+    # Open fee 3, close fee 2.82, loss 0.1 × 3,600 = 360.
+    assert await database_sync_to_async(wallet)(account) == D("9634.18")
+
+    # Whole sections, at the tick's sequence, not the tick's figures.
+    assert 'data-sequence="1"' in section(push, "live-status")
+    assert '<strong id="mark-price" data-sequence="1">56,400</strong>' in push
+    assert oob(push, "positions")
+    assert "No open positions" in section(push, "positions")
+    assert oob(push, "balances")
+    assert '<td data-figure="wallet-USDT">9,634.18</td>' in section(push, "balances")
+    assert oob(push, "history")
+    history = section(push, "history")
+    assert "<td>stop-loss</td>" in history
+    assert "<td>56,400</td>" in history
+    assert TICK_SPAN.search(push) is None
+    # The other learner on the market gets the plain tick.
+    assert '<strong id="mark-price" data-sequence="1">56,400</strong>' in their_push
+    assert 'id="positions"' not in their_push
+    assert 'id="history"' not in their_push
+
+
+# ----------------------------------------------------------------------- the class board
+
+
+def rows(count: int) -> list[LearnerRow]:
+    """``count`` leaderboard rows, best first; member pk i + 1 at place i + 1."""
+    return [
+        LearnerRow(
+            member=RoomMember(pk=place, display_name=f"learner {place}"),
+            equity=D(10000 - place),
+            currency="USDT",
+            return_percent=D(-place) / 100,
+            leverage_used=None,
+            modes="",
+            distance=None,
+            liquidations=0,
+            trades=place,
+        )
+        for place in range(1, count + 1)
+    ]
+
+
+def places(shown: list[tuple[int, LearnerRow]]) -> list[tuple[int, int | None]]:
+    return [(place, row.member.pk) for place, row in shown]
+
+
+def test_the_board_shows_the_top_ten() -> None:
+    assert BOARD_TOP == 10
+
+
+def test_a_learner_twelfth_sees_the_top_ten_then_their_own_place() -> None:
+    ranking = rows(12)
+
+    shown = ranked_for(ranking, RoomMember(pk=12))
+
+    assert places(shown) == [(p, p) for p in range(1, 11)] + [(12, 12)]
+    assert shown[-1] == (12, ranking[11])
+
+
+def test_a_learner_eleventh_sees_the_top_ten_then_their_own_place() -> None:
+    shown = ranked_for(rows(12), RoomMember(pk=11))
+
+    assert places(shown) == [(p, p) for p in range(1, 11)] + [(11, 11)]
+
+
+@pytest.mark.parametrize("pk", [1, 5, 10])
+def test_a_learner_in_the_top_ten_sees_just_the_top_ten(pk: int) -> None:
+    shown = ranked_for(rows(12), RoomMember(pk=pk))
+
+    assert places(shown) == [(p, p) for p in range(1, 11)]
+
+
+def test_a_small_class_is_shown_whole() -> None:
+    shown = ranked_for(rows(3), RoomMember(pk=3))
+
+    assert places(shown) == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_a_learner_not_on_the_board_sees_the_top_ten_only() -> None:
+    assert places(ranked_for(rows(12), RoomMember(pk=99))) == [(p, p) for p in range(1, 11)]
+    assert ranked_for([], RoomMember(pk=1)) == []
+
+
+# -------------------------------------------------------------------- a chart kept still
+
+
+def tick(market_id: int) -> services.TickResult:
+    result = services.market_tick(market_id=market_id)
+    assert result is not None
+    return result
+
+
+def view_box(html: str) -> str:
+    found = re.search(r'<svg id="chart-plot"[^>]* viewBox="([^"]*)"', html)
+    assert found is not None, "no price line in the push"
+    return found[1]
+
+
+@pytest.fixture
+def ticking(learner: Learner) -> tuple[int, Viewer]:
+    """The learner's quiet market after one tick to 60,600, holding 0.1 XBTUSDT isolated
+    10x (avg entry 60,000, liquidation 54,300, bankruptcy 54,000); and a viewer of it."""
+    market = quiet(learner.account.market)
+    open_position(learner.account, "XBTUSDT", BUY, "0.1", ISOLATED, "10")
+    schedule_gap(market, "XBTUSDT", "1")
+    tick(market.pk)
+    return market.pk, Viewer(learner.account.pk, "XBTUSDT", Seen())
+
+
+@websockets
+def test_a_plain_tick_keeps_the_scale_and_sends_only_the_price_line(
+    ticking: tuple[int, Viewer],
+) -> None:
+    market_id, viewer = ticking
+    (full,) = desk_updates(market_id, [viewer], full=True)
+    # Values 54,000 to 60,600: 660 free on each side.
+    assert oob(full, "chart")
+    assert view_box(section(full, "chart")) == "0 -61260 1 7920"
+    assert viewer.seen.chart is not None
+    assert viewer.seen.chart[0] == (D("53340"), D("61260"))
+
+    schedule_gap(Market.objects.get(pk=market_id), "XBTUSDT", "0.5")  # 60,903: inside the scale
+    tick(market_id)
+    (plain,) = desk_updates(market_id, [viewer])
+
+    assert '<svg id="chart-plot" hx-swap-oob="true"' in plain
+    assert 'id="chart"' not in plain
+    assert view_box(plain) == "0 -61260 1 7920"
+    assert 'points="0,-60600 1,-60903"' in plain
+    assert '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">60,903</span>' in plain
+
+    tick(market_id)  # no move: the scale stays, the line grows
+    (again,) = desk_updates(market_id, [viewer])
+    assert 'id="chart"' not in again
+    assert view_box(again) == "0 -61260 2 7920"
+
+
+@websockets
+def test_a_price_leaving_the_scale_sends_the_whole_chart(ticking: tuple[int, Viewer]) -> None:
+    market_id, viewer = ticking
+    desk_updates(market_id, [viewer], full=True)
+
+    schedule_gap(Market.objects.get(pk=market_id), "XBTUSDT", "5")  # 63,630: above 61,260
+    tick(market_id)
+    (plain,) = desk_updates(market_id, [viewer])
+
+    assert oob(plain, "chart")
+    chart = section(plain, "chart")
+    # Values 54,000 to 63,630: 963 free on each side.
+    assert view_box(chart) == "0 -64593 1 11556"
+    assert viewer.seen.chart is not None
+    assert viewer.seen.chart[0] == (D("53037"), D("64593"))
+
+
+@websockets
+def test_a_new_viewers_first_tick_sends_the_whole_chart(ticking: tuple[int, Viewer]) -> None:
+    market_id, viewer = ticking
+    tick(market_id)
+
+    (plain,) = desk_updates(market_id, [viewer])
+
+    assert oob(plain, "chart")
+    assert "avg entry 60,000" in section(plain, "chart")
+    # And then it is kept.
+    tick(market_id)
+    (next_plain,) = desk_updates(market_id, [viewer])
+    assert 'id="chart"' not in next_plain
+    assert '<svg id="chart-plot" hx-swap-oob="true"' in next_plain
+
+
+@websockets
+def test_viewers_of_one_market_get_one_update_each_in_order(
+    shared_market: tuple[Learner, Learner],
+) -> None:
+    learner, other = shared_market
+    market_id = learner.account.market_id
+    schedule_gap(learner.account.market, "XBTUSDT", "1")
+    tick(market_id)
+    mine = Viewer(learner.account.pk, "XBTUSDT", Seen())
+    theirs = Viewer(other.account.pk, "ETHUSDT", Seen())
+
+    my_update, their_update = desk_updates(market_id, [mine, theirs])
+
+    assert '<strong id="mark-price" data-sequence="1">60,600</strong>' in my_update
+    assert "pos-XBTUSDT-upnl" in my_update
+    assert '<strong id="mark-price" data-sequence="1">3,000</strong>' in their_update
+    assert "pos-" not in their_update
+    assert desk_updates(market_id, []) == []
