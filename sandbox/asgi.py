@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from sandbox.handlers import SandboxASGIHandler  # noqa: E402
+
+django_asgi_app = SandboxASGIHandler()
 
 # Imported after Django is set up, as Channels requires.
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -4,36 +4,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import sync_and_async_middleware
 
 
-def _stamp(response: HttpResponse, began: float) -> HttpResponse:
-    response["Server-Timing"] = f"app;dur={(time.perf_counter() - began) * 1000:.2f}"
-    return response
+def server_timing(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
+    """Outermost middleware: ``app`` is the time from the first middleware to the response
+    being ready, all middleware, the view and its templates included. (Under daphne,
+    :class:`sandbox.handlers.SandboxASGIHandler` adds ``total``, which also counts the wait
+    for the process's worker thread.)"""
 
-
-@sync_and_async_middleware
-def server_timing(get_response: Callable[[HttpRequest], Any]) -> Any:
-    """Outermost middleware: the time from Django receiving the request to the response
-    being ready, all other middleware, the view and the template included. Under daphne
-    it runs in the event loop (as Django's own middleware do), so the request is not
-    handed between threads more than the view needs."""
-    if iscoroutinefunction(get_response):
-
-        async def timed(request: HttpRequest) -> HttpResponse:
-            began = time.perf_counter()
-            response: Awaitable[HttpResponse] = get_response(request)
-            return _stamp(await response, began)
-
-        return timed
-
-    def timed_sync(request: HttpRequest) -> HttpResponse:
+    def timed(request: HttpRequest) -> HttpResponse:
         began = time.perf_counter()
-        return _stamp(get_response(request), began)
+        response = get_response(request)
+        response["Server-Timing"] = f"app;dur={(time.perf_counter() - began) * 1000:.2f}"
+        return response
 
-    return timed_sync
+    return timed

@@ -149,6 +149,9 @@ else:
             # WAL: readers (every page, every tick's desks) never wait for a writer, and a
             # commit appends to the log instead of rewriting pages. NORMAL sync keeps the
             # database consistent after a crash; a power cut may lose the last commits.
+            # Kept open between requests: opening the file and setting it up each time
+            # costs more than most requests.
+            "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

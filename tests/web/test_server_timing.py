@@ -137,3 +137,47 @@ def test_a_slow_response_keeps_its_whole_milliseconds(monkeypatch: pytest.Monkey
 
     assert response["Server-Timing"] == "app;dur=1234500.00"
     assert TIMING.match(response["Server-Timing"])
+
+
+# ---------------------------------------------------------------- daphne's handler
+
+
+async def _through_the_servers_handler(path: str) -> dict[bytes, bytes]:
+    """The response headers of a GET through the application daphne serves."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from sandbox.asgi import router
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(router, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(10)
+    await communicator.receive_output(10)  # the body
+    assert start["type"] == "http.response.start"
+    return {name.lower(): value for name, value in start["headers"]}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("path", "status"), [("/", 302), ("/no/such/page/", 404)])
+async def test_the_servers_handler_adds_the_total_with_the_wait_for_a_thread(
+    seeded: None, path: str, status: int
+) -> None:
+    headers = await _through_the_servers_handler(path)
+
+    timing = headers[b"server-timing"].decode()
+    found = re.fullmatch(r"app;dur=(\d+\.\d\d), total;dur=(\d+\.\d\d)", timing)
+    assert found, timing
+    assert float(found[2]) >= float(found[1])  # the total includes the stack's own time
