@@ -10,10 +10,11 @@ second one sees the balance the first one left.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import threading
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -290,14 +291,50 @@ def outcome_save(
     return records
 
 
-# SQLite has one write lock for the whole database, and a writer that finds it taken
-# sleeps in growing steps before trying again; writers of this process queue here instead
-# and wake as soon as the one before them commits. (PostgreSQL locks each account's row.)
-_SQLITE_WRITERS = threading.Lock()
+class _SQLiteWriters:
+    """SQLite has one write lock for the whole database, and a writer that finds it taken
+    sleeps in growing steps (1, 2, 5, 10 ms...) before trying again. Writers queue here
+    instead, and wake as soon as the one before them commits: the threads of a process on
+    a lock, the processes sharing the database file on an advisory lock of a file beside
+    it. (PostgreSQL locks each account's row, and needs none of this.)"""
+
+    def __init__(self) -> None:
+        self.threads = threading.Lock()
+        self.file: IO[str] | None = None
+        self.path = ""
+
+    def __enter__(self) -> None:
+        self.threads.acquire()
+        try:
+            path = f"{connection.settings_dict['NAME']}.writers"
+            if self.path != path:  # (tests point the same process at other databases)
+                if self.file is not None:
+                    self.file.close()
+                self.file, self.path = open(path, "a"), path  # noqa: SIM115 (kept open)
+            assert self.file is not None
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.file is not None:
+                fcntl.flock(self.file, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
 
 
-def _writer() -> contextlib.AbstractContextManager[Any]:
-    return _SQLITE_WRITERS if connection.vendor == "sqlite" else contextlib.nullcontext()
+_SQLITE_WRITERS = _SQLiteWriters()
+
+
+def writer() -> contextlib.AbstractContextManager[Any]:
+    """Around a write transaction: on SQLite, wait for the database's write lock without
+    sleeping (see :class:`_SQLiteWriters`). Nothing on other databases, nor inside a
+    transaction already begun (which holds SQLite's write lock from its start)."""
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        return _SQLITE_WRITERS
+    return contextlib.nullcontext()
 
 
 def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) -> engine.Outcome:
@@ -306,7 +343,7 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
     ``engine.Rejected`` propagates before anything is written. A classroom closed to
     trading refuses every action, unless ``when_closed`` (a teacher's reset).
     """
-    with _writer(), transaction.atomic():
+    with writer(), transaction.atomic():
         locked = (
             PaperAccount.objects.select_related("market")
             .select_for_update(of=("self",))

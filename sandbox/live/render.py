@@ -93,7 +93,7 @@ def desk_context(
     member: RoomMember | None = None,
     ranking: list[LearnerRow] | None = None,
     markers: Sequence[tuple[int, Decimal, str]] | None = None,
-    liquidations: Sequence[LiquidationRecord] = (),
+    liquidations: Sequence[LiquidationRecord] | None = None,
 ) -> dict[str, Any]:
     """Everything the desk's live partials need, for one account and the symbol it views."""
     figures = engine.account_figures(state, view.prices)
@@ -109,7 +109,10 @@ def desk_context(
         "positions": list(figures.positions.values()),
         "position": position,
         "alerts": margin_alerts(figures),
-        "liquidations": list(liquidations),
+        # Read only if a template shows them (an action's answer usually does not).
+        "liquidations": list(liquidations)
+        if liquidations is not None
+        else functools.cache(lambda: _open_liquidations([account.pk]).get(account.pk, [])),
         # Drawn only if a template shows it (an action's answer usually does not).
         "chart": functools.cache(
             lambda: chart_view(
@@ -169,17 +172,18 @@ def live_context(
     with_board: bool = True,
     state: engine.Account | None = None,
 ) -> dict[str, Any]:
-    """The live partials' context for one account (a page, or one socket's push).
+    """The live partials' context for one account, for a page or an action's answer.
 
     In a classroom, ``with_board`` also ranks the class for the leaderboard (when the
     teacher shows it to learners). ``state``: the account as an action just left it (read
     from the database otherwise).
     """
-    account.market.refresh_from_db()
     view = market_view(account.market)
     if state is None:
         state = engine_accounts([account.pk])[account.pk]
-    member = RoomMember.objects.filter(account=account).select_related("room").first()
+    member = None
+    if account.market.kind == Market.Kind.ROOM:  # only a classroom's accounts have members
+        member = RoomMember.objects.filter(account=account).select_related("room").first()
     ranking = None
     if member is not None:
         ranking = _rankings({account.pk: member}, due=with_board).get(member.room_id)
@@ -190,7 +194,6 @@ def live_context(
         state,
         member=member,
         ranking=ranking,
-        liquidations=_open_liquidations([account.pk]).get(account.pk, []),
     )
 
 

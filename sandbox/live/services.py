@@ -29,7 +29,7 @@ from sandbox import engine
 from sandbox.desk.broadcast import account_group, market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_accounts, engine_market
-from sandbox.desk.services import KEY_SCALE, outcome_save, reindex
+from sandbox.desk.services import KEY_SCALE, outcome_save, reindex, writer
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from .models import MarkTick
@@ -91,7 +91,7 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
 
     ``owner=None`` ticks without a lease (a teacher's or a test's single step).
     """
-    with transaction.atomic():
+    with writer(), transaction.atomic():
         market = Market.objects.select_for_update().get(pk=market_id)
         now = timezone.now()
         if owner is not None and (
