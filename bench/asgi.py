@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-
-sys.setswitchinterval(0.0005)
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
