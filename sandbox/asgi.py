@@ -37,8 +37,6 @@ router = ProtocolTypeRouter(
 application = EmbeddedTicker(router)
 
 # Everything loaded so far (Django, the templates' code, the URL patterns) lives as long as
-# the server: keep it out of the garbage collector's scans, and collect less often than
-# Python's default (every 700 new objects, which a request makes many times over). The
-# pauses of a full collection over all those objects were most of the slowest answers.
+# the server: keep it out of the garbage collector's scans. Full collections over all of
+# it were most of the slowest answers.
 gc.freeze()
-gc.set_threshold(50_000, 50, 100)

@@ -21,7 +21,7 @@ def _coord(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.1")), "f")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChartLine:
     kind: str  # entry, liquidation, bankruptcy
     label: str
@@ -29,7 +29,7 @@ class ChartLine:
     y: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChartMarker:
     x: str
     y: str

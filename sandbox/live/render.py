@@ -197,7 +197,7 @@ def live_context(
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     """What a connection last showed, so live regions only change when their news does."""
 
@@ -207,7 +207,7 @@ class Seen:
     figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
 
 
-@dataclass
+@dataclass(slots=True)
 class Viewer:
     """One open desk: the account, the symbol it views, and what it last showed."""
 

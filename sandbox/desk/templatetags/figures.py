@@ -6,6 +6,7 @@ the exact values.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from html import escape
@@ -199,7 +200,8 @@ def tick_figures(figures: AccountFigures, sent: dict[str, Any]) -> SafeString:
     parts = []
     for p in figures.positions.values():
         for name, (attribute, show) in POSITION_FIGURES.items():
-            key, value = f"pos-{p.symbol}-{name}", getattr(p, attribute)
+            # Interned: every desk's record of what it shows shares the same id strings.
+            key, value = sys.intern(f"pos-{p.symbol}-{name}"), getattr(p, attribute)
             if sent.get(key, _UNSENT) != value:
                 sent[key] = value
                 parts.append(_span(key, *show(value, p.settle), oob=True))
@@ -208,7 +210,7 @@ def tick_figures(figures: AccountFigures, sent: dict[str, Any]) -> SafeString:
         if b.currency not in held:
             continue
         for name, (attribute, show) in BALANCE_FIGURES.items():
-            key, value = f"bal-{b.currency}-{name}", getattr(b, attribute)
+            key, value = sys.intern(f"bal-{b.currency}-{name}"), getattr(b, attribute)
             if sent.get(key, _UNSENT) != value:
                 sent[key] = value
                 parts.append(_span(key, *show(value, b.currency), oob=True))
