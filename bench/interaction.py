@@ -117,6 +117,7 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         for port in ports:
             _wait(port)
         learners = [Learner(ports[i % PROCESSES]) for i in range(USERS)]
+        alone = _alone(learners[0])
         start = threading.Barrier(USERS)
         deadline = [0.0]
 
@@ -172,4 +173,38 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         for kind in kinds
     }
     report["processes"] = PROCESSES
+    report["alone"] = alone
+    report["statements_per_order"] = _statements_per_order()
     return report
+
+
+def _statements_per_order() -> int:
+    """The SQL statements of one order post (in this process, through Django's stack)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="localhost")
+    account = int(client.get("/")["Location"].split("/")[2])
+    path = f"/desk/{account}/XBTUSDT/order/"
+    client.post(path, {"side": "buy", "qty": "0.001"}, headers={"HX-Request": "true"})
+    with CaptureQueriesContext(connection) as statements:
+        client.post(path, {"side": "buy", "qty": "0.001"}, headers={"HX-Request": "true"})
+    return len(statements.captured_queries)
+
+
+def _alone(learner: Learner, rounds: int = 40) -> dict[str, dict[str, float]]:
+    """The same requests from one learner with no one else on the server, back to back:
+    what each costs without waiting for others (server time, p50 and p95)."""
+    base = f"/desk/{learner.account}/XBTUSDT"
+    times: dict[str, list[float]] = {"preview": [], "order": [], "bare": []}
+    for i in range(rounds):
+        data = {"stop": str(1 + i % 50), "side": "buy", "qty": "0.1"}
+        timings, _, _ = learner.request("GET", f"{base}/leverage/preview/", data, htmx=True)
+        times["preview"].append(timings["total"])
+        data = {"side": "buy" if i % 2 else "sell", "qty": "0.001"}
+        timings, _, _ = learner.request("POST", f"{base}/order/", data, htmx=True)
+        times["order"].append(timings["total"])
+        timings, _, _ = learner.request("GET", "/bench/bare/")
+        times["bare"].append(timings["total"])
+    return {kind: _percentiles(values) for kind, values in times.items()}
