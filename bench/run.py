@@ -170,7 +170,8 @@ def fanout_section(report: dict[str, Any]) -> list[str]:
         f"{report['rate']} ticks a second",
         "",
         f"- Updates delivered: {report['delivered']:,} in {report['seconds']:.0f} s "
-        f"({report['expected']:,} expected: every learner, every tick); ticks missing or out "
+        f"({report['expected']:,} expected: every tick to each learner measured, all but "
+        "the first, which connects alone to warm the process up); ticks missing or out "
         f"of order at a client: {report['disorder']}; {report['bytes_per_update']:,.0f} bytes "
         "an update on average",
         f"- Tick-to-screen: p50 {report['p50_ms']:.0f} ms, p99 {report['p99_ms']:.0f} ms "
@@ -182,7 +183,9 @@ def fanout_section(report: dict[str, Any]) -> list[str]:
         "",
         "## 4. Memory",
         "",
-        f"- Resident memory per connected learner: {report['kb_per_learner']:.0f} KB "
+        "- Resident memory per connected learner (the server's growth while the other "
+        "learners connect and watch, over their number, after the first learner's desk has "
+        f"set up what is set up once): {report['kb_per_learner']:.0f} KB "
         f"(target ≤ 60 KB: {verdict(report['kb_per_learner'], 60)})",
         "",
     ]

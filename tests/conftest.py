@@ -21,3 +21,17 @@ def fresh_instrument_cache() -> Iterator[None]:
     selectors._instruments = None
     yield
     selectors._instruments = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_writer_lock_left_behind() -> Iterator[None]:
+    """Writers on SQLite queue on a lock file beside the database; the test database goes
+    at the end of the run, and so does its lock file."""
+    yield
+    from pathlib import Path
+
+    from django.conf import settings as django_settings
+
+    name = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name:
+        Path(f"{name}.writers").unlink(missing_ok=True)
