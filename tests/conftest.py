@@ -25,8 +25,8 @@ def fresh_instrument_cache() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_writer_lock_left_behind() -> Iterator[None]:
-    """Writers on SQLite queue on a lock file beside the database; the test database goes
-    at the end of the run, and so does its lock file."""
+    """Beside an SQLite database lie its write-ahead log and the writers' lock file; the
+    test database goes at the end of the run, and so do they."""
     yield
     from pathlib import Path
 
@@ -34,4 +34,5 @@ def no_writer_lock_left_behind() -> Iterator[None]:
 
     name = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
     if name:
-        Path(f"{name}.writers").unlink(missing_ok=True)
+        for suffix in (".writers", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
