@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -143,6 +145,18 @@ def recent_fills(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[
 def recent_ledger(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[LedgerEntry]:
     rows = LedgerEntry.objects.filter(account=account)
     return rows[:limit] if limit is not None else rows
+
+
+def recent_by_account(
+    model: type[Fill] | type[LedgerEntry], account_ids: list[int], limit: int = RECENT
+) -> dict[int, list[Any]]:
+    """The latest ``limit`` fills (or ledger entries) of each account, in one query."""
+    place = Window(RowNumber(), partition_by=[F("account_id")], order_by=F("id").desc())
+    rows = model.objects.filter(account_id__in=account_ids).annotate(place=place)
+    found: dict[int, list[Any]] = {pk: [] for pk in account_ids}
+    for row in rows.filter(place__lte=limit):
+        found[row.account_id].append(row)
+    return found
 
 
 def ledger_totals(

@@ -112,7 +112,7 @@ class DeskConsumer(FragmentConsumer):
     async def push(self, *, snapshot: bool = False) -> None:
         self.generation += 1
         html = await database_sync_to_async(render_update)(
-            self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot, history=True
+            self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot
         )
         await self.send(text_data=html)
 

@@ -24,13 +24,21 @@ from django.template.loader import get_template
 from sandbox import engine
 from sandbox.classroom.models import Room, RoomMember
 from sandbox.classroom.selectors import LearnerRow, leaderboard, learner_rows
-from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
+from sandbox.desk.models import (
+    Fill,
+    Instrument,
+    LedgerEntry,
+    LiquidationRecord,
+    Market,
+    PaperAccount,
+)
 from sandbox.desk.selectors import (
     RECENT,
     AccountState,
     engine_accounts,
     engine_market,
     market_instruments,
+    recent_by_account,
     recent_fills,
     recent_ledger,
 )
@@ -230,21 +238,24 @@ def desk_updates(
     viewers: Sequence[Viewer],
     *,
     full: bool = False,
+    own: bool = False,
     history: bool = False,
     room: bool = False,
 ) -> list[str]:
     """One push for each viewer of a market, from one pass over it.
 
-    A plain tick (``full`` False) sends the shared parts and each viewer's own tick
-    figures; ``full`` sends whole sections (a snapshot). ``history`` adds fills and
-    ledger (after a realisation or funding); ``room`` a teacher's action, so classroom
-    panels redraw. Alerts and liquidation notices go only when they changed.
+    A plain tick sends the shared parts and each viewer's figures that moved. A tick that
+    wrote ledger entries (``history``: a realisation or funding) also sends the balances,
+    positions and history sections. Whole sections go for a snapshot (``full``), the
+    account's own news (``own``: a trade, a liquidation, a stop that fired) and a teacher's
+    action (``room``, which also redraws classroom panels). Alerts and liquidation notices
+    go only when they changed.
     """
     market = Market.objects.get(pk=market_id)
     view = market_view(market)
     ids = sorted({v.account_id for v in viewers})
     states = engine_accounts(ids)
-    board_due = full or history or room or market.sequence % BOARD_EVERY == 0
+    board_due = full or own or room or market.sequence % BOARD_EVERY == 0
     members: dict[int, RoomMember] = {}
     if market.kind == Market.Kind.ROOM:
         members = {
@@ -253,11 +264,16 @@ def desk_updates(
         }
     rankings = _rankings(members, due=board_due)
     markers = _markers(ids, view, {v.symbol for v in viewers})
-    sections = full or history or room
+    sections = full or own or room
     accounts: dict[int, Any] = {}
     liquidations: dict[int, list[LiquidationRecord]] = {}
-    if sections:
+    fills: dict[int, list[Any]] = {}
+    ledger: dict[int, list[Any]] = {}
+    if sections or history:
         accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
+    if history and not sections:
+        fills, ledger = recent_by_account(Fill, ids), recent_by_account(LedgerEntry, ids)
+    if sections:
         liquidations = _open_liquidations(ids)
     shared: dict[str, str] = {}
     updates = []
@@ -266,11 +282,21 @@ def desk_updates(
         ranking = rankings.get(member.room_id) if member else None
         own_markers = markers.get((viewer.account_id, viewer.symbol), [])
         if not sections:
-            updates.append(
-                _tick_push(
-                    viewer, view, states[viewer.account_id], own_markers, member, ranking, shared
-                )
+            push = _tick_push(
+                viewer,
+                view,
+                states[viewer.account_id],
+                own_markers,
+                member,
+                ranking,
+                shared,
+                figures=not history,
             )
+            if history:
+                recent = (fills[viewer.account_id], ledger[viewer.account_id])
+                account = accounts[viewer.account_id]
+                push += _ledger_sections(account, viewer, view, states[account.pk], recent)
+            updates.append(push)
             continue
         context = desk_context(
             accounts[viewer.account_id],
@@ -290,7 +316,7 @@ def desk_updates(
         parts = [*LIVE_PARTS, *FIGURE_PARTS]
         if member is not None:
             parts.append("desk/desk.html#room")
-        if full or history:
+        if full or own or history:
             parts.append("desk/desk.html#history")
             context["fills"] = recent_fills(context["account"])
             context["ledger"] = recent_ledger(context["account"])
@@ -320,13 +346,15 @@ def _tick_push(
     member: RoomMember | None,
     ranking: list[LearnerRow] | None,
     shared: dict[str, str],
+    *,
+    figures: bool = True,
 ) -> str:
     """A plain tick for one viewer: what every viewer of the symbol shares, then the
     viewer's figures that moved, and their price line on the scale they already have
     (the whole chart when that scale had to change)."""
     symbol = viewer.symbol
-    figures = engine.account_figures(state, view.prices)
-    position = figures.positions.get(symbol)
+    own = engine.account_figures(state, view.prices)
+    position = own.positions.get(symbol)
     kept = viewer.seen.chart[0] if viewer.seen.chart else None
     chart = chart_view(view.window(symbol), position_lines(position), markers, keep=kept)
     if symbol not in shared:
@@ -339,7 +367,9 @@ def _tick_push(
         shared[symbol] = get_template("live/tick.html#shared").render(context)
         if chart is not None:
             shared["plot:" + symbol] = plot_prices(chart)
-    parts = [shared[symbol], tick_figures(figures, viewer.seen.figures)]
+    parts = [shared[symbol]]
+    if figures:
+        parts.append(tick_figures(own, viewer.seen.figures))
     key = _chart_key(chart)
     if chart is not None and key is not None and key == viewer.seen.chart:
         parts.append(chart_plot(chart, shared["plot:" + symbol], oob=True))
@@ -352,7 +382,7 @@ def _tick_push(
         }
         parts.append(get_template("live/live.html#chart").render(context))
     viewer.seen.chart = key
-    alerts = margin_alerts(figures)
+    alerts = margin_alerts(own)
     keys = tuple(a.key for a in alerts)
     if keys != viewer.seen.alerts:
         viewer.seen.alerts = keys
@@ -368,17 +398,34 @@ def _tick_push(
     return "".join(parts)
 
 
+LEDGER_PARTS = ("desk/desk.html#balances", "desk/desk.html#positions", "desk/desk.html#history")
+
+
+def _ledger_sections(
+    account: PaperAccount,
+    viewer: Viewer,
+    view: MarketView,
+    state: engine.Account,
+    history: tuple[list[Any], list[Any]],
+) -> str:
+    """After a realisation or funding: the balances, positions and history sections whole
+    (wallets, realised PnL and avg entry prices moved, and the ledger has new entries)."""
+    context = desk_context(account, viewer.symbol, view, state)
+    context["fills"], context["ledger"] = history
+    context["parts"] = [(name, True) for name in LEDGER_PARTS]
+    viewer.seen.figures = {}  # the sections hold every figure: the next tick sends them all
+    return get_template("desk/sections.html").render(context)
+
+
 def render_update(
     account_id: int,
     symbol: str,
     seen: Seen,
     *,
     snapshot: bool,
-    history: bool = False,
-    room: bool = False,
 ) -> str:
     """Whole sections for one desk: on connect (``snapshot``) and when its account
     changed (a trade of its own, a liquidation, a stop that fired)."""
     market_id = PaperAccount.objects.values_list("market_id", flat=True).get(pk=account_id)
     viewer = Viewer(account_id, symbol, seen)
-    return desk_updates(market_id, [viewer], full=snapshot, history=history, room=room)[0]
+    return desk_updates(market_id, [viewer], full=snapshot, own=True)[0]

@@ -373,6 +373,13 @@ async def test_a_realisation_tick_sends_the_history(learner: Learner) -> None:
     assert "profit realisation" in history
     assert "+60" in history
     assert '<td data-figure="wallet-USDT">10,057</td>' in section(push, "balances")
+    # The tick's own parts as on any tick, and the sections the realisation changed whole;
+    # nothing else (the ticket, the slider, the notices) is drawn again.
+    assert 'data-sequence="1"' in section(push, "live-status")
+    assert oob(push, "positions")
+    assert oob(push, "chart-plot") or oob(push, "chart")
+    for element_id in ("ticket", "leverage", "liquidation-notices", "market"):
+        assert f'id="{element_id}"' not in push, element_id
 
 
 async def test_a_watching_socket_keeps_its_practice_market_ticking(learner: Learner) -> None:

@@ -158,3 +158,30 @@ def test_a_post_to_another_learners_history_is_refused(
     response = learner.client.post(history_url(other_learner.account.pk), {"x": "1"})
 
     assert response.status_code == 405
+
+
+def test_the_latest_rows_of_many_accounts_come_in_one_query(
+    learner: Learner, other_learner: Learner
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sandbox.desk.models import Fill
+    from sandbox.desk.selectors import recent_by_account
+
+    for _ in range(3):
+        services.order_place(
+            account=learner.account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal("0.1")
+        )
+    services.order_place(
+        account=other_learner.account, symbol="XBTUSDT", side=engine.Side.SELL, qty=Decimal(1)
+    )
+    ids = [learner.account.pk, other_learner.account.pk]
+
+    with CaptureQueriesContext(connection) as queries:
+        latest = recent_by_account(Fill, ids, limit=2)
+
+    assert len(queries.captured_queries) == 1
+    mine = list(Fill.objects.filter(account=learner.account).order_by("-id")[:2])
+    assert latest[learner.account.pk] == mine
+    assert [f.side for f in latest[other_learner.account.pk]] == ["sell"]
