@@ -204,9 +204,10 @@ def analysis(interaction: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
             f"That is {fanout['cpu_per_update_ms']:.2f} ms of server CPU per update, "
             f"ticker included ({fanout['learners'] * fanout['rate']} updates a second "
             f"take {fanout['cpu_per_update_ms'] * fanout['learners'] * fanout['rate'] / 10:.0f}% "
-            "of one core). A learner's own trade, a liquidation, a realisation or funding "
-            "tick, or a teacher's action still sends whole sections (a few milliseconds "
-            "each), so such ticks arrive later than plain ones.",
+            "of one core). A realisation or funding tick also sends the balances, positions "
+            "and history sections whole, and a learner's own trade, a liquidation or a "
+            "teacher's action whole sections, so those ticks reach the screen later than "
+            "plain ones (this benchmark's ticks are all plain).",
         ]
     order, preview = interaction["order"], interaction["preview"]
     alone = interaction["alone"]
