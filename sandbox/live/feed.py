@@ -42,7 +42,9 @@ class Desk(Protocol):
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
 
 
-def _draw(market_id: int, viewers: list[Viewer], event: dict[str, Any], watched: bool) -> list[str]:
+def _draw(
+    market_id: int, viewers: list[Viewer], event: dict[str, Any], watched: bool
+) -> list[str | None]:
     if watched:
         services.market_watched(market_id=market_id)
     return desk_updates(
@@ -92,8 +94,8 @@ class MarketFeed:
             self.market_id, [d.viewer for d in desks], event, self.ticks % WATCH_EVERY == 0
         )
         for desk, generation, html in zip(desks, drawn_at, updates, strict=True):
-            if desk.generation != generation or desk.channel_name not in self.desks:
-                continue  # sent something newer meanwhile, or gone
+            if html is None or desk.generation != generation or desk.channel_name not in self.desks:
+                continue  # shows this tick already, sent something newer meanwhile, or gone
             try:
                 await desk.send(text_data=html)
             except Exception:  # a socket closing as we send must not stop the others

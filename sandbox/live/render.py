@@ -211,6 +211,7 @@ class Seen:
 
     alerts: tuple[str, ...] | None = None
     liquidations: tuple[int, ...] | None = None
+    sequence: int = -1  # the market's tick the desk shows
     chart: tuple[Any, ...] | None = None  # the chart's scale and lines, if it has no markers
     figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
 
@@ -241,8 +242,9 @@ def desk_updates(
     own: bool = False,
     history: bool = False,
     room: bool = False,
-) -> list[str]:
-    """One push for each viewer of a market, from one pass over it.
+) -> list[str | None]:
+    """One push for each viewer of a market, from one pass over it (None for a viewer
+    whose desk already shows this tick: a plain tick sends nothing it would repeat).
 
     A plain tick sends the shared parts and each viewer's figures that moved. A tick that
     wrote ledger entries (``history``: a realisation or funding) also sends the balances,
@@ -276,11 +278,17 @@ def desk_updates(
     if sections:
         liquidations = _open_liquidations(ids)
     shared: dict[str, str] = {}
-    updates = []
+    updates: list[str | None] = []
     for viewer in viewers:
         member = members.get(viewer.account_id)
         ranking = rankings.get(member.room_id) if member else None
         own_markers = markers.get((viewer.account_id, viewer.symbol), [])
+        if not sections and not history and viewer.seen.sequence >= market.sequence:
+            # Drawn already at this tick (a teacher's action or the learner's own news came
+            # first): sending it again would repeat the tick.
+            updates.append(None)
+            continue
+        viewer.seen.sequence = market.sequence
         if not sections:
             push = _tick_push(
                 viewer,
@@ -428,4 +436,6 @@ def render_update(
     changed (a trade of its own, a liquidation, a stop that fired)."""
     market_id = PaperAccount.objects.values_list("market_id", flat=True).get(pk=account_id)
     viewer = Viewer(account_id, symbol, seen)
-    return desk_updates(market_id, [viewer], full=snapshot, own=True)[0]
+    update = desk_updates(market_id, [viewer], full=snapshot, own=True)[0]
+    assert update is not None  # whole sections are always drawn
+    return update

@@ -361,3 +361,20 @@ def test_viewers_of_one_market_get_one_update_each_in_order(
     assert '<strong id="mark-price" data-sequence="1">3,000</strong>' in their_update
     assert "pos-" not in their_update
     assert desk_updates(market_id, []) == []
+
+
+def test_a_tick_already_drawn_is_not_sent_again(ticking: tuple[int, Viewer]) -> None:
+    """A teacher's action or the learner's own news drew the desk at this tick: the tick's
+    own push would repeat it, so there is none; the next tick is drawn as usual."""
+    market_id, viewer = ticking
+    (whole,) = desk_updates(market_id, [viewer], room=True)
+    assert whole is not None
+    sequence = Market.objects.get(pk=market_id).sequence
+    assert f'data-sequence="{sequence}"' in section(whole, "live-status")
+
+    assert desk_updates(market_id, [viewer]) == [None]
+
+    tick(market_id)
+    (plain,) = desk_updates(market_id, [viewer])
+    assert plain is not None
+    assert f'data-sequence="{sequence + 1}"' in section(plain, "live-status")
