@@ -165,11 +165,19 @@ def _band(
     return (mark - step if mark > step else None), mark + step
 
 
-def _index_positions(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
-    """Refresh the index of every open position, and the cross-linked flag."""
-    keys = index_keys(state, market)
+def _index_positions(
+    account: PaperAccount,
+    state: engine.Account,
+    market: engine.Market,
+    keys: dict[str, dict[str, Any]] | None = None,
+    written: frozenset[str] = frozenset(),
+) -> None:
+    """Refresh the index of every open position (but those ``written`` with their index
+    already), and the cross-linked flag."""
+    keys = index_keys(state, market) if keys is None else keys
     for symbol, columns in keys.items():
-        Position.objects.filter(account=account, instrument_id=symbol).update(**columns)
+        if symbol not in written:
+            Position.objects.filter(account=account, instrument_id=symbol).update(**columns)
     linked = any(row["band_high_key"] is not None or row["band_low_key"] for row in keys.values())
     if account.cross_linked != linked:
         account.cross_linked = linked
@@ -212,11 +220,16 @@ def outcome_save(
             Wallet.objects.filter(account=account, currency=currency).update(balance=balance)
     for symbol in set(before.positions) - set(after.positions):
         Position.objects.filter(account=account, instrument_id=symbol).delete()
+    # A position written now gets its index columns in the same statement.
+    keys = index_keys(after, market) if after.positions else {}
+    written: set[str] = set()
     for symbol, position in after.positions.items():
         old = before.positions.get(symbol)
         if old == position:
             continue
+        written.add(symbol)
         columns = {
+            **keys[symbol],
             "qty": position.qty,
             "cost_value": position.cost_value,
             "entry_value": position.entry_value,
@@ -287,7 +300,7 @@ def outcome_save(
         if isinstance(event, engine.LiquidationEvent)
     ]
     if after.positions or before.positions:
-        _index_positions(account, after, market)
+        _index_positions(account, after, market, keys, frozenset(written))
     return records
 
 

@@ -60,6 +60,8 @@ class Notice:
     liquidations: list[engine.LiquidationEvent] = field(default_factory=list)
     # The account as the action left it, so the answer need not read it again.
     state: engine.Account | None = None
+    # Sections the action is known to have left as they were (not sent again).
+    unchanged: frozenset[str] = frozenset()
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -248,7 +250,7 @@ def desk_response(
     if not request.htmx:
         return render(request, "desk/desk.html", context, status=400)
     main = notice.section
-    skip = KEEP_TYPED | UNCHANGED.get(main, set())
+    skip = KEEP_TYPED | UNCHANGED.get(main, set()) | notice.unchanged
     context["parts"] = [(f"desk/desk.html#{main}", False)] + [
         (f"desk/desk.html#{name}", True) for name in SECTIONS if name != main and name not in skip
     ]
@@ -298,7 +300,20 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
     fill = outcome.fills[0]
     verb = "Bought" if side is engine.Side.BUY else "Sold"
     text = f"{verb} {figure(qty)} {symbol} at {figure(fill.price)}."
-    return desk_response(request, account, instrument, _outcome_notice("ticket", text, outcome))
+    notice = _outcome_notice("ticket", text, outcome)
+    if _position_kept(outcome, symbol, side, qty):
+        # Added to or reduced an open position: the slider's mode and leverage stand.
+        notice.unchanged = frozenset({"leverage"})
+    return desk_response(request, account, instrument, notice)
+
+
+def _position_kept(outcome: engine.Outcome, symbol: str, side: engine.Side, qty: Decimal) -> bool:
+    """Whether the order left a position open on the side it was on before."""
+    after = outcome.account.positions.get(symbol)
+    if after is None or outcome.events:
+        return False
+    before = after.qty - (qty if side is engine.Side.BUY else -qty)
+    return before != 0 and (before > 0) == (after.qty > 0)
 
 
 @require_POST
