@@ -81,18 +81,31 @@ POSITION_COLUMNS = (
 )
 
 
-def engine_accounts(account_ids: list[int]) -> dict[int, engine.Account]:
+def engine_accounts(
+    account_ids: list[int], *, market_id: int | None = None
+) -> dict[int, engine.Account]:
     """Many accounts as the engine sees them, in three queries (a tick's candidates, or
-    every desk a server process shows). Rows are read as tuples: no model instances."""
+    every desk a server process shows). Rows are read as tuples: no model instances.
+
+    With ``market_id`` (the accounts are on that market, and most of its accounts are
+    wanted) the rows are selected by market, not by a long list of ids."""
     wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
     positions: dict[int, dict[str, engine.Position]] = {pk: {} for pk in account_ids}
     settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
-    for account_id, currency, balance in Wallet.objects.filter(
-        account_id__in=account_ids
-    ).values_list("account_id", "currency", "balance"):
-        wallets[account_id][currency] = balance
-    for row in Position.objects.filter(account_id__in=account_ids).values_list(*POSITION_COLUMNS):
+    chosen: dict[str, Any] = (
+        {"account__market_id": market_id}
+        if market_id is not None
+        else {"account_id__in": account_ids}
+    )
+    for account_id, currency, balance in Wallet.objects.filter(**chosen).values_list(
+        "account_id", "currency", "balance"
+    ):
+        if account_id in wallets:
+            wallets[account_id][currency] = balance
+    for row in Position.objects.filter(**chosen).values_list(*POSITION_COLUMNS):
         account_id, symbol, qty, cost, entry, mode, leverage, margin, realised, stop, take = row
+        if account_id not in positions:
+            continue
         positions[account_id][symbol] = engine.Position(
             symbol=symbol,
             qty=qty,
@@ -105,10 +118,11 @@ def engine_accounts(account_ids: list[int]) -> dict[int, engine.Account]:
             stop_loss=stop,
             take_profit=take,
         )
-    for account_id, symbol, mode, leverage in MarginSettingRow.objects.filter(
-        account_id__in=account_ids
-    ).values_list("account_id", "instrument_id", "mode", "leverage"):
-        settings[account_id][symbol] = engine.MarginSetting(engine.MarginMode(mode), leverage)
+    for account_id, symbol, mode, leverage in MarginSettingRow.objects.filter(**chosen).values_list(
+        "account_id", "instrument_id", "mode", "leverage"
+    ):
+        if account_id in settings:
+            settings[account_id][symbol] = engine.MarginSetting(engine.MarginMode(mode), leverage)
     return {
         pk: engine.Account(wallets=wallets[pk], positions=positions[pk], settings=settings[pk])
         for pk in account_ids

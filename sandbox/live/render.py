@@ -53,6 +53,7 @@ from .templatetags.charts import chart_plot, plot_prices
 GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
 BOARD_EVERY = 5  # a classroom's leaderboard is re-ranked on every fifth tick
 BOARD_TOP = 10  # a learner's panel lists the top ten, and their own place below them
+MANY = 20  # viewers from which a market's accounts are read by market, not by ids
 
 
 @dataclass
@@ -148,10 +149,13 @@ def _markers(account_ids: list[int], view: MarketView, symbols: set[str]) -> dic
     first = min((w.first_tick for s in symbols if (w := view.window(s)) is not None), default=None)
     if first is None:
         return found
+    wanted = set(account_ids)
+    # By market (the window's few liquidations), not by a long list of account ids.
     for account_id, symbol, sequence, price in LiquidationRecord.objects.filter(
-        account_id__in=account_ids, symbol__in=symbols, sequence__gte=first
+        account__market_id=view.market.pk, symbol__in=symbols, sequence__gte=first
     ).values_list("account_id", "symbol", "sequence", "mark_price"):
-        found[account_id, symbol].append((sequence, price, "liquidated"))
+        if account_id in wanted:
+            found[account_id, symbol].append((sequence, price, "liquidated"))
     return found
 
 
@@ -256,13 +260,16 @@ def desk_updates(
     market = Market.objects.get(pk=market_id)
     view = market_view(market)
     ids = sorted({v.account_id for v in viewers})
-    states = engine_accounts(ids)
+    # Many viewers: their rows are picked out of the market's (a long list of ids costs more).
+    states = engine_accounts(ids, market_id=market_id if len(ids) > MANY else None)
     board_due = full or own or room or market.sequence % BOARD_EVERY == 0
     members: dict[int, RoomMember] = {}
     if market.kind == Market.Kind.ROOM:
+        wanted = set(ids)
         members = {
             m.account_id: m
-            for m in RoomMember.objects.filter(account_id__in=ids).select_related("room")
+            for m in RoomMember.objects.filter(room__market_id=market_id).select_related("room")
+            if m.account_id in wanted
         }
     rankings = _rankings(members, due=board_due)
     markers = _markers(ids, view, {v.symbol for v in viewers})

@@ -1056,3 +1056,26 @@ def test_leverage_preview_without_a_quantity_shows_the_hint(learner: Learner) ->
     response = learner.get("leverage_preview", {"stop": "20"}, htmx=True)
 
     assert "Enter a quantity in the order ticket to see what each leverage does" in page(response)
+
+
+def test_an_order_redraws_the_slider_only_when_it_opens_or_closes_the_position(
+    learner: Learner,
+) -> None:
+    def redrawn(data: dict[str, str]) -> list[str]:
+        response = learner.post("order_submit", data, htmx=True)
+        assert response.status_code == 200
+        return [name for name, _ in sections(response)]
+
+    # Opens the position: the slider now speaks of "your position".
+    opened = redrawn({"side": "buy", "qty": "1"})
+    assert "leverage" in opened
+    # Adds to it, then reduces it: the mode and leverage stand, the slider is not sent.
+    added = redrawn({"side": "buy", "qty": "1"})
+    reduced = redrawn({"side": "sell", "qty": "0.5"})
+    for names in (added, reduced):
+        assert "leverage" not in names
+        assert {"balances", "positions", "history"} <= set(names)
+    # Closes it: the slider speaks of the next position again.
+    closed = redrawn({"side": "sell", "qty": "1.5"})
+    assert "leverage" in closed
+    assert not Position.objects.filter(account=learner.account).exists()
