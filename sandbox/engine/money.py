@@ -30,15 +30,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_ENGINE_CONTEXT = decimal.Context(
+    prec=PRECISION,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+
 def engine_context() -> decimal.Context:
-    """The arithmetic context every engine computation runs in."""
-    return decimal.Context(
-        prec=PRECISION,
-        rounding=decimal.ROUND_HALF_EVEN,
-        Emin=-999999,
-        Emax=999999,
-        traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
-    )
+    """The arithmetic context every engine computation runs in (a fresh copy)."""
+    return _ENGINE_CONTEXT.copy()
 
 
 def exact(func: Callable[P, R]) -> Callable[P, R]:
@@ -112,10 +115,15 @@ def money_up(amount: Decimal) -> Decimal:
         return amount.quantize(MINOR_UNIT, rounding=ROUND_CEILING)
 
 
+_STEPS: dict[int, Decimal] = {}
+
+
 def round_half_up(value: Decimal, places: int) -> Decimal:
     """Round to ``places`` decimals, halves away from zero (as the documents round)."""
-    with decimal.localcontext(engine_context()):
-        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    step = _STEPS.get(places)
+    if step is None:
+        step = _STEPS[places] = Decimal(1).scaleb(-places)
+    return value.quantize(step, rounding=ROUND_HALF_UP, context=engine_context())
 
 
 def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:
