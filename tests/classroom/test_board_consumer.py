@@ -14,7 +14,6 @@ from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -23,23 +22,19 @@ from sandbox.classroom import services
 from sandbox.classroom.consumers import REFUSED
 from sandbox.classroom.models import Room
 from sandbox.live.consumers import REFUSED as DESK_REFUSED
+from tests.live.conftest import empty_channel_layer  # noqa: F401 (a fixture)
 
 from .conftest import RoomLearner, join_room, quiet, reload_room, tick
 
 D = Decimal
 WAIT = 10  # seconds a test may wait for a message; only a bound, never asserted on
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_channel_layer"),
+]
 
 BOARD_OPEN = '<section id="board" class="card" aria-labelledby="board-title" hx-swap-oob="true">'
-
-
-@pytest.fixture(autouse=True)
-async def empty_channel_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
 
 
 def session_cookie(client: Client) -> str:

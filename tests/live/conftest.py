@@ -4,9 +4,13 @@ extra accounts on one market."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
 
 from sandbox import engine
 from sandbox.desk import services as desk_services
@@ -26,6 +30,16 @@ from sandbox.live.models import MarkTick
 from tests.web.conftest import Learner, learner, make_learner, other_learner, seeded
 
 __all__ = ["Learner", "learner", "make_learner", "other_learner", "seeded"]
+
+
+@pytest.fixture
+async def empty_channel_layer() -> AsyncIterator[None]:
+    """The in-memory channel layer emptied before and after a websocket test."""
+    layer = get_channel_layer()
+    await layer.flush()
+    yield
+    await layer.flush()
+
 
 D = Decimal
 BUY, SELL = engine.Side.BUY, engine.Side.SELL

@@ -18,7 +18,6 @@ from html.parser import HTMLParser
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core import signing
@@ -45,15 +44,10 @@ from .conftest import (
 D = Decimal
 WAIT = 10  # seconds a test may wait for a message; only a bound, never asserted on
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def empty_channel_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_channel_layer"),
+]
 
 
 def browser_cookie(learner: Learner) -> str:

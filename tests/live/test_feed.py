@@ -11,12 +11,10 @@ inside the test's loop.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from sandbox.classroom.models import RoomMember
 from sandbox.classroom.selectors import LearnerRow
@@ -32,14 +30,7 @@ D = Decimal
 TICK_SPAN = re.compile(r'<span id="(?:pos|bal)-[^"]*"[^>]*hx-swap-oob="true"')
 
 websockets = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def empty_channel_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
+pytestmark = pytest.mark.usefixtures("empty_channel_layer")
 
 
 @pytest.fixture

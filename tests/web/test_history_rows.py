@@ -16,13 +16,19 @@ from tests.web.conftest import Learner
 pytestmark = pytest.mark.django_db
 
 
-def test_a_row_is_rendered_once_then_taken_from_the_kept_rows(learner: Learner) -> None:
+@pytest.fixture
+def fee_entry(learner: Learner) -> LedgerEntry:
+    """The taker fee of buying 1 XBTUSDT at 60,000: the learner's latest ledger entry."""
     services.order_place(
         account=learner.account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal(1)
     )
     entry = LedgerEntry.objects.filter(account=learner.account).first()
     assert entry is not None
+    return entry
 
+
+def test_a_row_is_rendered_once_then_taken_from_the_kept_rows(fee_entry: LedgerEntry) -> None:
+    entry = fee_entry
     first = history.history_row("ledger", entry)
     assert first.startswith("<tr><td><time datetime=")
     assert f"<td>{entry.get_reason_display()}</td>" in first
@@ -32,12 +38,10 @@ def test_a_row_is_rendered_once_then_taken_from_the_kept_rows(learner: Learner) 
     assert history.history_row("ledger", entry) == first
 
 
-def test_a_row_with_the_same_id_but_another_time_is_another_row(learner: Learner) -> None:
-    services.order_place(
-        account=learner.account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal(1)
-    )
-    entry = LedgerEntry.objects.filter(account=learner.account).first()
-    assert entry is not None
+def test_a_row_with_the_same_id_but_another_time_is_another_row(
+    fee_entry: LedgerEntry,
+) -> None:
+    entry = fee_entry
     first = history.history_row("ledger", entry)
 
     # A database rolled back and written again (as between tests) reuses ids.
