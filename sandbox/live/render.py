@@ -5,9 +5,11 @@ Every desk of a market is drawn from one pass over the market (:func:`desk_updat
 market's row, marks and recent prices are read once, every viewer's account is loaded in
 one bulk query, and the parts that are the same for everybody (tick, marks, picker) are
 rendered once. A plain tick then sends each viewer only what a tick can change: the
-figures of their positions and balances, their chart, and their margin calls when those
-change. Anything that changes more (a snapshot, a realisation, a teacher's action, the
-viewer's own trade) sends whole sections.
+figures of their positions and balances that moved, their price line (their whole chart
+when its scale changes), and their margin calls when those change. A realisation or
+funding tick adds the balances, positions and history sections; a snapshot, the viewer's
+own news (a trade, a liquidation, a stop that fired) and a teacher's action send whole
+sections.
 """
 
 from __future__ import annotations
