@@ -94,8 +94,14 @@ class MarketFeed:
             self.market_id, [d.viewer for d in desks], event, self.ticks % WATCH_EVERY == 0
         )
         for desk, generation, html in zip(desks, drawn_at, updates, strict=True):
-            if html is None or desk.generation != generation or desk.channel_name not in self.desks:
-                continue  # shows this tick already, sent something newer meanwhile, or gone
+            if desk.generation != generation:
+                # Sent whole sections meanwhile: this push is not sent, so what the drawing
+                # noted as shown is not; the next tick sends every figure and the chart.
+                desk.viewer.seen.figures = {}
+                desk.viewer.seen.chart = None
+                continue
+            if html is None or desk.channel_name not in self.desks:
+                continue  # shows this tick already, or gone
             try:
                 await desk.send(text_data=html)
             except Exception:  # a socket closing as we send must not stop the others

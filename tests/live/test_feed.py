@@ -369,3 +369,44 @@ def test_a_tick_already_drawn_is_not_sent_again(ticking: tuple[int, Viewer]) -> 
     (plain,) = desk_updates(market_id, [viewer])
     assert plain is not None
     assert f'data-sequence="{sequence + 1}"' in section(plain, "live-status")
+
+
+class _Desk:
+    """A desk socket as the feed sees it, recording what it is sent."""
+
+    def __init__(self) -> None:
+        self.channel_name = "desk-1"
+        self.generation = 0
+        self.viewer = Viewer(1, "XBTUSDT", Seen(figures={"pos-XBTUSDT-mark": D(60000)}))
+        self.viewer.seen.chart = ((D(1), D(2)), (), ())
+        self.sent: list[str | None] = []
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.sent.append(text_data)
+
+
+@pytest.mark.django_db
+async def test_a_push_drawn_before_the_desks_own_news_is_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The desk was sent whole sections while the feed drew the tick: the older push is
+    dropped, and the next tick sends every figure and the whole chart again."""
+    desk = _Desk()
+    market_feed = feed.MarketFeed(market_id=1)
+    market_feed.desks[desk.channel_name] = desk
+
+    def draw(*args: object) -> list[str | None]:
+        desk.generation += 1  # the desk's own push went out meanwhile
+        return ["<p>an older tick</p>"]
+
+    monkeypatch.setattr(feed, "_draw", draw)
+    await market_feed.deliver({"type": "market.tick", "sequence": 3})
+
+    assert desk.sent == []
+    assert desk.viewer.seen.figures == {}
+    assert desk.viewer.seen.chart is None
+
+    # Drawn without news in between, a push goes out.
+    monkeypatch.setattr(feed, "_draw", lambda *args: ["<p>tick 4</p>"])
+    await market_feed.deliver({"type": "market.tick", "sequence": 4})
+    assert desk.sent == ["<p>tick 4</p>"]
