@@ -91,8 +91,8 @@ def _desk_context(
     """``with_board``: rank the classroom for the room panel (a whole page shows it; the
     fragments an action answers with do not)."""
     notice = extra.get("notice")
-    state = notice.state if isinstance(notice, Notice) else None
-    context = live_context(account, instrument.symbol, with_board=with_board, state=state)
+    after = notice.state if isinstance(notice, Notice) else None
+    context = live_context(account, instrument.symbol, with_board=with_board, state=after)
     state = context["state"]
     symbol = instrument.symbol
     inst = state.market.instrument(symbol)

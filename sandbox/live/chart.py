@@ -174,6 +174,7 @@ def _chart(
     off: tuple[tuple[str, Decimal], ...],
     markers: Sequence[tuple[int, Decimal, str]],
 ) -> Chart:
+    """The chart on the scale ``low`` to ``high``; ``markers`` are inside the window."""
     span = high - low
 
     def x(tick: int) -> Decimal:
@@ -188,11 +189,7 @@ def _chart(
         high=high,
         lines=tuple(ChartLine(k, label, p, _coord(y(p))) for k, label, p in shown),
         off_chart=off,
-        markers=tuple(
-            ChartMarker(_coord(x(t)), _coord(y(p)), label)
-            for t, p, label in markers
-            if window.first_tick <= t <= window.last_tick
-        ),
+        markers=tuple(ChartMarker(_coord(x(t)), _coord(y(p)), label) for t, p, label in markers),
     )
 
 

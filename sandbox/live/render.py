@@ -41,14 +41,11 @@ from sandbox.desk.selectors import (
     engine_market,
     market_instruments,
     recent_by_account,
-    recent_fills,
-    recent_ledger,
 )
 from sandbox.desk.templatetags.figures import tick_figures
 
 from .chart import Chart, PriceWindow, chart_view, position_lines, price_window
-from .models import MarkTick
-from .selectors import CHART_TICKS, margin_alerts
+from .selectors import margin_alerts, open_liquidations, recent_marks
 from .services import SPEEDS
 from .templatetags.charts import chart_plot, plot_prices
 
@@ -70,13 +67,7 @@ class MarketView:
 
     def window(self, symbol: str) -> PriceWindow | None:
         if symbol not in self.windows:
-            rows = list(
-                MarkTick.objects.filter(market=self.market, symbol=symbol)
-                .order_by("-sequence")
-                .values_list("sequence", "price")[:CHART_TICKS]
-            )
-            rows.reverse()
-            self.windows[symbol] = price_window(rows)
+            self.windows[symbol] = price_window(recent_marks(self.market, symbol))
         return self.windows[symbol]
 
     def instrument(self, symbol: str) -> Instrument:
@@ -123,7 +114,7 @@ def desk_context(
         # Read only if a template shows them (an action's answer usually does not).
         "liquidations": list(liquidations)
         if liquidations is not None
-        else functools.cache(lambda: _open_liquidations([account.pk]).get(account.pk, [])),
+        else functools.cache(lambda: open_liquidations([account.pk]).get(account.pk, [])),
         # Drawn only if a template shows it (an action's answer usually does not).
         "chart": functools.cache(
             lambda: chart_view(
@@ -158,14 +149,6 @@ def _markers(account_ids: list[int], view: MarketView, symbols: set[str]) -> dic
     ).values_list("account_id", "symbol", "sequence", "mark_price"):
         if account_id in wanted:
             found[account_id, symbol].append((sequence, price, "liquidated"))
-    return found
-
-
-def _open_liquidations(account_ids: list[int]) -> dict[int, list[LiquidationRecord]]:
-    found: dict[int, list[LiquidationRecord]] = defaultdict(list)
-    for record in LiquidationRecord.objects.filter(account_id__in=account_ids, acknowledged=False):
-        if len(found[record.account_id]) < 5:
-            found[record.account_id].append(record)
     return found
 
 
@@ -282,10 +265,10 @@ def desk_updates(
     ledger: dict[int, list[Any]] = {}
     if sections or history:
         accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
-    if history and not sections:
+    if full or own or history:  # the pushes that show the history
         fills, ledger = recent_by_account(Fill, ids), recent_by_account(LedgerEntry, ids)
     if sections:
-        liquidations = _open_liquidations(ids)
+        liquidations = open_liquidations(ids)
     shared: dict[str, str] = {}
     updates: list[str | None] = []
     for viewer in viewers:
@@ -335,8 +318,8 @@ def desk_updates(
             parts.append("desk/desk.html#room")
         if full or own or history:
             parts.append("desk/desk.html#history")
-            context["fills"] = recent_fills(context["account"])
-            context["ledger"] = recent_ledger(context["account"])
+            context["fills"] = fills[viewer.account_id]
+            context["ledger"] = ledger[viewer.account_id]
         if alerts_changed:
             parts.append("live/live.html#alerts")
         notices = tuple(r.pk for r in context["liquidations"])

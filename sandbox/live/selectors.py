@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 
 from sandbox import engine
-from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.models import LiquidationRecord, Market
 
-from .chart import Chart, build_chart, position_lines
 from .models import MarkTick
 
 CHART_TICKS = 120
@@ -51,25 +51,21 @@ def margin_alerts(figures: engine.AccountFigures) -> list[MarginAlert]:
     return alerts
 
 
-def open_liquidations(account: PaperAccount) -> list[LiquidationRecord]:
-    return list(LiquidationRecord.objects.filter(account=account, acknowledged=False)[:5])
+def open_liquidations(account_ids: list[int]) -> dict[int, list[LiquidationRecord]]:
+    """The liquidation notices each account has not acknowledged yet (five at most)."""
+    found: dict[int, list[LiquidationRecord]] = defaultdict(list)
+    for record in LiquidationRecord.objects.filter(account_id__in=account_ids, acknowledged=False):
+        if len(found[record.account_id]) < 5:
+            found[record.account_id].append(record)
+    return found
 
 
-def price_chart(
-    market: Market, account: PaperAccount, symbol: str, position: engine.PositionFigures | None
-) -> Chart | None:
+def recent_marks(market: Market, symbol: str) -> list[tuple[int, Decimal]]:
+    """The last ``CHART_TICKS`` (tick, mark) of a symbol on a market, oldest first."""
     rows = list(
         MarkTick.objects.filter(market=market, symbol=symbol)
         .order_by("-sequence")
         .values_list("sequence", "price")[:CHART_TICKS]
     )
     rows.reverse()
-    lines = position_lines(position)
-    first = rows[0][0] if rows else 0
-    markers = [
-        (record.sequence, record.mark_price, "liquidated")
-        for record in LiquidationRecord.objects.filter(
-            account=account, symbol=symbol, sequence__gte=first
-        )
-    ]
-    return build_chart(rows, lines, markers)
+    return rows

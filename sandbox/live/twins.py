@@ -30,9 +30,8 @@ from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
 from . import services
 from .chart import build_chart
 from .consumers import FragmentConsumer
-from .models import MarkTick
 from .render import GAP_CHOICES
-from .selectors import CHART_TICKS
+from .selectors import recent_marks
 
 
 @dataclass
@@ -60,12 +59,7 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
         twins.append(
             Twin(account, account.label, state.figures.balances.get(settle), position, record)
         )
-    rows = list(
-        MarkTick.objects.filter(market=market, symbol=symbol)
-        .order_by("-sequence")
-        .values_list("sequence", "price")[:CHART_TICKS]
-    )
-    rows.reverse()
+    rows = recent_marks(market, symbol)
     lines = [
         (
             f"liquidation {'isolated' if i == 0 else 'cross'}",

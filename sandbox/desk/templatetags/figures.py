@@ -197,21 +197,21 @@ def tick_figures(figures: AccountFigures, sent: dict[str, Any]) -> SafeString:
     """The figures of an account that a mark move changes, to be swapped in by id: its
     positions', and its balances' in the currencies those positions settle in. Only
     those whose value differs from ``sent`` (what the desk shows) go; ``sent`` is updated."""
-    parts = []
-    for p in figures.positions.values():
-        for name, (attribute, show) in POSITION_FIGURES.items():
-            # Interned: every desk's record of what it shows shares the same id strings.
-            key, value = sys.intern(f"pos-{p.symbol}-{name}"), getattr(p, attribute)
-            if sent.get(key, _UNSENT) != value:
-                sent[key] = value
-                parts.append(_span(key, *show(value, p.settle), oob=True))
     held = {p.settle for p in figures.positions.values()}
-    for b in figures.balances.values():
-        if b.currency not in held:
-            continue
-        for name, (attribute, show) in BALANCE_FIGURES.items():
-            key, value = sys.intern(f"bal-{b.currency}-{name}"), getattr(b, attribute)
+    rows: list[tuple[str, Any, str, dict[str, tuple[str, Show]]]] = [
+        (f"pos-{p.symbol}", p, p.settle, POSITION_FIGURES) for p in figures.positions.values()
+    ]
+    rows += [
+        (f"bal-{b.currency}", b, b.currency, BALANCE_FIGURES)
+        for b in figures.balances.values()
+        if b.currency in held
+    ]
+    parts = []
+    for prefix, row, currency, table in rows:
+        for name, (attribute, show) in table.items():
+            # Interned: every desk's record of what it shows shares the same id strings.
+            key, value = sys.intern(f"{prefix}-{name}"), getattr(row, attribute)
             if sent.get(key, _UNSENT) != value:
                 sent[key] = value
-                parts.append(_span(key, *show(value, b.currency), oob=True))
+                parts.append(_span(key, *show(value, currency), oob=True))
     return mark_safe("".join(parts))
