@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from bench.servers import free_port, start_daphne, wait_for_port
 from sandbox import engine
 from sandbox.desk import services
 from sandbox.desk.accounts import COOKIE, _signer
@@ -27,7 +27,7 @@ LEARNERS = 300
 RATE = 2  # ticks a second
 SECONDS = 15
 SEQUENCE = re.compile(r'id="live-status"[^>]*data-sequence="(\d+)"')
-ROOT = Path(__file__).resolve().parents[1]
+
 CLOCK = os.sysconf("SC_CLK_TCK")
 
 RAW_SERVER = """
@@ -52,12 +52,6 @@ asyncio.run(main())
 """
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK
@@ -68,17 +62,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 async def _clients(urls: list[tuple[str, dict[str, str]]], seconds: float, origin: str) -> Any:
@@ -129,27 +112,12 @@ def fanout_benchmark(work: Path) -> dict[str, Any]:
             account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal("0.05")
         )
         learners.append(account)
-    port = _port()
+    port = free_port()
     log = (work / "daphne-bench.log").open("w")
     env = {**os.environ, "SANDBOX_TICKER": "embedded"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "sandbox.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_daphne(port, "sandbox.asgi:application", env, log)
     try:
-        _wait(port)
+        wait_for_port(port)
         Market.objects.filter(pk=market.pk).update(running=True)
         urls = [
             (
@@ -224,7 +192,7 @@ def _raw_baseline(work: Path, sizes: list[int], clients: int) -> float:
     size = int(statistics.mean(sizes)) if sizes else 4000
     payload = work / "payload.html"
     payload.write_text('<p id="live-status" data-sequence="__SEQ__"></p>' + "x" * size)
-    port = _port()
+    port = free_port()
     script = work / "raw_server.py"
     script.write_text(RAW_SERVER)
     server = subprocess.Popen(
@@ -233,7 +201,7 @@ def _raw_baseline(work: Path, sizes: list[int], clients: int) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(port)
+        wait_for_port(port)
         urls = [(f"ws://127.0.0.1:{port}/", {}) for _ in range(clients)]
         start = [0.0]
 

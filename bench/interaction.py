@@ -17,8 +17,6 @@ from __future__ import annotations
 import http.client
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from http.cookies import SimpleCookie
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.fanout import ROOT, _port, _wait
+from bench.servers import free_port, start_daphne, wait_for_port
 
 USERS = 20
 SECONDS = 20
@@ -95,19 +93,10 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 
 
 def interaction_benchmark(work: Path) -> dict[str, Any]:
-    ports = [_port() for _ in range(PROCESSES)]
+    ports = [free_port() for _ in range(PROCESSES)]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "SANDBOX_TICKER": "off"}
     log = (work / "daphne-interaction.log").open("w")
-    servers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.asgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        for port in ports
-    ]
+    servers = [start_daphne(port, "bench.asgi:app", env, log) for port in ports]
     kinds = ("preview", "order", "bare")
     server_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
     app_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -115,7 +104,7 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
     lock = threading.Lock()
     try:
         for port in ports:
-            _wait(port)
+            wait_for_port(port)
         learners = [Learner(ports[i % PROCESSES]) for i in range(USERS)]
         alone = _alone(learners[0])
         start = threading.Barrier(USERS)
