@@ -24,7 +24,8 @@ The rules (1–4, the figures, are in :mod:`.figures`):
    exchange account starts.
 8. **Adding margin** is for isolated positions only. Adding needs that much available
    balance; removing may go down to |value at cost| / maximum leverage, and never so far
-   that the position would be at or through its liquidation price.
+   that the position would be at or through its liquidation price. Removing needs no
+   available balance: it is allowed even while a cross loss holds the balance below zero.
 9. **Profit realisation**: every cross position with unrealised profit moves it into the
    wallet and its avg entry price moves to the mark. Isolated positions realise only when
    reduced or closed. A position's own realisation never moves its liquidation or
@@ -215,11 +216,16 @@ class _Work:
         self.fills.append(Fill(symbol, side, abs(delta), mark, fill_value, fee, realised))
         return opening != 0
 
-    def require_safe(self, currency: str, action: str) -> None:
-        """Refuse unless the available balance is ≥ 0 and no position is at liquidation."""
+    def require_safe(self, currency: str, action: str, *, spends: bool = True) -> None:
+        """Refuse unless the available balance is ≥ 0 and no position is at liquidation.
+
+        ``spends=False`` is for an action that can only raise the available balance
+        (removing isolated margin): it needs no available balance, so only the
+        liquidation check applies, even when a cross loss holds the balance below zero.
+        """
         figures = self.figures()
         balance = figures.balances.get(currency)
-        if balance is not None and balance.available_internal < 0:
+        if spends and balance is not None and balance.available_internal < 0:
             short = readable(money_up(-balance.available_internal))
             raise Rejected(
                 f"Not enough available balance: {action} needs {short} {currency} more "
@@ -532,7 +538,10 @@ def change_margin(account: Account, market: Market, symbol: str, amount: Decimal
     work = _Work(account, market)
     position = work.positions[symbol]
     work.positions[symbol] = replace(position, position_margin=position.position_margin + amount)
-    work.require_safe(unit, "this margin change")
+    # Removing margin gives it back to the available balance: rule 8 limits it only by the
+    # maximum leverage and the liquidation price, so a balance a cross loss holds below
+    # zero does not stop it.
+    work.require_safe(unit, "this margin change", spends=amount > 0)
     work.liquidate(trigger=symbol)
     return work.outcome()
 

@@ -20,7 +20,18 @@ from sandbox.engine import (
     margin_limits,
 )
 
-from .helpers import XBTUSD, XBTUSDT, assert_rejected, bal, div, funded, market, opened, pos
+from .helpers import (
+    ETHUSDT,
+    XBTUSD,
+    XBTUSDT,
+    assert_rejected,
+    bal,
+    div,
+    funded,
+    market,
+    opened,
+    pos,
+)
 
 D = Decimal
 
@@ -193,3 +204,45 @@ def test_margin_change_on_a_short_inverse() -> None:
     assert pos(account, mkt, "XBTUSD").liquidation_price == div(10000, 97)
     account = change_margin(account, mkt, "XBTUSD", D("2")).account
     assert pos(account, mkt, "XBTUSD").liquidation_price == div(10000, 95)
+
+
+def test_removing_margin_needs_no_available_balance() -> None:
+    # Isolated 0.01 XBTUSDT at 20000, 10x (margin 20) with 100 added: 120. Beside it a
+    # cross 2x long of 1 ETHUSDT at 1000 (initial margin 500). ETH falls to 500: available
+    # = 1000 − 500 − 500 − 120 = −120, yet the cross position is far from liquidation.
+    mkt = market(XBTUSDT, ETHUSDT, XBTUSDT="20000", ETHUSDT="1000")
+    account = opened(funded(USDT="1000"), mkt, "XBTUSDT", Side.BUY, "0.01", MarginMode.ISOLATED, 10)
+    account = change_margin(account, mkt, "XBTUSDT", D("100")).account
+    account = opened(account, mkt, "ETHUSDT", Side.BUY, "1", MarginMode.CROSS, 2)
+    mkt = mkt.with_mark("ETHUSDT", D("500"))
+    account = apply_mark(account, mkt, "ETHUSDT").account
+    assert bal(account, mkt, "USDT").available_internal == -120
+    assert pos(account, mkt, "ETHUSDT").liquidation_price == 130
+    # Removing 20 of the added margin only raises the available balance: allowed.
+    outcome = change_margin(account, mkt, "XBTUSDT", D("-20"))
+    assert (outcome.ledger, outcome.events, outcome.fills) == ((), (), ())
+    after = outcome.account
+    assert after.wallet("USDT") == 1000
+    assert bal(after, mkt, "USDT").available_internal == -100
+    xbt, eth = pos(after, mkt, "XBTUSDT"), pos(after, mkt, "ETHUSDT")
+    # 0.01P − 200 = 2 − 100 → 10200; bankruptcy 0.01P − 200 = −100 → 10000.
+    assert (xbt.position_margin, xbt.liquidation_price, xbt.bankruptcy_price) == (100, 10200, 10000)
+    # The cross funds grow by the 20: P − 1000 = 10 − 900 → 110, bankruptcy 100.
+    assert (eth.liquidation_price, eth.bankruptcy_price) == (110, 100)
+    # Adding still needs available balance, and there is none.
+    assert_rejected(
+        lambda: change_margin(after, mkt, "XBTUSDT", D("20")),
+        after,
+        mkt,
+        "You can add at most 0 USDT",
+    )
+    # And a removal is still limited by the maximum leverage: 200 / 100 = 2 must stay.
+    assert_rejected(
+        lambda: change_margin(after, mkt, "XBTUSDT", D("-98.5")),
+        after,
+        mkt,
+        "You can remove at most",
+    )
+    assert change_margin(after, mkt, "XBTUSDT", D("-97.99999999")).account.positions[
+        "XBTUSDT"
+    ].position_margin == D("2.00000001")
