@@ -31,6 +31,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+MAX_BACKOFF_SECONDS = Decimal(5)
+
+
+def backoff(failures: int) -> Decimal:
+    """The pause after ``failures`` failures in a row: 0.25 s, doubling, at most 5 s."""
+    return min(Decimal("0.25") * Decimal(2) ** min(failures - 1, 10), MAX_BACKOFF_SECONDS)
+
+
 def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -45,6 +53,10 @@ class Ticker:
         self.markets: dict[int, Decimal] = {}
         self.next_tick: dict[int, Decimal] = {}
         self.last_claim = Decimal(-1_000_000)
+        self.claim_after = Decimal(-1_000_000)  # no claim before (backing off after a failure)
+        self.claim_failures = 0
+        self.tick_failures: dict[int, int] = {}
+        self.run_failures = 0
         self.stopping = asyncio.Event()
 
     def _now(self) -> Decimal:
@@ -52,14 +64,30 @@ class Ticker:
         return Decimal(asyncio.get_running_loop().time()).quantize(Decimal("0.001"))
 
     async def step(self) -> int:
-        """Renew leases when due and apply every tick that is due. Returns ticks applied."""
+        """Renew leases when due and apply every tick that is due. Returns ticks applied.
+
+        Nothing that goes wrong here stops the ticker: a failed claim (the database busy or
+        away) is logged and tried again after a pause that doubles up to
+        :data:`MAX_BACKOFF_SECONDS`, keeping the markets already held (each tick checks its
+        lease again); a failed tick pauses that market alone the same way.
+        """
         now = self._now()
-        if now - self.last_claim >= self.claim_every:
-            claimed = await database_sync_to_async(services.leases_claim)(self.owner)
-            self.markets = dict(claimed)
-            self.last_claim = now
+        if now - self.last_claim >= self.claim_every and now >= self.claim_after:
+            try:
+                claimed = await database_sync_to_async(services.leases_claim)(self.owner)
+            except Exception:
+                self.claim_failures += 1
+                pause = backoff(self.claim_failures)
+                self.claim_after = now + pause
+                log.exception(
+                    "ticker %s could not claim its markets; retrying in %s s", self.owner, pause
+                )
+            else:
+                self.markets = dict(claimed)
+                self.last_claim = now
+                self.claim_failures = 0
         applied = 0
-        for market_id, interval in self.markets.items():
+        for market_id, interval in list(self.markets.items()):
             if now < self.next_tick.get(market_id, Decimal(0)):
                 continue
             self.next_tick[market_id] = now + interval
@@ -68,8 +96,12 @@ class Ticker:
                     market_id=market_id, owner=self.owner
                 )
             except Exception:  # a broken tick must not stop the other markets
-                log.exception("tick of market %s failed", market_id)
+                failures = self.tick_failures[market_id] = self.tick_failures.get(market_id, 0) + 1
+                pause = max(interval, backoff(failures))
+                self.next_tick[market_id] = now + pause
+                log.exception("tick of market %s failed; retrying in %s s", market_id, pause)
                 continue
+            self.tick_failures.pop(market_id, None)
             if result is not None:
                 applied += 1
             else:
@@ -81,12 +113,26 @@ class Ticker:
         log.info("ticker %s started", self.owner)
         try:
             while not self.stopping.is_set():
-                await self.step()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), float(self.poll_seconds))
+                try:
+                    await self.step()
+                except Exception:  # step catches what it expects; anything else, too
+                    self.run_failures += 1
+                    pause = backoff(self.run_failures)
+                    log.exception("ticker %s step failed; going on in %s s", self.owner, pause)
+                    await self._wait(pause)
+                    continue
+                self.run_failures = 0
+                await self._wait(self.poll_seconds)
         finally:
-            await database_sync_to_async(services.leases_release)(self.owner)
+            try:
+                await database_sync_to_async(services.leases_release)(self.owner)
+            except Exception:  # the leases then expire by themselves
+                log.exception("ticker %s could not release its leases", self.owner)
             log.info("ticker %s stopped", self.owner)
+
+    async def _wait(self, seconds: Decimal) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), float(seconds))
 
 
 class EmbeddedTicker:
@@ -100,9 +146,18 @@ class EmbeddedTicker:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        if self.task is None and settings.SANDBOX_TICKER == "embedded":
-            self.task = asyncio.get_running_loop().create_task(Ticker().run())
+        if settings.SANDBOX_TICKER == "embedded":
+            self.ensure_running()
         await self.app(scope, receive, send)
+
+    def ensure_running(self) -> None:
+        """Start the ticker, or start it again if its task ended (it should not)."""
+        if self.task is not None and not self.task.done():
+            return
+        if self.task is not None and not self.task.cancelled():
+            error = self.task.exception()
+            log.error("the embedded ticker had stopped; starting it again", exc_info=error)
+        self.task = asyncio.get_running_loop().create_task(Ticker().run())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
