@@ -137,9 +137,33 @@ def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:
     return text
 
 
+PRICE_DIGITS = 4  # significant digits of a price too small for the usual places
+
+
+def price_places(value: Decimal, places: int = MONEY_PLACES) -> int:
+    """The decimals to print a price with: ``places``, or more when those would round a
+    positive price to 0 (enough for :data:`PRICE_DIGITS` significant digits)."""
+    if value > 0 and round_half_up(value, places) == 0:
+        return max(places, PRICE_DIGITS - 1 - value.adjusted())
+    return places
+
+
+def format_price(value: Decimal | None, places: int = MONEY_PLACES) -> str | None:
+    """A price as :func:`format_decimal` writes it, but a positive price never as ``"0"``
+    (0.000000004 stays 0.000000004), and None where no positive price exists (rule 4)."""
+    if value is None or value <= 0:
+        return None
+    return format_decimal(value, price_places(value, places))
+
+
 def readable(value: Decimal, places: int = MONEY_PLACES) -> str:
     """A figure for a sentence: like :func:`format_decimal`, with thousands separators."""
     text = format_decimal(value, places)
     sign = "-" if text.startswith("-") else ""
     whole, _, fraction = text.lstrip("-").partition(".")
     return sign + f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+
+
+def readable_price(value: Decimal, places: int = MONEY_PLACES) -> str:
+    """A price for a sentence: never ``0`` for a positive price (see :func:`format_price`)."""
+    return readable(value, price_places(value, places))

@@ -91,6 +91,7 @@ from .money import (
     money_nearest,
     money_up,
     readable,
+    readable_price,
     require_decimal,
 )
 
@@ -234,7 +235,7 @@ class _Work:
         for position in figures.positions.values():
             if position.settle == currency and position.at_or_through_liquidation:
                 where = (
-                    f" ({readable(position.liquidation_price)})"
+                    f" ({readable_price(position.liquidation_price)})"
                     if position.liquidation_price is not None
                     else ""
                 )
@@ -672,12 +673,14 @@ def set_triggers(
         if below and price >= mark:
             raise Rejected(
                 f"A {name} on a {'long' if long else 'short'} must be below the mark "
-                f"({readable(mark)}): at {readable(price)} it would close the position at once."
+                f"({readable_price(mark)}): at {readable(price)} it would close the position "
+                f"at once."
             )
         if not below and price <= mark:
             raise Rejected(
                 f"A {name} on a {'long' if long else 'short'} must be above the mark "
-                f"({readable(mark)}): at {readable(price)} it would close the position at once."
+                f"({readable_price(mark)}): at {readable(price)} it would close the position "
+                f"at once."
             )
     work = _Work(account, market)
     work.positions[symbol] = replace(position, stop_loss=stop_loss, take_profit=take_profit)
@@ -687,8 +690,8 @@ def set_triggers(
         if beyond:
             work.warnings.append(
                 f"Your stop-loss at {readable(stop_loss)} is at or beyond the liquidation price "
-                f"({readable(liquidation)}): the liquidation engine takes the position over "
+                f"({readable_price(liquidation)}): the liquidation engine takes the position over "
                 f"first, so this stop would never fill. Move it "
-                f"{'above' if long else 'below'} {readable(liquidation)}."
+                f"{'above' if long else 'below'} {readable_price(liquidation)}."
             )
     return work.outcome()

@@ -36,7 +36,17 @@ from .errors import Rejected
 from .figures import AccountFigures, account_figures
 from .instruments import BUILT_IN_INSTRUMENTS, ContractKind, Instrument
 from .market import Market
-from .money import ZERO, decimal_places, exact, format_decimal, parse_decimal, round_half_up
+from .money import (
+    MONEY_PLACES,
+    ZERO,
+    decimal_places,
+    exact,
+    format_decimal,
+    format_price,
+    parse_decimal,
+    price_places,
+    round_half_up,
+)
 from .operations import (
     apply_mark,
     change_margin,
@@ -478,11 +488,25 @@ def event_values(event: Event) -> dict[str, Any]:
     return {"type": event.type, "symbol": event.symbol, "amount": event.amount}
 
 
-def _formatted(value: Any) -> Any:
+PRICE_FIGURES = frozenset(
+    {
+        "avg_cost_price",
+        "avg_entry_price",
+        "mark_price",
+        "liquidation_price",
+        "bankruptcy_price",
+        "trigger_price",
+    }
+)
+
+
+def _formatted(value: Any, key: str = "") -> Any:
+    """Decimals as plain strings with up to 8 places; a price keeps more places where 8
+    would print a positive price as 0, and is null where it is not positive."""
     if isinstance(value, Decimal):
-        return format_decimal(value)
+        return format_price(value) if key in PRICE_FIGURES else format_decimal(value)
     if isinstance(value, dict):
-        return {k: _formatted(v) for k, v in value.items()}
+        return {k: _formatted(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_formatted(v) for v in value]
     return value
@@ -566,11 +590,14 @@ class Mismatch:
         )
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, path: str = "", places: int = MONEY_PLACES) -> str:
     if value is None:
         return "null"
     if isinstance(value, Decimal):
-        return format_decimal(value)
+        # A positive price too small for the places is shown with its first digits, not 0.
+        if path.rpartition(".")[2] in PRICE_FIGURES:
+            return format_decimal(value, price_places(value, places))
+        return format_decimal(value, places)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -598,11 +625,18 @@ class StatedFigure:
 
     @property
     def expected_text(self) -> str:
-        return _shown(self.expected)
+        """The expected figure as written (to its own places)."""
+        if isinstance(self.expected, Decimal):
+            return _shown(self.expected, self.path, decimal_places(self.expected))
+        return _shown(self.expected, self.path)
 
     @property
     def actual_text(self) -> str:
-        return _shown(self.actual)
+        """The engine's figure, to 8 places or to as many as the expected figure has."""
+        places = MONEY_PLACES
+        if isinstance(self.expected, Decimal):
+            places = max(places, decimal_places(self.expected))
+        return _shown(self.actual, self.path, places)
 
 
 def stated_figures(step: Step, record: StepRecord) -> list[StatedFigure]:

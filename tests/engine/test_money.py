@@ -28,9 +28,12 @@ from sandbox.engine.money import (
     decimal_places,
     engine_context,
     format_decimal,
+    format_price,
     money_down,
     money_up,
     parse_decimal,
+    price_places,
+    readable_price,
     require_decimal,
     round_half_up,
 )
@@ -163,6 +166,42 @@ def test_format_decimal_plain_at_most_eight_places(value: Decimal, text: str) ->
 def test_format_decimal_with_fewer_places() -> None:
     assert format_decimal(D("0.125"), 2) == "0.13"
     assert format_decimal(D("633.3333"), 2) == "633.33"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        # Prices the usual 8 places show are written as format_decimal writes them.
+        (D("97.087378640776699"), "97.08737864"),
+        (D("0.00004"), "0.00004"),
+        (D("0.000000005"), "0.00000001"),
+        # A positive price 8 places would round to 0 keeps 4 significant digits.
+        (D("0.000000004"), "0.000000004"),
+        (D("0.0000000001"), "0.0000000001"),
+        (D("9.99999998000000004E-10"), "0.000000001"),
+        (D("1.234567E-20"), "0.00000000000000000001235"),
+        # No positive price: null.
+        (None, None),
+        (D("0"), None),
+        (D("-0.000000004"), None),
+        (D("-5"), None),
+    ],
+)
+def test_format_price_never_prints_a_positive_price_as_zero(
+    value: Decimal | None, text: str | None
+) -> None:
+    assert format_price(value) == text
+
+
+def test_price_places_and_readable_price() -> None:
+    assert price_places(D("12.5")) == 8
+    assert price_places(D("0.000000004")) == 12
+    assert price_places(D("0.00004"), 4) == 8
+    assert price_places(D("0.0002"), 4) == 4
+    assert price_places(D("0"), 4) == 4
+    assert readable_price(D("12345.678")) == "12,345.678"
+    assert readable_price(D("0.0000000001")) == "0.0000000001"
+    assert readable_price(D("0.00004"), 4) == "0.00004"
 
 
 # ---------------------------------------------------------------- exact computation

@@ -247,6 +247,49 @@ def test_decimals_are_plain_strings_with_at_most_eight_places() -> None:
     assert result.to_json()["steps"][7]["balances"]["USDT"]["wallet_balance"] == "1000000000000"
 
 
+TINY = {"kind": "linear", "settle": "USDT", "maint_margin_rate": "0", "qty_step": "1"}
+
+
+def test_a_price_below_eight_places_is_printed_with_its_digits_and_null_when_not_positive() -> None:
+    # 1,000,000 at 1, isolated 2x (margin 500,000) plus 499,999.9999: bankrupt at
+    # (1,000,000 − 999,999.9999) / 1,000,000 = 0.0000000001; plus 0.0001 more: no price.
+    # An inverse long of 1 contract at 1 with 1,000,000,001 XBT behind it: 1 / 1,000,000,002.
+    scenario = parse_scenario(
+        text(
+            {"op": "deposit", "currency": "USDT", "amount": "2000000"},
+            {"op": "deposit", "currency": "XBT", "amount": "1000000001"},
+            {"op": "mark", "symbol": "TINYUSDT", "price": "1"},
+            {"op": "mark", "symbol": "XBTUSD", "price": "1"},
+            {"op": "leverage", "symbol": "TINYUSDT", "mode": "isolated", "leverage": "2"},
+            {"op": "order", "symbol": "TINYUSDT", "side": "buy", "qty": "1000000"},
+            {"op": "add_margin", "symbol": "TINYUSDT", "amount": "499999.9999"},
+            {"op": "leverage", "symbol": "XBTUSD", "mode": "isolated", "leverage": "1"},
+            {"op": "order", "symbol": "XBTUSD", "side": "buy", "qty": "1"},
+            {
+                "op": "add_margin",
+                "symbol": "XBTUSD",
+                "amount": "1000000000",
+                "expect": {"positions": {"XBTUSD": {"bankruptcy_price": "0.000000001001"}}},
+            },
+            {"op": "add_margin", "symbol": "TINYUSDT", "amount": "0.0001"},
+            instruments={"TINYUSDT": TINY, "XBTUSD": {**XBT, "qty_step": "1"}},
+        )
+    )
+    result = run_scenario(scenario)
+    records = result.to_json()["steps"]
+    assert all(record["ok"] for record in records)
+    tiny = records[9]["positions"]["TINYUSDT"]
+    assert (tiny["liquidation_price"], tiny["bankruptcy_price"]) == ("0.0000000001",) * 2
+    assert records[9]["positions"]["XBTUSD"]["bankruptcy_price"] == "0.000000001"
+    gone = records[10]["positions"]["TINYUSDT"]
+    assert (gone["liquidation_price"], gone["bankruptcy_price"]) == (None, None)
+    # A mismatch shows the tiny price with its digits, to as many places as expected.
+    assert [str(m) for m in result.mismatches] == [
+        "step 9 (add_margin): positions.XBTUSD.bankruptcy_price expected 0.000000001001, "
+        "got 0.000000001"
+    ]
+
+
 def test_a_rejected_step_is_ok_false_with_an_error_and_changes_nothing() -> None:
     refusals = [
         {"op": "mark", "symbol": "ETHUSDT", "price": "0"},

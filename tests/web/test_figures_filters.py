@@ -67,7 +67,16 @@ def test_figure_defaults_to_eight_places_and_takes_ints() -> None:
         (D("0.12345"), "0.1235"),
         (D("59999.99995"), "60,000"),
         (D("59999.99994"), "59,999.9999"),
-        (D("-1.00005"), "-1.0001"),
+        (D("1.00005"), "1.0001"),
+        (D("0.00005"), "0.0001"),
+        # A positive price below the 4 places keeps its first digits: never 0.
+        (D("0.00004"), "0.00004"),
+        (D("0.000049999"), "0.00005"),
+        (D("0.0000000001"), "0.0000000001"),
+        (D("9.99999998E-10"), "0.000000001"),
+        # No positive price exists: none, as for None.
+        (D("0"), "none"),
+        (D("-1.00005"), "none"),
     ],
 )
 def test_price(value: Decimal | None, expected: str) -> None:

@@ -16,7 +16,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from sandbox.engine import AccountFigures, BalanceFigures, PositionFigures
-from sandbox.engine.money import format_decimal, round_half_up
+from sandbox.engine.money import format_decimal, price_places, round_half_up
 
 register = template.Library()
 
@@ -49,7 +49,11 @@ def figure(value: Decimal | None, places: int = DEFAULT_PLACES) -> str:
 
 @register.filter
 def price(value: Decimal | None) -> str:
-    return figure(value, PRICE_PLACES)
+    """A price to 4 places; a positive price too small for them keeps its first digits
+    (0.00004, never 0), and "none" where no positive price exists."""
+    if value is None or value <= 0:
+        return "none"
+    return figure(value, price_places(Decimal(value), PRICE_PLACES))
 
 
 @register.filter
