@@ -18,18 +18,20 @@ django_asgi_app = SandboxASGIHandler()
 # Imported after Django is set up, as Channels requires.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from sandbox.live.ticker import EmbeddedTicker  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
+from sandbox.sockets import SameOriginValidator, with_not_found  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
         # The classroom runs offline: the app serves its own CSS and JavaScript.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Sockets of this site's own pages only (scheme, host and port); an unknown
+        # address is refused with 4404 rather than an error.
+        "websocket": SameOriginValidator(
+            AuthMiddlewareStack(URLRouter(with_not_found(websocket_urlpatterns)))
         ),
     }
 )
