@@ -11,6 +11,11 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 django.setup(set_prefix=False)
 
+from sandbox.startup import check_database_or_exit  # noqa: E402
+
+# A missing, read-only or unmigrated database: refuse to start, saying why (not 500s).
+check_database_or_exit()
+
 from sandbox.handlers import SandboxASGIHandler  # noqa: E402
 
 django_asgi_app = SandboxASGIHandler()

@@ -12,6 +12,10 @@ settings.register_profile("sandbox", derandomize=True, deadline=None, print_blob
 settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sandbox"))
 
+# Tests import sandbox.asgi before pytest-django makes their database: no startup check of
+# the real one (tests/test_startup.py runs the check itself).
+os.environ.setdefault("SANDBOX_DATABASE_CHECK", "off")
+
 
 @pytest.fixture(autouse=True)
 def fresh_instrument_cache() -> Iterator[None]:

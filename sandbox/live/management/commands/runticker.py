@@ -14,12 +14,14 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from sandbox.live.ticker import Ticker
+from sandbox.startup import check_database_or_exit
 
 
 class Command(BaseCommand):
     help = "Tick every running market (the live market's clock), until stopped."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        check_database_or_exit()  # missing, read-only or unmigrated: refuse, saying why
         asyncio.run(self._run())
 
     async def _run(self) -> None:

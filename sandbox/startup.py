@@ -1,0 +1,124 @@
+"""The check a server or ticker process makes before it starts: can it use its database?
+
+A database that is missing, read-only, unreachable or without its migrations would make
+every page answer 500; instead the process refuses to start, saying why. The web server
+runs the check when ``sandbox.asgi`` is imported (daphne imports it at start), and so does
+``manage.py runticker``. ``SANDBOX_DATABASE_CHECK=off`` skips it (the tests do, as they
+import the ASGI application before making their own database).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations.executor import MigrationExecutor
+
+MIGRATE = ".venv/bin/python manage.py migrate (make run does it)"
+
+
+def _where(alias: str) -> str:
+    config = connections[alias].settings_dict
+    if connections[alias].vendor == "sqlite":
+        return str(config["NAME"])
+    host = config.get("HOST") or "localhost"
+    port = f":{config['PORT']}" if config.get("PORT") else ""
+    return f"{host}{port}/{config.get('NAME', '')}"
+
+
+def _sqlite_file_problem(where: str) -> str | None:
+    """Before connecting, which would create a missing file."""
+    if where == ":memory:" or where.startswith("file:"):
+        return None
+    path = Path(where)
+    if not path.is_file():
+        return (
+            f"The database at {where} cannot be used: the file does not exist. "
+            f"Apply the migrations first: {MIGRATE}."
+        )
+    try:  # SQLite writes its log and lock files beside the database
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        return (
+            f"The database at {where} cannot be written: its directory {path.parent} is "
+            f"not writable ({error.strerror or error})."
+        )
+    return None
+
+
+def _probe(alias: str) -> BaseDatabaseWrapper:
+    """A connection of its own to the alias's database, outside any pool (a pool would wait
+    30 s for a server that is not there), giving up on a silent server after 10 s."""
+    config = copy.deepcopy(connections[alias].settings_dict)
+    options = config.setdefault("OPTIONS", {})
+    options.pop("pool", None)
+    if connections[alias].vendor == "postgresql":
+        options.setdefault("connect_timeout", 10)
+    wrapper: BaseDatabaseWrapper = connections[alias].__class__(config, alias)
+    return wrapper
+
+
+def database_problem(alias: str = DEFAULT_DB_ALIAS) -> str | None:
+    """Why the process cannot use its database, in a sentence; None when it can."""
+    where = _where(alias)
+    if connections[alias].vendor == "sqlite":
+        problem = _sqlite_file_problem(where)
+        if problem:
+            return problem
+    connection = _probe(alias)
+    try:
+        try:
+            connection.ensure_connection()
+        except DatabaseError as error:
+            verb = "written" if connection.vendor == "sqlite" else "reached"
+            return f"The database at {where} cannot be {verb}: {_first_line(error)}."
+        try:
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except DatabaseError as error:
+            return f"The database at {where} cannot be read: {_first_line(error)}."
+        if plan:
+            first = plan[0][0]
+            return (
+                f"The database at {where} cannot be used: {len(plan)} migrations are not "
+                f"applied (the first is {first.app_label}.{first.name}). "
+                f"Apply them: {MIGRATE}."
+            )
+        try:  # a real write, undone: rewrite one row with its own value
+            connection.set_autocommit(False)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE django_migrations SET applied = applied "
+                    "WHERE id = (SELECT MIN(id) FROM django_migrations)"
+                )
+        except DatabaseError as error:
+            return f"The database at {where} cannot be written: {_first_line(error)}."
+        finally:
+            with contextlib.suppress(DatabaseError):
+                connection.rollback()
+        return None
+    finally:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__
+
+
+def check_database_or_exit(alias: str = DEFAULT_DB_ALIAS) -> None:
+    """Refuse to start (exit status 1, the reason on stderr) if the database is unusable."""
+    if os.environ.get("SANDBOX_DATABASE_CHECK", "on").lower() in ("off", "0", "no"):
+        return
+    problem = database_problem(alias)
+    if problem:
+        print(f"{problem}\nThe sandbox did not start.", file=sys.stderr, flush=True)
+        raise SystemExit(1)
