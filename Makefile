@@ -8,10 +8,18 @@ export HOST PORT
 
 .PHONY: run test setup lint format test-packages bench clean
 
-# A virtualenv with exactly the locked dependencies; rebuilt when the lock file changes.
+# A virtualenv with exactly the locked dependencies, each stamp redone when its lock file
+# changes: the server's own (requirements.lock, all `make run` needs), then the tests',
+# linters' and benchmarks' on top (requirements-dev.lock, which includes the server's).
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+
 $(BIN)/.installed: requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PIP_INSTALL) -r requirements.lock
+	touch $@
+
+$(BIN)/.installed-dev: requirements-dev.lock $(BIN)/.installed
+	$(PIP_INSTALL) -r requirements-dev.lock
 	touch $@
 
 setup: $(BIN)/.installed
@@ -41,20 +49,20 @@ test-packages:
 	  fi; \
 	fi
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: $(BIN)/.installed
+format: $(BIN)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup test-packages lint
+test: setup $(BIN)/.installed-dev test-packages lint
 	$(BIN)/python -m pytest
 
 # Speed and memory against their baselines; writes bench/results.md (a few minutes).
-bench: setup
+bench: setup $(BIN)/.installed-dev
 	$(BIN)/python bench/run.py
 
 clean:

@@ -33,6 +33,15 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def _private_local_dir() -> None:
+    """.local/ holds the secret key and the database: readable by this user only (0700),
+    made so at startup if it was created before."""
+    LOCAL_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # someone else's directory: left as it is
+        if LOCAL_DIR.stat().st_mode & 0o077:
+            LOCAL_DIR.chmod(0o700)
+
+
 def _secret_key() -> str:
     """SANDBOX_SECRET_KEY, or a key generated on first run and kept in .local/."""
     given = os.environ.get("SANDBOX_SECRET_KEY")
@@ -41,10 +50,10 @@ def _secret_key() -> str:
     path = LOCAL_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    _private_local_dir()
     key = secrets.token_urlsafe(50)
-    path.write_text(key)
-    path.chmod(0o600)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(key)
     return key
 
 
@@ -85,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "sandbox.middleware.server_timing",
+    "sandbox.security.content_security_policy",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +125,16 @@ TEMPLATES = [
 ]
 
 
+def _pool_size() -> int:
+    """SANDBOX_DB_POOL_SIZE: the most PostgreSQL connections one process holds."""
+    given = os.environ.get("SANDBOX_DB_POOL_SIZE", "10").strip()
+    if not given.isascii() or not given.isdigit() or not 2 <= int(given) <= 1000:
+        raise ImproperlyConfigured(
+            f"SANDBOX_DB_POOL_SIZE must be a whole number from 2 to 1000, not {given!r}"
+        )
+    return int(given)
+
+
 def _database(url: str) -> dict[str, Any]:
     """DATABASE_URL (postgres://user:password@host:port/name?sslmode=...) for Django."""
     parts = urlsplit(url)
@@ -130,9 +150,14 @@ def _database(url: str) -> dict[str, Any]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": options.pop("host", parts.hostname or ""),
         "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 60,
+        # Under daphne every request runs in a thread of its own (Django's ASGI handler
+        # gives each one a new worker thread), so a connection kept past the request would
+        # never be used again. Each process keeps a pool instead (psycopg_pool): a request
+        # borrows a connection and gives it back at its end. The pool checks a connection
+        # before lending it.
+        "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": options,
+        "OPTIONS": {**options, "pool": {"min_size": 2, "max_size": _pool_size()}},
     }
 
 
@@ -140,18 +165,23 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": _database(DATABASE_URL)}
 else:
+    _private_local_dir()
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, creating the database file readable by this user
+            # only (0600): it holds password hashes.
+            "ENGINE": "sandbox.sqlite",
             "NAME": os.environ.get("SANDBOX_SQLITE_PATH", str(LOCAL_DIR / "sandbox.sqlite3")),
             # IMMEDIATE transactions take the write lock at BEGIN, so two requests that read
             # and then change the same account are serialised instead of racing.
             # WAL: readers (every page, every tick's desks) never wait for a writer, and a
             # commit appends to the log instead of rewriting pages. NORMAL sync keeps the
             # database consistent after a crash; a power cut may lose the last commits.
-            # Kept open between requests: opening the file and setting it up each time
-            # costs more than most requests.
-            "CONN_MAX_AGE": 600,
+            # Closed at the end of each request: under daphne every request runs in a
+            # thread of its own (Django's ASGI handler gives each one a new worker
+            # thread), so a connection kept open would never be used again, and would
+            # stay open until the garbage collector found it.
+            "CONN_MAX_AGE": 0,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -204,6 +234,19 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "sandbox.desk.views.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# SANDBOX_HTTPS=1: the site is served over HTTPS, by a proxy that ends TLS and says so in
+# X-Forwarded-Proto (the README's nginx). Every cookie is then Secure (the account cookies
+# of sandbox.desk.accounts too) and browsers are told to use HTTPS only for a year
+# (HSTS). The proxy redirects plain HTTP, so Django does not (SECURE_SSL_REDIRECT off).
+SANDBOX_HTTPS = env_bool("SANDBOX_HTTPS")
+SESSION_COOKIE_SECURE = SANDBOX_HTTPS
+CSRF_COOKIE_SECURE = SANDBOX_HTTPS
+SECURE_SSL_REDIRECT = False
+if SANDBOX_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SANDBOX_HSTS_INCLUDE_SUBDOMAINS")
 
 # What a new paper account starts with, per settle currency.
 SANDBOX_STARTING_BALANCES = {"USDT": Decimal("10000"), "XBT": Decimal("1")}

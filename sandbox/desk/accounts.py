@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -122,6 +123,7 @@ def remember_room(response: HttpResponse, room_id: int, account: PaperAccount) -
         max_age=COOKIE_AGE,
         httponly=True,
         samesite="Lax",
+        secure=settings.SANDBOX_HTTPS,  # over HTTPS, never sent in clear
     )
 
 
@@ -132,6 +134,7 @@ def remember(response: HttpResponse, account: PaperAccount) -> None:
         max_age=COOKIE_AGE,
         httponly=True,
         samesite="Lax",
+        secure=settings.SANDBOX_HTTPS,  # over HTTPS, never sent in clear
     )
 
 
