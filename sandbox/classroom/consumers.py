@@ -46,14 +46,15 @@ class BoardConsumer(FragmentConsumer):
             await self.close(code=4403)
             return
         self.room_id = room.pk
-        await self.join(market_group(room.market_id), board_group(room.market_id))
-        await self.push()
+        groups = market_group(room.market_id), board_group(room.market_id)
+        if await self.join(*groups, owner=f"teacher:{room.teacher_id}"):
+            await self.push()
 
     async def snapshot(self) -> None:
         await self.push()
 
     async def push(self) -> None:
-        await self.send(text_data=await database_sync_to_async(_render)(self.room_id))
+        await self.draw_and_send(lambda: _render(self.room_id))
 
     async def market_tick(self, event: dict[str, Any]) -> None:
         await self.push()

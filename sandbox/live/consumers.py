@@ -6,11 +6,28 @@ the margin-call alerts and liquidation notices. A learner receives only their ow
 figures: the socket joins the groups of their market and their own account, after the
 same ownership check as the pages. Messages from the browser are limited to asking for a
 snapshot; anything else is refused and changes nothing.
+
+What one client may cost is bounded, on every socket of this base class (desk, board,
+side by side):
+
+- Snapshots: at most one is drawn at a time, at most one every ``SNAPSHOT_INTERVAL``
+  seconds (the one sent on connect counts); requests meanwhile make one later snapshot.
+- Messages: a socket sent more than ``FLOOD_MESSAGES`` in ``FLOOD_SECONDS`` is told so and
+  closed (4429); a message longer than ``MAX_MESSAGE`` characters is refused unread.
+- Sockets: one account (a teacher, for the board) may hold ``SOCKETS_PER_ACCOUNT`` open in
+  each server process; one more is told to close another tab, and closed (4429).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,11 +40,57 @@ from sandbox.desk.selectors import market_instruments
 from . import feed, services
 from .render import Seen, Viewer, render_update
 
+log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL = 1.0  # seconds between two snapshots of one socket
+FLOOD_MESSAGES = 20  # messages a socket may send ...
+FLOOD_SECONDS = 10.0  # ... within this many seconds
+MAX_MESSAGE = 256  # characters; {"type": "snapshot"} is 20
+SOCKETS_PER_ACCOUNT = 8  # open sockets of one account, in one server process
+TOO_MANY = 4429  # close code: too many messages, or too many sockets
+NOT_FOUND = 4404
+
 REFUSED = (
     '<p id="live-problem" hx-swap-oob="true" class="notice error" role="alert">'
     "That message was refused: the live desk only accepts a request for a fresh snapshot."
     "</p>"
 )
+
+
+def closing_notice(text: str) -> str:
+    """A sentence shown in the page's problem box (every page has one) as a socket closes."""
+    return (
+        '<div id="request-problem" hx-swap-oob="true" class="notice error" role="alert">'
+        f"{text}</div>"
+    )
+
+
+TOO_MANY_SOCKETS = closing_notice(
+    "Too many open desks for this account: close another tab, then reload this page "
+    "to see live prices here."
+)
+FLOODED = closing_notice(
+    "The live updates stopped: this page sent the server too many messages at once. "
+    "Reload the page to start them again."
+)
+
+# A monotonic clock in seconds (tests replace it to control time).
+clock: Callable[[], float] = time.monotonic
+
+
+# Open sockets per account, per event loop (a server has one; tests start a loop per test).
+_open: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, set[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sockets(owner: str) -> set[str]:
+    return _open.setdefault(asyncio.get_running_loop(), {}).setdefault(owner, set())
+
+
+def open_sockets(owner: str) -> int:
+    """How many sockets ``owner`` holds open in this process."""
+    return len(_open.get(asyncio.get_running_loop(), {}).get(owner, ()))
 
 
 def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | None:
@@ -44,30 +107,109 @@ def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | Non
 class FragmentConsumer(AsyncWebsocketConsumer):
     """A socket that sends rendered fragments of its groups' news, and from the browser
     accepts only a request for a fresh snapshot; anything else is refused and changes
-    nothing. Subclasses authorise in ``connect``, then ``join`` their groups."""
+    nothing. Subclasses authorise in ``connect``, then ``join`` their groups (and stop if
+    that refuses them), and draw through ``draw_and_send`` so that a snapshot and their
+    own news are sent one at a time."""
 
     refused = REFUSED
     joined: list[str]
+    owner = ""
+    _drawing: asyncio.Lock | None = None
+    _snapshot_task: asyncio.Task[None] | None = None
+    _snapshot_wanted = False
+    _last_snapshot = float("-inf")
+    _received: deque[float] | None = None
+    _closed = False
 
-    async def join(self, *groups: str) -> None:
+    async def join(self, *groups: str, owner: str) -> bool:
+        """Count this socket as one of ``owner``'s, join ``groups`` and accept; or, when
+        the owner holds too many sockets already, say so and close. Whether it joined."""
+        sockets = _sockets(owner)
+        if len(sockets) >= SOCKETS_PER_ACCOUNT:
+            await self.accept()
+            await self.close_with(TOO_MANY_SOCKETS, TOO_MANY, "Too many open desks")
+            return False
+        self.owner = owner
+        sockets.add(self.channel_name)
         self.joined = list(groups)
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self._last_snapshot = clock()  # the subclass sends one now
+        return True
+
+    async def close_with(self, notice: str, code: int, reason: str) -> None:
+        self._closed = True
+        await self.send(text_data=notice)
+        await self.close(code=code, reason=reason)
 
     async def disconnect(self, code: int) -> None:
+        self._closed = True
+        if self.owner:
+            _sockets(self.owner).discard(self.channel_name)
+        if self._snapshot_task is not None:
+            self._snapshot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._snapshot_task
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("type") == "snapshot":
-            await self.snapshot()
+        if self._closed:
+            return
+        if self._flooding():
+            await self.close_with(FLOODED, TOO_MANY, "Too many messages")
+            return
+        if self._is_snapshot_request(text_data):
+            self.request_snapshot()
             return
         await self.send(text_data=self.refused)
+
+    def _flooding(self) -> bool:
+        """Note a message; whether the socket has sent too many lately."""
+        if self._received is None:
+            self._received = deque(maxlen=FLOOD_MESSAGES + 1)
+        now = clock()
+        self._received.append(now)
+        return len(self._received) > FLOOD_MESSAGES and now - self._received[0] < FLOOD_SECONDS
+
+    @staticmethod
+    def _is_snapshot_request(text: str | None) -> bool:
+        if not text or len(text) > MAX_MESSAGE:
+            return False
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(message, dict) and message.get("type") == "snapshot"
+
+    def request_snapshot(self) -> None:
+        """Send a snapshot soon: one drawing at a time, ``SNAPSHOT_INTERVAL`` apart;
+        requests meanwhile are answered by the next one."""
+        self._snapshot_wanted = True
+        if self._snapshot_task is None or self._snapshot_task.done():
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshots())
+
+    async def _snapshots(self) -> None:
+        while self._snapshot_wanted and not self._closed:
+            wait = self._last_snapshot + SNAPSHOT_INTERVAL - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._snapshot_wanted = False
+            self._last_snapshot = clock()
+            try:
+                await self.snapshot()
+            except Exception:  # the socket may have gone; the next request tries again
+                log.exception("snapshot of %s failed", self.channel_name)
+
+    async def draw_and_send(self, draw: Callable[[], str]) -> None:
+        """Draw in the database thread and send; one drawing at a time on this socket, so
+        a snapshot and a push never overtake each other."""
+        if self._drawing is None:
+            self._drawing = asyncio.Lock()
+        async with self._drawing:
+            html = await database_sync_to_async(draw)()
+            await self.send(text_data=html)
 
     async def snapshot(self) -> None:
         raise NotImplementedError
@@ -92,12 +234,13 @@ class DeskConsumer(FragmentConsumer):
             self.scope, self.account_id, self.symbol
         )
         if market_id is None:
-            await self.close(code=4404)
+            await self.close(code=NOT_FOUND)
             return
         self.market_id = market_id
-        self.viewer = Viewer(self.account_id, self.symbol, Seen())
         self.generation = 0
-        await self.join(account_group(self.account_id))
+        if not await self.join(account_group(self.account_id), owner=f"account:{self.account_id}"):
+            return
+        self.viewer = Viewer(self.account_id, self.symbol, Seen())
         await feed.watch(market_id, self)
         await self.snapshot()
 
@@ -111,10 +254,9 @@ class DeskConsumer(FragmentConsumer):
 
     async def push(self, *, snapshot: bool = False) -> None:
         self.generation += 1
-        html = await database_sync_to_async(render_update)(
-            self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot
+        await self.draw_and_send(
+            lambda: render_update(self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot)
         )
-        await self.send(text_data=html)
 
     async def account_liquidated(self, event: dict[str, Any]) -> None:
         await self.push()

@@ -29,7 +29,7 @@ from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
 
 from . import services
 from .chart import build_chart
-from .consumers import FragmentConsumer
+from .consumers import NOT_FOUND, FragmentConsumer
 from .render import GAP_CHOICES
 from .selectors import recent_marks
 
@@ -146,9 +146,10 @@ class TwinsConsumer(FragmentConsumer):
             self.scope, self.account_id, self.market_id
         )
         if len(twins) != 2:
-            await self.close(code=4404)
+            await self.close(code=NOT_FOUND)
             return
-        await self.join(market_group(self.market_id))
+        if not await self.join(market_group(self.market_id), owner=f"account:{self.account_id}"):
+            return
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)
         await self.push()
 
@@ -156,8 +157,7 @@ class TwinsConsumer(FragmentConsumer):
         await self.push()
 
     async def push(self) -> None:
-        html = await database_sync_to_async(_render)(self.account_id, self.market_id)
-        await self.send(text_data=html)
+        await self.draw_and_send(lambda: _render(self.account_id, self.market_id))
 
     async def market_tick(self, event: dict[str, Any]) -> None:
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -21,6 +21,8 @@ from sandbox.asgi import router
 from sandbox.classroom import services
 from sandbox.classroom.consumers import REFUSED
 from sandbox.classroom.models import Room
+from sandbox.live import consumers
+from sandbox.live.consumers import FLOODED, TOO_MANY_SOCKETS
 from sandbox.live.consumers import REFUSED as DESK_REFUSED
 from tests.live.conftest import empty_channel_layer  # noqa: F401 (a fixture)
 
@@ -250,6 +252,50 @@ async def test_a_refusal_changes_nothing(room: Room, teacher_client: Client) -> 
         before.market.sequence,
     )
     assert status(again) == status(first)
+
+
+async def test_a_burst_of_snapshot_requests_draws_the_board_once(
+    room: Room, teacher_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "clock", lambda: 1000.0)
+    monkeypatch.setattr(consumers, "SNAPSHOT_INTERVAL", 0.3)
+    async with connected(board_path(room.code), session_cookie(teacher_client)) as (ws, first):
+        for _ in range(10):
+            await ws.send_json_to({"type": "snapshot"})
+        again = await ws.receive_from(timeout=WAIT)
+        assert await ws.receive_nothing(timeout=0.6)
+
+    assert again.lstrip().startswith(BOARD_OPEN)
+    assert status(again) == status(first)
+
+
+async def test_a_board_that_floods_is_told_and_closed(
+    room: Room, teacher_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "clock", lambda: 1000.0)
+    async with connected(board_path(room.code), session_cookie(teacher_client)) as (ws, _):
+        for _ in range(21):
+            await ws.send_to(text_data="play")
+        answers = [await ws.receive_from(timeout=WAIT) for _ in range(21)]
+        closed = await ws.receive_output(timeout=WAIT)
+
+    assert answers == [REFUSED] * 20 + [FLOODED]
+    assert (closed["code"], closed["reason"]) == (4429, "Too many messages")
+
+
+async def test_a_teacher_may_hold_eight_boards_open(room: Room, teacher_client: Client) -> None:
+    cookie = session_cookie(teacher_client)
+    async with AsyncExitStack() as stack:
+        for _ in range(8):
+            await stack.enter_async_context(connected(board_path(room.code), cookie))
+        ninth = communicator(board_path(room.code), cookie)
+        assert await ninth.connect(timeout=WAIT) == (True, None)
+        notice = await ninth.receive_from(timeout=WAIT)
+        closed = await ninth.receive_output(timeout=WAIT)
+        await ninth.disconnect()
+
+    assert notice == TOO_MANY_SOCKETS
+    assert (closed["code"], closed["reason"]) == (4429, "Too many open desks")
 
 
 # --------------------------------------------------------------- the learner's desk

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -27,8 +27,8 @@ from django.utils import timezone
 from sandbox.asgi import router
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
-from sandbox.live import services
-from sandbox.live.consumers import REFUSED
+from sandbox.live import consumers, services
+from sandbox.live.consumers import FLOODED, REFUSED, TOO_MANY_SOCKETS
 
 from .conftest import (
     BUY,
@@ -544,3 +544,162 @@ async def test_the_socket_keeps_working_after_a_refusal(learner: Learner) -> Non
         again = await ws.receive_from(timeout=WAIT)
 
     assert oob(again, "balances")
+
+
+async def test_an_account_too_large_for_the_database_is_refused(learner: Learner) -> None:
+    """Django finds nothing for a key beyond the database's integers (no overflow)."""
+    connected, code = await refused(socket(2**63, browser_cookie(learner)))
+
+    assert (connected, code) == (False, 4404)
+
+
+async def test_a_huge_message_is_refused_unread(
+    quiet_learners: tuple[Learner, Learner], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learner, _ = quiet_learners
+    drawn = count_snapshots(monkeypatch)
+    # A snapshot request, padded to a megabyte: refused by its length, never parsed.
+    message = '{"type": "snapshot", "padding": "' + "x" * 1_000_000 + '"}'
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        await ws.send_to(text_data=message)
+        answer = await ws.receive_from(timeout=WAIT)
+
+    assert answer == REFUSED
+    assert drawn == [True]  # the snapshot sent on connect only
+
+
+async def test_deeply_nested_json_is_refused_and_the_socket_goes_on(learner: Learner) -> None:
+    # json.loads would raise RecursionError (not a ValueError) on 100,000 levels.
+    nested = "[" * 100_000 + "]" * 100_000
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        await ws.send_to(text_data=nested)
+        assert await ws.receive_from(timeout=WAIT) == REFUSED
+        await ws.send_to(text_data='{"type": "snapshot"}')
+        again = await ws.receive_from(timeout=WAIT)
+
+    assert oob(again, "balances")
+
+
+# ------------------------------------------------------------- what one client may cost
+
+
+def count_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records every drawing of the desk by a socket (True for a snapshot)."""
+    drawn: list[bool] = []
+    draw = consumers.render_update
+
+    def counted(*args: object, snapshot: bool = False) -> str:
+        drawn.append(snapshot)
+        return draw(*args, snapshot=snapshot)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(consumers, "render_update", counted)
+    return drawn
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The consumers' clock, standing still until a test moves it (``clock[0] += s``)."""
+    now = [1000.0]
+    monkeypatch.setattr(consumers, "clock", lambda: now[0])
+    return now
+
+
+async def test_a_burst_of_snapshot_requests_is_answered_by_one_snapshot(
+    learner: Learner, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "SNAPSHOT_INTERVAL", 0.3)
+    drawn = count_snapshots(monkeypatch)
+
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, first):
+        for _ in range(10):
+            await ws.send_json_to({"type": "snapshot"})
+        again = await ws.receive_from(timeout=WAIT)
+        assert await ws.receive_nothing(timeout=0.6)
+        assert drawn == [True, True]  # on connect, then one for the ten requests
+
+        # A request once the interval has passed is answered on its own.
+        clock[0] += 1
+        await ws.send_json_to({"type": "snapshot"})
+        later = await ws.receive_from(timeout=WAIT)
+
+    assert drawn == [True, True, True]
+    for html in (again, later):
+        assert oob(html, "balances")
+        assert section(html, "balances") == section(first, "balances")
+
+
+async def test_a_socket_that_floods_is_told_and_closed(
+    learner: Learner, clock: list[float]
+) -> None:
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        for _ in range(21):
+            await ws.send_to(text_data="junk")
+        answers = [await ws.receive_from(timeout=WAIT) for _ in range(21)]
+        closed = await ws.receive_output(timeout=WAIT)
+        await ws.send_to(text_data="junk")  # after the close: ignored
+        assert await ws.receive_nothing(timeout=0.2)
+
+    assert answers[:20] == [REFUSED] * 20
+    assert answers[20] == FLOODED
+    assert 'id="request-problem" hx-swap-oob="true"' in FLOODED
+    assert "too many messages" in FLOODED
+    assert closed == {"type": "websocket.close", "code": 4429, "reason": "Too many messages"}
+
+
+async def test_messages_spread_over_time_are_not_a_flood(
+    learner: Learner, clock: list[float]
+) -> None:
+    answers = []
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        for _ in range(3):  # 20 messages every 10 seconds
+            for _ in range(20):
+                await ws.send_to(text_data="junk")
+            answers += [await ws.receive_from(timeout=WAIT) for _ in range(20)]
+            clock[0] += 10
+        assert await ws.receive_nothing(timeout=0.2)
+
+    assert answers == [REFUSED] * 60
+
+
+async def test_an_account_may_hold_eight_sockets_open(learner: Learner) -> None:
+    cookie = browser_cookie(learner)
+    async with AsyncExitStack() as stack:
+        open_ = [
+            await stack.enter_async_context(desk_socket(learner.account.pk, cookie))
+            for _ in range(8)
+        ]
+        assert consumers.open_sockets(f"account:{learner.account.pk}") == 8
+
+        ninth = socket(learner.account.pk, cookie)
+        assert await ninth.connect(timeout=WAIT) == (True, None)
+        notice = await ninth.receive_from(timeout=WAIT)
+        closed = await ninth.receive_output(timeout=WAIT)
+        await ninth.disconnect()
+
+        # Closing a tab frees its place.
+        await open_[0][0].disconnect()
+        async with desk_socket(learner.account.pk, cookie) as (_, html):
+            assert oob(html, "balances")
+
+    assert notice == TOO_MANY_SOCKETS
+    assert 'id="request-problem" hx-swap-oob="true"' in notice
+    assert "Too many open desks for this account: close another tab" in notice
+    assert closed == {"type": "websocket.close", "code": 4429, "reason": "Too many open desks"}
+    assert consumers.open_sockets(f"account:{learner.account.pk}") == 0
+
+
+async def test_another_accounts_sockets_do_not_count(
+    learner: Learner, other_learner: Learner
+) -> None:
+    async with AsyncExitStack() as stack:
+        for _ in range(8):
+            await stack.enter_async_context(
+                desk_socket(learner.account.pk, browser_cookie(learner))
+            )
+        async with desk_socket(other_learner.account.pk, browser_cookie(other_learner)) as (
+            _,
+            html,
+        ):
+            assert oob(html, "balances")
