@@ -125,7 +125,8 @@ def interaction_section(report: dict[str, Any]) -> list[str]:
         "asks for them), places an order, loads the bare view, thinks for a second, and "
         "again. The learners are shared between the processes as a load balancer would. "
         "Server time is Django's own `Server-Timing` (from the request reaching Django to "
-        "the response being ready, waiting for the process's worker thread included); the "
+        "the response being ready, the hand-over to the request's own worker thread and any "
+        "wait for the interpreter included); the "
         "round trip adds the network and daphne.",
         "",
         "| request | per second | server p50 | server p95 | round trip p50 | round trip p95 "
@@ -225,7 +226,7 @@ def analysis(interaction: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
     if order["server"]["p95_ms"] > 15:
         lines += [
             f"- **Why the order post misses 15 ms at p95** ({order['server']['p95_ms']:.1f} "
-            f"ms; Django's own time, without the wait for the worker thread: "
+            f"ms; Django's own time, without the hand-over to its thread: "
             f"{order['app']['p95_ms']:.1f} ms). Alone, the answer takes "
             f"{alone['order']['p50_ms']:.1f} ms (p95 {alone['order']['p95_ms']:.1f} ms), "
             "nearly all of it Django's ORM building statements and its templates rendering "
@@ -241,8 +242,10 @@ def analysis(interaction: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
         f"- **Slider preview** (server p50 {preview['server']['p50_ms']:.1f} ms, "
         f"{alone['preview']['p50_ms']:.1f} ms alone): the account read in three queries and "
         "the engine's preview; nothing is written.",
-        "- Each process runs Django's views in one worker thread, so a request that arrives "
-        "while another is being served waits for it: that wait is in the server time, and "
+        "- Each request runs in a worker thread of its own (Django's ASGI handler starts "
+        "one per request, and the request's database connection is closed at its end), but "
+        "a process runs the Python of one thread at a time: a request that arrives while "
+        "another is being served waits for its turn. That wait is in the server time, and "
         "it is what separates p95 from p50 (the bare view shows it too).",
         "",
     ]

@@ -43,7 +43,9 @@ router = ProtocolTypeRouter(
 # One process runs everything by default: the market ticker starts in this event loop.
 application = EmbeddedTicker(router)
 
-# Everything loaded so far (Django, the templates' code, the URL patterns) lives as long as
-# the server: keep it out of the garbage collector's scans. Full collections over all of
-# it were most of the slowest answers.
+# Everything imported so far (Django, the app's models, views, template tags and websocket
+# routes) lives as long as the server: keep it out of the garbage collector's scans. Full
+# collections over all of it were most of the slowest answers. The URL patterns and the
+# templates are not in it: they are loaded and compiled later, at the first request and
+# the first use of each template, and scanned like everything else.
 gc.freeze()
