@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from sandbox.desk.forms import ExactDecimalField
+from sandbox.desk.forms import ExactDecimalField, WholeNumberField
 from sandbox.desk.models import Instrument
 
 from .models import CODE_LENGTH
@@ -23,7 +23,7 @@ class RoomForm(forms.Form):
     xbt = ExactDecimalField(
         noun="starting XBT balance", places=8, maximum=Decimal(10**6), example="1", required=False
     )
-    max_leverage = forms.IntegerField(
+    max_leverage = WholeNumberField(
         min_value=1,
         max_value=100,
         initial=100,

@@ -9,6 +9,8 @@ from django.db import models
 
 from sandbox.desk.models import Market, PaperAccount
 
+from .names import MAX_KEY, MAX_NAME
+
 # No 0/O, 1/I/L: a code read off a projector is typed without doubt. 31**8 ≈ 8.5e11 codes,
 # and joining is rate-limited, so guessing one is out of reach in practice.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -40,8 +42,9 @@ class Room(models.Model):
 class RoomMember(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="members")
     account = models.OneToOneField(PaperAccount, on_delete=models.CASCADE, related_name="member")
-    display_name = models.CharField(max_length=24)
-    name_key = models.CharField(max_length=24)  # the name folded, so names are unique
+    display_name = models.CharField(max_length=MAX_NAME)
+    # The name as compared (names.name_key: NFKC, case folded), so names are unique.
+    name_key = models.CharField(max_length=MAX_KEY)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

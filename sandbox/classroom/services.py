@@ -6,7 +6,6 @@ that take effect on the next tick (a nudge, a crash, a gap, a scripted path) say
 
 from __future__ import annotations
 
-import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,8 +22,7 @@ from sandbox.live import services as live_services
 from sandbox.live.services import ControlError
 
 from .models import Room, RoomMember
-
-MAX_NAME = 24
+from .names import NameRefused, clean_display_name, name_key
 
 
 class JoinRefused(ValueError):
@@ -71,24 +69,20 @@ def room_create(
     )
 
 
-def clean_display_name(raw: str) -> str:
-    """A display name as shown: trimmed, spaces folded, no control characters."""
-    name = " ".join(raw.split())
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise JoinRefused("A name can only have letters, digits, spaces and punctuation.")
-    if not name:
-        raise JoinRefused("Enter a name the class will see, like Ada or Table 4.")
-    if len(name) > MAX_NAME:
-        raise JoinRefused(f"Keep the name to {MAX_NAME} characters at most.")
-    return name
-
-
 def room_join(*, room: Room, display_name: str) -> RoomMember:
-    """A learner joins with a name only: a fresh account in the room, with its balances."""
-    name = clean_display_name(display_name)
-    key = name.casefold()[:MAX_NAME]
-    if RoomMember.objects.filter(room=room, name_key=key).exists():
-        raise JoinRefused(f"Someone in this room is already called {name}: choose another name.")
+    """A learner joins with a name only: a fresh account in the room, with its balances.
+
+    Names are unique in a room as their keys (see ``names.name_key``): 'ａｄａ' is 'Ada'."""
+    try:
+        name = clean_display_name(display_name)
+    except NameRefused as refusal:
+        raise JoinRefused(str(refusal)) from None
+    key = name_key(name)
+    taken = RoomMember.objects.filter(room=room, name_key=key).values_list("display_name")
+    if (existing := taken.first()) is not None:
+        raise JoinRefused(
+            f"Someone in this room is already called {existing[0]}: choose another name."
+        )
     try:
         with transaction.atomic():
             account = desk_services.account_create(market=room.market, balances=_balances(room))

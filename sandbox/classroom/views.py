@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sandbox import engine
 from sandbox.desk.accounts import remember_room, room_account
-from sandbox.desk.forms import MarkForm
+from sandbox.desk.forms import MarkForm, parse_whole
 from sandbox.desk.roles import teacher_required
 from sandbox.desk.templatetags.figures import figure
 from sandbox.desk.views import HtmxHttpRequest
@@ -28,7 +28,12 @@ from . import selectors, services
 from .forms import JoinForm, RoomForm
 from .models import Room, RoomMember
 
-JOIN_ATTEMPTS = 10  # per minute and address
+# Wrong room codes an address may send in a minute (from its first wrong one); then even
+# the right code waits for the minute to end. A class joining behind one address (a
+# school's NAT, a proxy) is not limited: only failed guesses count.
+JOIN_GUESSES = 10
+JOIN_GUESS_SECONDS = 60
+MAX_NUMBER_TEXT = 20
 VOLATILITIES = ("0", "0.2", "0.5", "0.8", "1.5", "3")
 NUDGES = (("-5", "−5%"), ("-1", "−1%"), ("1", "+1%"), ("5", "+5%"))
 
@@ -127,17 +132,21 @@ def room_board(request: HtmxHttpRequest, code: str) -> HttpResponse:
 
 
 def _decimal(request: HttpRequest, name: str, noun: str) -> Decimal:
-    value = parse_decimal(request.POST.get(name, "")[:20])
+    """A number as typed; a text too long to be one is refused, not cut short."""
+    text = request.POST.get(name, "")
+    value = parse_decimal(text) if len(text) <= MAX_NUMBER_TEXT else None
     if value is None:
         raise ControlError(f"Enter the {noun} as a number.")
     return value
 
 
 def _whole(request: HttpRequest, name: str, noun: str) -> int:
-    text = request.POST.get(name, "")
-    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+    """A whole number in ASCII digits; one past 9,999 reads as 10,000, which every
+    action's own range refuses with its limits."""
+    value = parse_whole(request.POST.get(name, ""), most=9999)
+    if value is None:
         raise ControlError(f"Enter the {noun} as a whole number.")
-    return int(text)
+    return value
 
 
 def _conduct(request: HttpRequest, room: Room) -> str:
@@ -238,19 +247,24 @@ def room_export(request: HttpRequest, code: str) -> HttpResponse:
     return response
 
 
-def _client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", "unknown"))
+def _guesses_key(request: HttpRequest) -> str:
+    """Per client address, as the server gives it: the peer, or behind a proxy the
+    address daphne takes from X-Forwarded-For when started with --proxy-headers (never
+    a header read here, which any client could write)."""
+    return f"join-guesses:{request.META.get('REMOTE_ADDR', 'unknown')}"
 
 
-def _rate_limited(request: HttpRequest) -> bool:
-    key = f"join-attempts:{_client_address(request)}"
-    cache.add(key, 0, timeout=60)
+def _guessed_too_often(request: HttpRequest) -> bool:
+    return int(cache.get(_guesses_key(request), 0)) >= JOIN_GUESSES
+
+
+def _count_wrong_guess(request: HttpRequest) -> None:
+    key = _guesses_key(request)
+    cache.add(key, 0, timeout=JOIN_GUESS_SECONDS)
     try:
-        attempts = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=60)
-        attempts = 1
-    return attempts > JOIN_ATTEMPTS
+        cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=JOIN_GUESS_SECONDS)
 
 
 @require_http_methods(["GET", "POST"])
@@ -266,11 +280,12 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
         return render(request, "classroom/join.html", {"form": form, "room": room})
     form = JoinForm(request.POST)
     error = ""
-    if _rate_limited(request):
-        error = "Too many tries from this device: wait a minute, then try again."
+    if _guessed_too_often(request):
+        error = "Too many wrong codes from this device: wait a minute, then try again."
     elif form.is_valid():
         room = Room.objects.filter(code=form.cleaned_data["code"]).first()
         if room is None:
+            _count_wrong_guess(request)
             error = "No room has that code. Check it on your teacher's screen."
         else:
             mine = room_account(request, room.pk)
@@ -286,5 +301,7 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
                 )
                 remember_room(response, room.pk, member.account)
                 return response
+    elif "code" in form.errors and form.data.get("code", "").strip():
+        _count_wrong_guess(request)  # a code too long to be one is a wrong guess too
     status = 429 if error.startswith("Too many") else 400
     return render(request, "classroom/join.html", {"form": form, "error": error}, status=status)

@@ -3,6 +3,7 @@ error is a sentence a learner can act on."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,35 @@ MAX_DIGITS = 20
 MAX_QTY = Decimal("1000000000")
 MAX_PRICE = Decimal("1000000000")
 MAX_AMOUNT = Decimal("1000000000")
+MAX_WHOLE_TEXT = 12
+# ASCII digits only: int() would also read '٥' (Arabic-Indic) or '５' (fullwidth) as 5.
+WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_whole(text: str, *, most: int) -> int | None:
+    """A whole number typed by a person (a speed, a leverage): ASCII digits only, no sign,
+    no spaces. None when ``text`` is not one; ``most + 1`` when it is larger than
+    ``most``, found without reading it (int() of thousands of digits is slow, and refused
+    past 4,300), so the caller's range check says what is allowed."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(most)):
+        return most + 1
+    return int(digits)
+
+
+class WholeNumberField(forms.IntegerField):
+    """An integer field that reads ASCII digits only (an optional sign), at most
+    ``MAX_WHOLE_TEXT`` characters: Django's own reads any Unicode digit and any length."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if len(text) > MAX_WHOLE_TEXT or not WHOLE.fullmatch(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(text)
 
 
 class ExactDecimalField(forms.CharField):
@@ -87,7 +117,7 @@ class OrderForm(forms.Form):
 class LeverageForm(forms.Form):
     """The slider: stop 0 is cross margin, stop N is isolated at Nx."""
 
-    stop = forms.IntegerField(
+    stop = WholeNumberField(
         error_messages={
             "required": "Choose a leverage.",
             "invalid": "Choose a leverage stop on the slider.",

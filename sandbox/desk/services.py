@@ -46,6 +46,11 @@ TRADING_CLOSED = (
 TEACHER_SETS_PRICES = "In a classroom only the teacher moves the price."
 TEACHER_RESETS = "In a classroom only the teacher resets the accounts."
 OWN_MARKETS = (Market.Kind.PRACTICE, Market.Kind.TWINS)
+TWINS_FROM_PRACTICE = (
+    "Side by side opens only from your own practice market: in a classroom you trade on "
+    "your teacher's market, under its rules (its leverage cap, and trading open or "
+    "closed). Nothing was changed."
+)
 
 
 def instruments_seed() -> int:
@@ -350,6 +355,15 @@ def writer() -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def market_terms_check(market: Market) -> None:
+    """The market's terms that every way of opening or changing a position goes through
+    (orders, leverage, margin, stops, the side-by-side twins): a classroom closed to
+    trading refuses. (The leverage cap is in the engine's view of the market itself, see
+    ``engine_market``.)"""
+    if not market.trading_open:
+        raise engine.Rejected(TRADING_CLOSED)
+
+
 def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) -> engine.Outcome:
     """Lock the account, run an engine action on it and save the outcome.
 
@@ -362,8 +376,8 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
             .select_for_update(of=("self",))
             .get(pk=account.pk)
         )
-        if not locked.market.trading_open and not when_closed:
-            raise engine.Rejected(TRADING_CLOSED)
+        if not when_closed:
+            market_terms_check(locked.market)
         before = engine_account(locked)
         market = engine_market(locked.market)
         outcome = action(before, market)
@@ -445,6 +459,14 @@ def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int,
         return outcomes
 
 
+def twins_check(source: Market) -> None:
+    """Whether twins may open from ``source`` (see twins_open); ``engine.Rejected`` says
+    why not."""
+    market_terms_check(source)
+    if source.kind != Market.Kind.PRACTICE:
+        raise engine.Rejected(TWINS_FROM_PRACTICE)
+
+
 @transaction.atomic
 def twins_open(
     *,
@@ -458,9 +480,13 @@ def twins_open(
     new market that starts from the learner's prices and moves both alike.
 
     Each twin is a fresh paper account with the starting balances. Refused as a whole if
-    either order is.
+    either order is. The twins' market is the learner's to move (its clock, its gaps,
+    its mark), so it opens only from the learner's own practice market, never from a
+    classroom's or a lesson's; it keeps the source's terms, and its orders go through
+    them like any other.
     """
     source = account.market
+    twins_check(source)
     market = Market.objects.create(
         name=f"Side by side: {symbol}",
         kind=Market.Kind.TWINS,
@@ -471,6 +497,10 @@ def twins_open(
         jump_volatility=source.jump_volatility,
         speed=source.speed,
         stop_on_liquidation=True,
+        fees_enabled=source.fees_enabled,
+        funding_enabled=source.funding_enabled,
+        max_leverage_cap=source.max_leverage_cap,
+        symbols=source.symbols,
     )
     for mark in MarkPrice.objects.filter(market=source):
         MarkPrice.objects.create(market=market, instrument_id=mark.instrument_id, price=mark.price)

@@ -80,6 +80,9 @@ def _instrument(account: PaperAccount, symbol: str) -> Instrument:
     raise Http404("This market does not trade that instrument.")
 
 
+desk_instrument = _instrument  # the same rule for the live market's and the twins' views
+
+
 def _desk_context(
     request: HttpRequest,
     account: PaperAccount,

@@ -264,11 +264,26 @@ def market_speed(*, market: Market, speed: int) -> None:
     Market.objects.filter(pk=market.pk).update(speed=speed)
 
 
+# A gap in one tick: a teacher's room (and a test's script) may fall 90% or rise 900%; a
+# learner's own practice market offers the desk's list, at most 20% either way.
+GAP_LOWEST, GAP_HIGHEST = Decimal(-90), Decimal(900)
+LEARNER_GAP_LIMIT = Decimal(20)
+
+
 def market_gap(*, market: Market, symbol: str, percent: Decimal) -> None:
     """Schedule a gap: the next tick moves ``symbol`` by ``percent`` at once."""
-    if not Decimal(-90) <= percent <= Decimal(900) or percent == 0:
+    if not GAP_LOWEST <= percent <= GAP_HIGHEST or percent == 0:
         raise ControlError("A gap must be a move from -90% to +900%, other than 0.")
     market_script(market=market, symbol=symbol, moves=[format(percent, "f")])
+
+
+def learner_gap(*, market: Market, symbol: str, percent: Decimal) -> None:
+    """A learner's gap on their own practice market: at most ±20%, as the desk offers."""
+    if not -LEARNER_GAP_LIMIT <= percent <= LEARNER_GAP_LIMIT or percent == 0:
+        raise ControlError(
+            "A gap on your practice market must be a move from -20% to +20%, other than 0."
+        )
+    market_gap(market=market, symbol=symbol, percent=percent)
 
 
 def market_script(*, market: Market, symbol: str, moves: list[str]) -> None:

@@ -22,10 +22,10 @@ from sandbox import engine
 from sandbox.desk import services as desk_services
 from sandbox.desk.accounts import get_account_for_request, twins_for_scope
 from sandbox.desk.broadcast import market_group
-from sandbox.desk.forms import OrderForm
-from sandbox.desk.models import Instrument, LiquidationRecord, Market, PaperAccount
-from sandbox.desk.selectors import account_state
-from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
+from sandbox.desk.forms import OrderForm, parse_whole
+from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.selectors import account_state, engine_market
+from sandbox.desk.views import HtmxHttpRequest, Notice, desk_instrument, desk_response
 
 from . import services
 from .chart import build_chart
@@ -90,16 +90,19 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
 @require_POST
 def twins_open(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    instrument = get_object_or_404(Instrument, symbol=symbol)
+    instrument = desk_instrument(account, symbol)  # one the account's market trades, or 404
     form = OrderForm(request.POST, instrument=instrument)
-    leverage_text = request.POST.get("twin_leverage", "")
-    if not (leverage_text.isascii() and leverage_text.isdigit()) or not (
-        1 <= int(leverage_text) <= int(instrument.max_leverage)
-    ):
+    try:
+        desk_services.twins_check(account.market)
+    except engine.Rejected as refusal:
+        notice = Notice("ticket", f"The twins were not opened: {refusal.message}", False)
+        return desk_response(request, account, instrument, notice, forms={"order_form": form})
+    # The market's own maximum (a classroom may cap it below the instrument's).
+    most = int(engine_market(account.market).instrument(symbol).max_leverage)
+    leverage = parse_whole(request.POST.get("twin_leverage", ""), most=most)
+    if leverage is None or not 1 <= leverage <= most:
         notice = Notice(
-            "ticket",
-            f"Choose the isolated twin's leverage, from 1x to {int(instrument.max_leverage)}x.",
-            False,
+            "ticket", f"Choose the isolated twin's leverage, from 1x to {most}x.", False
         )
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     if not form.is_valid():
@@ -111,7 +114,7 @@ def twins_open(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRe
             symbol=symbol,
             side=form.cleaned_side(),
             qty=form.cleaned_data["qty"],
-            leverage=Decimal(int(leverage_text)),
+            leverage=Decimal(leverage),
         )
     except engine.Rejected as refusal:
         notice = Notice("ticket", f"The twins were not opened: {refusal.message}", False)

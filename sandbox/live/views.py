@@ -11,17 +11,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from sandbox.desk.accounts import get_account_for_request
+from sandbox.desk.forms import parse_whole
 from sandbox.desk.models import Instrument, LiquidationRecord, Market
 from sandbox.desk.templatetags.figures import figure
-from sandbox.desk.views import HtmxHttpRequest, Notice, desk_response
+from sandbox.desk.views import HtmxHttpRequest, Notice, desk_instrument, desk_response
 from sandbox.engine.money import parse_decimal
 
 from . import services
 
 
 def _gap_percent(text: str) -> Decimal:
-    """A gap size as typed: a plain percentage with at most two decimals."""
-    percent = parse_decimal(text[:12])
+    """A gap size as typed: a plain percentage with at most two decimals (and a short
+    text: a longer one is refused, not cut)."""
+    percent = parse_decimal(text) if len(text) <= 12 else None
     try:
         if percent is not None and percent == percent.quantize(Decimal("0.01")):
             return percent
@@ -34,7 +36,7 @@ def _gap_percent(text: str) -> Decimal:
 def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     """Stop, go on, change speed or schedule a gap on the learner's own practice market."""
     account = get_account_for_request(request, account_id)
-    instrument = get_object_or_404(Instrument, symbol=symbol)
+    instrument = desk_instrument(account, symbol)  # one the account's market trades, or 404
     market = account.market
     action = request.POST.get("action", "")
     try:
@@ -47,14 +49,14 @@ def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespons
             services.market_run(market=market, running=True)
             text = "The market is moving again."
         elif action == "speed":
-            speed = request.POST.get("speed", "")
-            if not (speed.isascii() and speed.isdigit()):
+            speed = parse_whole(request.POST.get("speed", ""), most=services.MAX_SPEED)
+            if speed is None:
                 raise services.ControlError("Choose a speed from the list.")
-            services.market_speed(market=market, speed=int(speed))
-            text = f"The market now runs at {int(speed)}x."
+            services.market_speed(market=market, speed=speed)
+            text = f"The market now runs at {speed}x."
         elif action == "gap":
             percent = _gap_percent(request.POST.get("percent", ""))
-            services.market_gap(market=market, symbol=symbol, percent=percent)
+            services.learner_gap(market=market, symbol=symbol, percent=percent)
             text = (
                 f"On the next tick {symbol} jumps {figure(percent)}% at once, "
                 f"with no prices between."

@@ -26,9 +26,11 @@ from sandbox.desk.models import (
     LiquidationRecord,
     MarginSettingRow,
     Market,
+    PaperAccount,
     Position,
     Wallet,
 )
+from sandbox.desk.services import TRADING_CLOSED, TWINS_FROM_PRACTICE
 
 from .conftest import (
     RoomLearner,
@@ -377,6 +379,49 @@ def test_the_desk_service_refuses_a_learner_mark_and_reset(
         desk_services.mark_set(account=ada.account, symbol="XBTUSDT", price=D(1000))
     with pytest.raises(engine.Rejected, match="only the teacher resets the accounts"):
         desk_services.account_reset(account=ada.account)
+    assert state(room) == before
+
+
+@pytest.mark.parametrize("leverage", ["50", "100"])
+@pytest.mark.parametrize("trading_open", [True, False])
+def test_a_learner_cannot_open_the_twins_in_a_room(
+    teacher_client: Client,
+    busy_room: tuple[Room, RoomLearner],
+    leverage: str,
+    trading_open: bool,
+) -> None:
+    """The twins opened 50x isolated and 100x cross on a market of their own, past the
+    room's 50x cap and its closed trading: the room's terms now refuse them."""
+    room, ada = busy_room
+    if not trading_open:
+        conduct(teacher_client, room, "close")
+    before = state(room)
+    markets, accounts = Market.objects.count(), PaperAccount.objects.count()
+
+    response = ada.post("twins_open", {"side": "buy", "qty": "0.1", "twin_leverage": leverage})
+
+    assert response.status_code == 400
+    reason = TRADING_CLOSED if not trading_open else TWINS_FROM_PRACTICE
+    assert html.escape(f"The twins were not opened: {reason}") in text(response)
+    assert state(room) == before
+    assert (Market.objects.count(), PaperAccount.objects.count()) == (markets, accounts)
+
+
+def test_a_learners_clock_post_on_an_instrument_the_room_does_not_trade_is_not_found(
+    busy_room: tuple[Room, RoomLearner],
+) -> None:
+    room, ada = busy_room
+    ada.client.raise_request_exception = False
+    before = state(room)
+
+    for data in ({"action": "pause"}, {"action": "speed", "speed": "60"}):
+        response = ada.post("clock", data, symbol="SOLUSDT")
+        assert response.status_code == 404
+        assert "There is nothing here for you" in text(response)
+    # On an instrument it trades, the room's clock is the teacher's.
+    refused = ada.post("clock", {"action": "pause"})
+    assert refused.status_code == 400
+    assert "Only your own practice market can be controlled here." in text(refused)
     assert state(room) == before
 
 

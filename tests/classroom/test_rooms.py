@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import html
 import io
+import time
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 
 import pytest
+from django.core.cache.backends import locmem
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
@@ -156,6 +158,11 @@ FORM_PROBLEMS = [
     ({"max_leverage": "101"}, "The highest leverage is at most 100x."),
     ({"max_leverage": "2.5"}, "Enter the highest leverage as a whole number."),
     ({"max_leverage": "fifty"}, "Enter the highest leverage as a whole number."),
+    # Digits int() reads, but not ASCII ones: Arabic-Indic five, fullwidth five, "٥0".
+    ({"max_leverage": "\u0665"}, "Enter the highest leverage as a whole number."),
+    ({"max_leverage": "\uff15"}, "Enter the highest leverage as a whole number."),
+    ({"max_leverage": "\u06650"}, "Enter the highest leverage as a whole number."),
+    ({"max_leverage": "9" * 10_000}, "Enter the highest leverage as a whole number."),
     ({"symbols": None}, "Choose at least one instrument to trade."),
     ({"symbols": ["NOPE"]}, "Select a valid choice. NOPE is not one of the available choices."),
 ]
@@ -289,9 +296,11 @@ NAME_PROBLEMS = [
     ("Ada Lovelace of London, UK", "Keep the name to 24 characters at most."),
     ("Ada\x07", "A name can only have letters, digits, spaces and punctuation."),
     ("Ada\x1b[31m", "A name can only have letters, digits, spaces and punctuation."),
-    ("\u200bAda", "A name can only have letters, digits, spaces and punctuation."),
-    ("Ada\u202eevil", "A name can only have letters, digits, spaces and punctuation."),
+    ("Ada\ue000", "A name can only have letters, digits, spaces and punctuation."),
     ("Ada\x00", "Null characters are not allowed."),
+    # Nothing visible once the invisible characters are dropped.
+    ("\u200b\u200d\u2060", "Enter a name the class will see, like Ada or Table 4."),
+    ("\u3164", "Enter a name the class will see, like Ada or Table 4."),
 ]
 
 
@@ -322,7 +331,8 @@ def test_a_very_long_name_is_refused(room: Room) -> None:
         ("   ", "Enter a name the class will see, like Ada or Table 4."),
         ("x" * 25, "Keep the name to 24 characters at most."),
         ("Ada\x00", "A name can only have letters, digits, spaces and punctuation."),
-        ("Ada\u200d", "A name can only have letters, digits, spaces and punctuation."),
+        ("Ada\x7f", "A name can only have letters, digits, spaces and punctuation."),
+        ("\ufeff\u00ad", "Enter a name the class will see, like Ada or Table 4."),
     ],
 )
 def test_the_join_service_refuses_bad_names(room: Room, name: str, message: str) -> None:
@@ -338,7 +348,7 @@ def test_a_name_is_taken_whatever_its_case(room: Room, other_room: Room) -> None
     for name in ("ada", " ADA ", "aDa"):
         response = browser().post("/join/", {"code": room.code, "name": name})
         assert response.status_code == 400
-        taken = f"Someone in this room is already called {name.strip()}: choose another name."
+        taken = "Someone in this room is already called Ada: choose another name."
         assert taken in text(response)
     assert members(room) == ["Ada"]
     assert room_accounts(room) == 1
@@ -352,8 +362,49 @@ def test_names_equal_when_casefolded_are_the_same_name(room: Room) -> None:
     join_room(room, "Straße")
     response = browser().post("/join/", {"code": room.code, "name": "STRASSE"})
     assert response.status_code == 400
-    assert "already called STRASSE" in text(response)
+    assert "already called Straße" in text(response)
     assert members(room) == ["Straße"]
+
+
+# Each pair: the name a learner joined with, and names that must count as the same one.
+LOOKALIKES = [
+    ("Ada", ["\uff41\uff44\uff41", "\uff21\uff24\uff21", "Ada\u200b", "A\u200dda", "\u2060ADA"]),
+    ("fiona", ["\ufb01ona", "FIONA"]),  # the ligature 'ﬁ'
+    ("Table 4", ["Table\u00a04", "Table\u30004", "TABLE \uff14", "Table 4\ufe0f"]),
+    ("Zoë", ["Zoe\u0308", "ZOË"]),  # a combining diaeresis
+    ("x²", ["x2", "X\u00b2"]),
+]
+
+
+@pytest.mark.parametrize(("first", "others"), LOOKALIKES, ids=[f for f, _ in LOOKALIKES])
+def test_names_equal_after_unicode_normalisation_are_the_same_name(
+    room: Room, first: str, others: list[str]
+) -> None:
+    """'ａｄａ' (fullwidth) is 'Ada': names compare as NFKC, case folded, with the
+    invisible characters dropped; the refusal names who has it."""
+    join_room(room, first)
+    for name in others:
+        response = browser().post("/join/", {"code": room.code, "name": name})
+        assert response.status_code == 400, repr(name)
+        taken = f"Someone in this room is already called {first}: choose another name."
+        assert html.escape(taken) in text(response), repr(name)
+    assert members(room) == [first]
+    assert room_accounts(room) == 1
+
+
+def test_the_join_service_compares_normalised_names(room: Room) -> None:
+    services.room_join(room=room, display_name="Ada")
+    with pytest.raises(services.JoinRefused, match="already called Ada"):
+        services.room_join(room=room, display_name="\uff41\uff44\uff41")
+    assert RoomMember.objects.get(room=room).name_key == "ada"
+
+
+def test_invisible_characters_are_dropped_from_a_name(room: Room) -> None:
+    """Zero-width and direction characters show nothing (or turn the text round): they
+    are dropped, not kept in a name that looks like another."""
+    assert join_room(room, "\u200bAda").member.display_name == "Ada"
+    assert join_room(room, "Grace\u202eevil").member.display_name == "Graceevil"
+    assert join_room(room, "Al\u00adan \u2060Turing").member.display_name == "Alan Turing"
 
 
 HTML_NAME = '<b>Ada</b> & "Co"'
@@ -391,7 +442,7 @@ def test_html_in_a_name_is_stored_as_typed_and_escaped_everywhere(
     refused = browser().post("/join/", {"code": room.code, "name": HTML_NAME.upper()})
     assert refused.status_code == 400
     assert "<B>ADA</B>" not in text(refused)
-    assert "already called &lt;B&gt;ADA&lt;/B&gt; &amp; &quot;CO&quot;" in text(refused)
+    assert "already called &lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;" in text(refused)
 
 
 # -------------------------------------------------------------------- rejoining
@@ -467,7 +518,7 @@ def test_a_room_cookie_for_another_room_does_not_return_to_it(room: Room, other_
 # ------------------------------------------------------------- wrong code, rate limit
 
 NO_ROOM = "No room has that code. Check it on your teacher's screen."
-TOO_MANY = "Too many tries from this device: wait a minute, then try again."
+TOO_MANY = "Too many wrong codes from this device: wait a minute, then try again."
 
 
 def test_a_wrong_code_is_refused_with_a_message(room: Room) -> None:
@@ -486,32 +537,77 @@ def test_a_wrong_code_is_refused_with_a_message(room: Room) -> None:
     assert client.get("/join/ZZZZZZZZ/").status_code == 200
 
 
-def test_the_eleventh_join_post_in_a_minute_is_refused(room: Room) -> None:
+def test_the_eleventh_wrong_code_in_a_minute_is_refused(room: Room) -> None:
     client = browser()
     for attempt in range(10):
         response = client.post("/join/", {"code": "ZZZZZZZZ", "name": f"Guess {attempt}"})
         assert response.status_code == 400, attempt
+        assert html.escape(NO_ROOM) in text(response)
 
-    refused = client.post("/join/", {"code": room.code, "name": "Ada"})
+    refused = client.post("/join/", {"code": "ZZZZZZZY", "name": "Guess 11"})
 
     assert refused.status_code == 429
     assert html.escape(TOO_MANY) in text(refused)
-    assert members(room) == []
+    # The right code waits for the minute too: after ten wrong guesses, the address
+    # cannot tell a right code from a wrong one until the minute is over.
     assert client.post("/join/", {"code": room.code, "name": "Ada"}).status_code == 429
+    assert members(room) == []
     # Another address is counted on its own, and looking at the form is not a try.
     assert client.get(f"/join/{room.code}/").status_code == 200
     assert join_room(room, "Grace").member.display_name == "Grace"
 
 
-def test_successful_joins_count_towards_the_limit(room: Room) -> None:
-    address = "192.0.2.7"  # one classroom behind one address
-    for n in range(10):
+def test_the_right_code_is_taken_again_once_the_minute_is_over(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = browser()
+    for attempt in range(10):
+        client.post("/join/", {"code": "ZZZZZZZZ", "name": f"Guess {attempt}"})
+    assert client.post("/join/", {"code": room.code, "name": "Ada"}).status_code == 429
+
+    later = time.time() + 61  # the local-memory cache reads time.time() for expiry
+    monkeypatch.setattr(locmem.time, "time", lambda: later)
+
+    assert join_room(room, "Ada", client=client).member.display_name == "Ada"
+
+
+def test_a_class_behind_one_address_all_join(room: Room) -> None:
+    """A school's NAT or the README's proxy: 30 learners from one address all get in."""
+    address = "192.0.2.7"
+    for n in range(30):
         join_room(room, f"Learner {n}", client=Client(REMOTE_ADDR=address))
+    # Mistyped names are not code guesses either.
+    for _ in range(12):
+        taken = Client(REMOTE_ADDR=address).post("/join/", {"code": room.code, "name": "Learner 0"})
+        assert taken.status_code == 400
+    late = join_room(room, "Late", client=Client(REMOTE_ADDR=address))
 
-    response = Client(REMOTE_ADDR=address).post("/join/", {"code": room.code, "name": "Late"})
+    assert late.member.display_name == "Late"
+    assert len(members(room)) == 31
 
-    assert response.status_code == 429
-    assert len(members(room)) == 10
+
+def test_a_forwarded_for_header_from_the_client_is_not_an_address(room: Room) -> None:
+    """The address is the one the server gives (daphne's --proxy-headers behind a proxy);
+    a client that writes X-Forwarded-For itself does not get a fresh count."""
+    for n in range(10):
+        response = Client(REMOTE_ADDR="198.51.100.9").post(
+            "/join/",
+            {"code": "ZZZZZZZZ", "name": "Guess"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"203.0.113.{n}"},
+        )
+        assert response.status_code == 400
+    refused = Client(REMOTE_ADDR="198.51.100.9").post(
+        "/join/", {"code": room.code, "name": "Ada"}, headers={"X-Forwarded-For": "203.0.113.99"}
+    )
+    assert refused.status_code == 429
+    assert members(room) == []
+
+
+def test_a_code_too_long_to_be_one_counts_as_a_wrong_guess(room: Room) -> None:
+    client = browser()
+    for _ in range(10):
+        assert client.post("/join/", {"code": "A" * 17, "name": "Ada"}).status_code == 400
+    assert client.post("/join/", {"code": room.code, "name": "Ada"}).status_code == 429
 
 
 def test_gets_do_not_count_towards_the_limit(room: Room) -> None:
@@ -630,13 +726,15 @@ def test_speeds_from_1_to_600_are_taken(room: Room, teacher_client: Client, spee
         ("0", "The speed must be from 1x to 600x."),
         ("601", "The speed must be from 1x to 600x."),
         ("9999", "The speed must be from 1x to 600x."),
-        ("10000", "Enter the speed as a whole number."),
+        ("10000", "The speed must be from 1x to 600x."),
+        ("9" * 10_000, "The speed must be from 1x to 600x."),
         ("", "Enter the speed as a whole number."),
         ("fast", "Enter the speed as a whole number."),
         ("1.5", "Enter the speed as a whole number."),
         ("-1", "Enter the speed as a whole number."),
         (" 10", "Enter the speed as a whole number."),
         ("١٠", "Enter the speed as a whole number."),
+        ("\uff11\uff10", "Enter the speed as a whole number."),
     ],
 )
 def test_a_bad_speed_is_refused(
@@ -714,6 +812,7 @@ GAP_RANGE = "A gap must be a move from -90% to +900%, other than 0."
         ({"symbol": "XBTUSDT", "percent": "901"}, GAP_RANGE),
         ({"symbol": "XBTUSDT", "percent": "lots"}, "Enter the size of the move as a number."),
         ({"symbol": "XBTUSDT", "percent": ""}, "Enter the size of the move as a number."),
+        ({"symbol": "XBTUSDT", "percent": "1" * 10_000}, "Enter the size of the move as a number."),
         ({"symbol": "SOLUSDT", "percent": "1"}, "SOLUSDT is not traded in this room."),
         ({"symbol": "NOPE", "percent": "1"}, "NOPE is not traded in this room."),
         ({"percent": "1"}, "That instrument is not traded in this room."),
@@ -808,6 +907,13 @@ WHOLE_TICKS = "Enter the number of ticks as a whole number."
         ({"percent": "20", "ticks": "121"}, CRASH_TICKS),
         ({"percent": "20", "ticks": "2.5"}, WHOLE_TICKS),
         ({"percent": "20", "ticks": ""}, WHOLE_TICKS),
+        ({"percent": "20", "ticks": "\u0664"}, WHOLE_TICKS),
+        ({"percent": "20", "ticks": "9" * 10_000}, CRASH_TICKS),
+        # A text too long to be a number is refused, not cut to its first 20 characters.
+        (
+            {"percent": "20.00000000000000000001", "ticks": "4"},
+            "Enter the size of the crash as a number.",
+        ),
         (
             {"percent": "20", "ticks": "4", "symbol": "SOLUSDT"},
             "SOLUSDT is not traded in this room.",

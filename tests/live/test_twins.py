@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from sandbox import engine
 from sandbox.asgi import router
+from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
 from sandbox.live import services
 
@@ -59,6 +62,12 @@ def test_a_gap_liquidates_the_isolated_twin_and_stops_the_market(learner: Learne
     [
         ({"side": "buy", "qty": "1", "twin_leverage": "0"}, "from 1x to 100x"),
         ({"side": "buy", "qty": "1", "twin_leverage": "²"}, "from 1x to 100x"),
+        # Digits int() reads but the form does not offer: Arabic-Indic and fullwidth five.
+        ({"side": "buy", "qty": "1", "twin_leverage": "\u0665"}, "from 1x to 100x"),
+        ({"side": "buy", "qty": "1", "twin_leverage": "\uff15"}, "from 1x to 100x"),
+        # More digits than int() reads (4,300): refused with the range, not a 500.
+        ({"side": "buy", "qty": "1", "twin_leverage": "9" * 10_000}, "from 1x to 100x"),
+        ({"side": "buy", "qty": "1", "twin_leverage": "101"}, "from 1x to 100x"),
         ({"side": "buy", "qty": "-1", "twin_leverage": "10"}, "Enter a quantity above zero."),
         ({"side": "buy", "qty": "100", "twin_leverage": "10"}, "Not enough available balance"),
     ],
@@ -71,6 +80,97 @@ def test_bad_twins_are_refused_and_create_nothing(
     assert message in response.content.decode()
     assert Market.objects.count() == markets
     assert not PaperAccount.objects.filter(parent=learner.account).exists()
+
+
+def refused_twins(learner: Learner, data: dict[str, str], message: str) -> None:
+    """A twins post that must be refused with ``message`` and create nothing."""
+    markets, accounts = Market.objects.count(), PaperAccount.objects.count()
+    for htmx in (False, True):
+        response = learner.post("twins_open", data, htmx=htmx)
+        assert response.status_code == (200 if htmx else 400)
+        assert html.escape(message) in response.content.decode()
+    assert (Market.objects.count(), PaperAccount.objects.count()) == (markets, accounts)
+
+
+def as_room(learner: Learner, **terms: object) -> None:
+    """The learner's market made a classroom's (capped at 50x, XBTUSDT and ETHUSDT)."""
+    changes = {"kind": Market.Kind.ROOM, "max_leverage_cap": D(50), "symbols": ["XBTUSDT"]}
+    Market.objects.filter(pk=learner.account.market_id).update(**{**changes, **terms})
+
+
+@pytest.mark.parametrize("leverage", ["10", "50", "51", "100"])
+def test_a_room_learner_cannot_open_twins_past_the_rooms_terms(
+    learner: Learner, leverage: str
+) -> None:
+    """The twins used to open 100x cross and 50x+ isolated on a market of their own,
+    whatever the room's cap: they are refused in a classroom, with the reason."""
+    as_room(learner)
+    refused_twins(
+        learner,
+        {"side": "buy", "qty": "0.1", "twin_leverage": leverage},
+        "The twins were not opened: Side by side opens only from your own practice market: "
+        "in a classroom you trade on your teacher",
+    )
+
+
+def test_twins_are_refused_while_a_room_is_closed_to_trading(learner: Learner) -> None:
+    as_room(learner, trading_open=False)
+    refused_twins(
+        learner,
+        {"side": "buy", "qty": "0.1", "twin_leverage": "10"},
+        "The twins were not opened: Trading is closed in this room for now",
+    )
+
+
+def test_the_twins_service_goes_through_the_markets_terms(learner: Learner) -> None:
+    """The same check as an order's: closed trading first, then no twins off a practice
+    market (a classroom's, a lesson's, or the twins' own)."""
+    market = learner.account.market
+    markets = Market.objects.count()
+    Market.objects.filter(pk=market.pk).update(trading_open=False)
+    with pytest.raises(engine.Rejected, match="Trading is closed"):
+        desk_services.twins_open(
+            account=PaperAccount.objects.get(pk=learner.account.pk),
+            symbol="XBTUSDT",
+            side=engine.Side.BUY,
+            qty=D("0.1"),
+            leverage=D(10),
+        )
+    for kind in (Market.Kind.ROOM, Market.Kind.LESSON, Market.Kind.TWINS):
+        Market.objects.filter(pk=market.pk).update(trading_open=True, kind=kind)
+        with pytest.raises(engine.Rejected, match="only from your own practice market"):
+            desk_services.twins_open(
+                account=PaperAccount.objects.get(pk=learner.account.pk),
+                symbol="XBTUSDT",
+                side=engine.Side.BUY,
+                qty=D("0.1"),
+                leverage=D(10),
+            )
+    assert Market.objects.count() == markets
+    assert not PaperAccount.objects.filter(parent=learner.account).exists()
+
+
+def test_twins_of_an_instrument_the_market_does_not_trade_are_not_found(
+    learner: Learner,
+) -> None:
+    """It used to draw the desk for an instrument the market has no price for: a 500."""
+    as_room(learner)
+    learner.client.raise_request_exception = False
+    response = learner.post(
+        "twins_open", {"side": "buy", "qty": "1", "twin_leverage": "5"}, "SOLUSDT"
+    )
+    assert response.status_code == 404
+    assert not PaperAccount.objects.filter(parent=learner.account).exists()
+
+
+def test_the_twins_market_keeps_the_sources_terms(learner: Learner) -> None:
+    Market.objects.filter(pk=learner.account.market_id).update(
+        fees_enabled=False, funding_enabled=False
+    )
+    market = open_twins(learner, qty="0.5", leverage="5")
+    assert (market.fees_enabled, market.funding_enabled) == (False, False)
+    for twin in PaperAccount.objects.filter(parent=learner.account):
+        assert twin.wallets.get(currency="USDT").balance == D(10000)  # no taker fee
 
 
 def test_another_learners_twins_are_not_found(learner: Learner, other_learner: Learner) -> None:

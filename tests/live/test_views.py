@@ -89,6 +89,11 @@ def test_a_valid_speed_is_set(learner: Learner, speed: str) -> None:
         (" 10", "Choose a speed from the list."),
         # A character Python calls a digit but int() cannot read (superscript two).
         ("\u00b2", "Choose a speed from the list."),
+        # Digits int() reads, but not typed with the desk's list: Arabic-Indic, fullwidth.
+        ("\u0665", "Choose a speed from the list."),
+        ("\uff15", "Choose a speed from the list."),
+        # More digits than int() reads (4,300): said to be too fast, not a crash.
+        ("9" * 10_000, "The speed must be from 1x to 600x."),
     ],
 )
 def test_an_invalid_speed_is_refused_and_changes_nothing(
@@ -109,8 +114,8 @@ def test_an_invalid_speed_is_refused_and_changes_nothing(
         ("XBTUSDT", "-10", "-10"),
         ("XBTUSDT", "20", "20"),
         ("ETHUSDT", "-5", "-5"),
-        ("SOLUSDT", "-90", "-90"),
-        ("XBTUSD", "900", "900"),
+        ("SOLUSDT", "-20", "-20"),
+        ("XBTUSD", "20", "20"),
         ("XBTUSDT", "-2.5", "-2.5"),
     ],
 )
@@ -139,16 +144,25 @@ def test_gaps_on_two_symbols_wait_together_and_the_tick_applies_both(learner: Le
     assert market_of(learner).pending_gaps == {}
 
 
+LEARNER_GAP = "A gap on your practice market must be a move from -20% to +20%, other than 0."
+
+
 @pytest.mark.parametrize(
     ("percent", "message"),
     [
-        ("0", "A gap must be a move from -90% to +900%, other than 0."),
-        ("-0", "A gap must be a move from -90% to +900%, other than 0."),
-        ("-90.01", "A gap must be a move from -90% to +900%, other than 0."),
-        ("-100", "A gap must be a move from -90% to +900%, other than 0."),
-        ("900.5", "A gap must be a move from -90% to +900%, other than 0."),
-        ("1e3", "A gap must be a move from -90% to +900%, other than 0."),
+        ("0", LEARNER_GAP),
+        ("-0", LEARNER_GAP),
+        # What the README and the desk's list offer is what the server takes: ±20%.
+        ("-20.01", LEARNER_GAP),
+        ("20.01", LEARNER_GAP),
+        ("-90", LEARNER_GAP),
+        ("-100", LEARNER_GAP),
+        ("900", LEARNER_GAP),
+        ("1e3", LEARNER_GAP),
         ("", "Choose the size of the gap from the list."),
+        # Too long to be a gap from the list: refused, not cut to "-10.00000000".
+        ("-10.000000001", "Choose the size of the gap from the list."),
+        ("1" * 10_000, "Choose the size of the gap from the list."),
         ("ten", "Choose the size of the gap from the list."),
         ("NaN", "Choose the size of the gap from the list."),
         ("Infinity", "Choose the size of the gap from the list."),
@@ -228,6 +242,37 @@ def test_the_clock_of_an_unknown_symbol_is_not_found(learner: Learner) -> None:
 
     assert response.status_code == 404
     assert market_of(learner).running is True
+
+
+def test_the_service_keeps_a_learners_gap_within_20_percent(learner: Learner) -> None:
+    """Not only the form: the service itself refuses a wider gap on a practice market."""
+    market = learner.account.market
+    for percent in ("-20.01", "25", "-90", "900"):
+        with pytest.raises(services.ControlError, match="from -20% to \\+20%"):
+            services.learner_gap(market=market, symbol="XBTUSDT", percent=D(percent))
+    assert clock_state(market)[2] == {}
+
+    services.learner_gap(market=market, symbol="XBTUSDT", percent=D("-20"))
+    assert clock_state(market)[2] == {"XBTUSDT": ["-20"]}
+
+
+@pytest.mark.parametrize("data", [{"action": "pause"}, {"action": "speed", "speed": "60"}])
+def test_a_room_learners_clock_on_an_instrument_the_room_does_not_trade_is_not_found(
+    learner: Learner, data: dict[str, str]
+) -> None:
+    """It used to draw the desk for an instrument the market has no price for: a 500."""
+    Market.objects.filter(pk=learner.account.market_id).update(
+        kind=Market.Kind.ROOM, symbols=["XBTUSDT"]
+    )
+    before = clock_state(learner.account.market)
+    learner.client.raise_request_exception = False
+
+    for htmx in (False, True):
+        response = clock(learner, data, symbol="SOLUSDT", htmx=htmx)
+
+        assert response.status_code == 404
+        assert "There is nothing here for you" in response.content.decode()
+    assert clock_state(learner.account.market) == before
 
 
 def test_the_clock_takes_posts_only(learner: Learner) -> None:

@@ -242,6 +242,12 @@ STOP_ERRORS = [
     ("NaN", "Choose a leverage stop on the slider."),
     ("1e1", "Choose a leverage stop on the slider."),
     ("", "Choose a leverage."),
+    # Digits int() reads but the slider never sends: Arabic-Indic and fullwidth five.
+    ("\u0665", "Choose a leverage stop on the slider."),
+    ("\uff15", "Choose a leverage stop on the slider."),
+    ("1\u0660", "Choose a leverage stop on the slider."),
+    # Far more digits than a stop has (int() refuses past 4,300 of them).
+    ("9" * 10_000, "Choose a leverage stop on the slider."),
 ]
 
 
