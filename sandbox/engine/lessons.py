@@ -48,6 +48,7 @@ from .scenario import (
 )
 
 FIGURE_ROOTS = ("balances", "positions", "insurance_fund")
+MAX_LESSON_NUMBER = 9999  # the order of the built-in lessons
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ def _question(index: int, raw: object, instruments: Mapping[str, Instrument]) ->
             f"'balances.USDT.available_balance'"
         )
     places = raw.get("places", 2)
-    if isinstance(places, Decimal) and places == places.to_integral_value():
+    # Range first: int() of a number like 1e999999999 would take minutes.
+    if isinstance(places, Decimal) and 0 <= places <= 8 and places == places.to_integral_value():
         places = int(places)
     if not isinstance(places, int) or isinstance(places, bool) or not 0 <= places <= 8:
         raise ScenarioFormatError(f"{where}.places: a whole number of decimals from 0 to 8")
@@ -123,8 +125,14 @@ def parse_lesson(text: str | bytes) -> Lesson:
         summary = ""
     number = meta.get("number")
     if number is not None:
-        if not isinstance(number, Decimal) or number != number.to_integral_value():
-            errors.append("field 'lesson.number': expected a whole number")
+        if (
+            not isinstance(number, Decimal)
+            or not 0 <= number <= MAX_LESSON_NUMBER
+            or number != number.to_integral_value()
+        ):
+            errors.append(
+                f"field 'lesson.number': expected a whole number from 0 to {MAX_LESSON_NUMBER}"
+            )
             number = None
         else:
             number = int(number)

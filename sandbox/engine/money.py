@@ -20,6 +20,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from .errors import Rejected
+
 PRECISION = 50
 MONEY_PLACES = 8
 MINOR_UNIT = Decimal(1).scaleb(-MONEY_PLACES)
@@ -85,11 +87,34 @@ def parse_decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def decimal_places(value: Decimal) -> int:
-    """How many digits ``value`` has after the decimal point (0 for whole numbers)."""
+def _exponent(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    return max(0, -exponent)
+    return exponent
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many digits ``value`` has after the decimal point (0 for whole numbers)."""
+    return max(0, -_exponent(value))
+
+
+# Money is kept exactly in minor units at PRECISION digits: below 10**42.
+MONEY_LIMIT_EXPONENT = PRECISION - MONEY_PLACES
+
+
+def _minor_units(amount: Decimal, rounding: str) -> Decimal:
+    """``amount`` in whole minor units; Rejected when it is too large to keep exactly.
+
+    Only a scenario file's extreme figures (each below 10**31, but multiplied together)
+    get there; the rejected step then changes nothing.
+    """
+    if not amount.is_zero() and amount.adjusted() >= MONEY_LIMIT_EXPONENT:
+        raise Rejected(
+            f"This step needs an amount of about 10^{amount.adjusted()}, too large for the "
+            f"engine: it keeps money exact to {MONEY_PLACES} decimal places only below "
+            f"10^{MONEY_LIMIT_EXPONENT}."
+        )
+    return amount.quantize(MINOR_UNIT, rounding=rounding, context=engine_context())
 
 
 def money_down(amount: Decimal) -> Decimal:
@@ -98,32 +123,46 @@ def money_down(amount: Decimal) -> Decimal:
     A credit to the trader is rounded down and a debit is rounded up (in size): the
     exchange never pays out a fraction of a unit it does not have.
     """
-    with decimal.localcontext(engine_context()):
-        return amount.quantize(MINOR_UNIT, rounding=ROUND_FLOOR)
+    return _minor_units(amount, ROUND_FLOOR)
 
 
 def money_nearest(amount: Decimal) -> Decimal:
     """Round to the nearest minor unit (halves to even): for an amount that is exactly a
     sum of minor units but for a tail far below them (10**-40) from a division."""
-    with decimal.localcontext(engine_context()):
-        return amount.quantize(MINOR_UNIT, rounding=decimal.ROUND_HALF_EVEN)
+    return _minor_units(amount, decimal.ROUND_HALF_EVEN)
 
 
 def money_up(amount: Decimal) -> Decimal:
     """Round an amount the trader must set aside (margin) up to whole minor units."""
-    with decimal.localcontext(engine_context()):
-        return amount.quantize(MINOR_UNIT, rounding=ROUND_CEILING)
+    return _minor_units(amount, ROUND_CEILING)
+
+
+def is_multiple(value: Decimal, step: Decimal) -> bool:
+    """Whether ``value`` is a whole number of ``step``s, exactly, however far apart their
+    sizes are (a plain ``%`` at 50 digits fails when the quotient needs more)."""
+    digits = max(value.adjusted(), step.adjusted()) - min(_exponent(value), _exponent(step))
+    context = engine_context()
+    context.prec = max(PRECISION, digits + 2)
+    return context.remainder(value, step) == 0
 
 
 _STEPS: dict[int, Decimal] = {}
 
 
 def round_half_up(value: Decimal, places: int) -> Decimal:
-    """Round to ``places`` decimals, halves away from zero (as the documents round)."""
+    """Round to ``places`` decimals, halves away from zero (as the documents round).
+
+    Display only, so a figure too long for the engine's 50 digits at those places (a
+    scenario's extreme figures) gets the digits it needs rather than an error.
+    """
     step = _STEPS.get(places)
     if step is None:
         step = _STEPS[places] = Decimal(1).scaleb(-places)
-    return value.quantize(step, rounding=ROUND_HALF_UP, context=engine_context())
+    context = engine_context()
+    digits = value.adjusted() + places + 1
+    if digits > PRECISION:
+        context.prec = digits + 1
+    return value.quantize(step, rounding=ROUND_HALF_UP, context=context)
 
 
 def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:

@@ -87,6 +87,7 @@ from .money import (
     ZERO,
     decimal_places,
     exact,
+    is_multiple,
     money_down,
     money_nearest,
     money_up,
@@ -366,7 +367,7 @@ def _order_qty(inst: Instrument, qty: object) -> Decimal:
     qty = require_decimal(qty, "qty")
     if qty <= 0:
         raise Rejected("Enter a quantity above zero.")
-    if qty % inst.qty_step != 0:
+    if not is_multiple(qty, inst.qty_step):
         raise Rejected(
             f"{inst.symbol} trades in steps of {readable(inst.qty_step)} "
             f"{inst.qty_unit}; {readable(qty, 20)} is not a whole number of steps."

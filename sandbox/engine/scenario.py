@@ -25,7 +25,9 @@ Choices the format leaves open, made here:
 
 from __future__ import annotations
 
+import decimal
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -185,7 +187,38 @@ def _read_constant(name: str) -> _Constant:
     return _Constant(name)
 
 
-MAX_EXPONENT = 30  # no figure in a scenario is anywhere near 10**30 or 10**-30
+# The numbers a file may hold: below 10**31 in size, with at most 30 decimal places (so
+# the smallest above zero is 10**-30). Within them the engine's 50-digit arithmetic keeps
+# money exact; and a number like 1e999999999 or 100,000 digits is refused at once,
+# before any arithmetic.
+MAX_EXPONENT = 30
+MAX_PLACES = 30
+NUMBER_LIMITS = (
+    f"numbers in a scenario file must be below 10^{MAX_EXPONENT + 1} and have at most "
+    f"{MAX_PLACES} decimal places"
+)
+_NUMERAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class _Numeral(str):
+    """A JSON number beyond what a decimal can hold (1e99999999999999999999): kept as
+    written so the error can name the step and field."""
+
+
+def _read_numeral(text: str) -> Decimal | _Numeral:
+    try:
+        return Decimal(text)
+    except decimal.InvalidOperation:
+        return _Numeral(text)
+
+
+def _quoted(value: object, *, quote: bool = True) -> str:
+    """The value as written, for a message (text in quotes); a very long one is cut short."""
+    text = value if isinstance(value, str) else str(value)
+    shown = text if len(text) <= 40 else f"{text[:20]}…{text[-8:]}"
+    if quote and isinstance(value, str) and not isinstance(value, _Numeral):
+        shown = repr(shown)
+    return shown if len(text) <= 40 else f"{shown} ({len(text):,} characters)"
 
 
 def _number(value: object, where: str) -> Decimal:
@@ -195,17 +228,29 @@ def _number(value: object, where: str) -> Decimal:
         parsed: Decimal | None = value
     elif isinstance(value, str):
         parsed = parse_decimal(value)
+        if parsed is None and _NUMERAL.fullmatch(value.strip()):
+            # Well written, but with an exponent beyond what a decimal can hold.
+            size = "small" if re.search(r"[eE]-", value) else "large"
+            raise ScenarioFormatError(f"{where}: {_quoted(value)} is too {size}: {NUMBER_LIMITS}")
         if parsed is None:
-            raise ScenarioFormatError(f'{where}: {value!r} is not a number (write it like "12.5")')
+            raise ScenarioFormatError(
+                f'{where}: {_quoted(value)} is not a number (write it like "12.5")'
+            )
     else:
-        raise ScenarioFormatError(
-            f"{where}: expected a number, got {json.dumps(value, default=str)}"
-        )
+        got = _quoted(json.dumps(value, default=str), quote=False)
+        raise ScenarioFormatError(f"{where}: expected a number, got {got}")
     assert parsed is not None
     if not parsed.is_finite():
-        raise ScenarioFormatError(f"{where}: {value} is not a finite number")
-    if parsed != 0 and abs(parsed.adjusted()) > MAX_EXPONENT:
-        raise ScenarioFormatError(f"{where}: {value} is out of range for a figure")
+        raise ScenarioFormatError(f"{where}: {_quoted(value)} is not a finite number")
+    if parsed.is_zero() and parsed.adjusted() > 0:
+        return ZERO  # 0e999999999 is plain zero
+    if parsed.adjusted() > MAX_EXPONENT:
+        raise ScenarioFormatError(f"{where}: {_quoted(value)} is too large: {NUMBER_LIMITS}")
+    if decimal_places(parsed) > MAX_PLACES:
+        raise ScenarioFormatError(
+            f"{where}: {_quoted(value)} has {decimal_places(parsed):,} decimal places: "
+            f"{NUMBER_LIMITS}"
+        )
     return parsed
 
 
@@ -225,7 +270,7 @@ def load_json(text: str | bytes) -> Any:
     """Parse JSON with every number as an exact Decimal (never a float)."""
     try:
         return json.loads(
-            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_read_constant
+            text, parse_float=_read_numeral, parse_int=_read_numeral, parse_constant=_read_constant
         )
     except json.JSONDecodeError as error:
         raise ScenarioFormatError(
@@ -512,6 +557,12 @@ def _formatted(value: Any, key: str = "") -> Any:
     return value
 
 
+BEYOND_PRECISION = (
+    "The engine cannot work this step out exactly: its figures are too far apart in size "
+    "for the 50 significant digits it computes with. Use numbers closer in size."
+)
+
+
 class ScenarioState:
     """One account, its market and insurance fund, advanced one step at a time."""
 
@@ -555,6 +606,10 @@ class ScenarioState:
             market, outcome = actions[step.op]()
         except Rejected as refusal:
             return self._record(step, ok=False, error=refusal.message, events=())
+        except decimal.DecimalException:
+            # Figures of a file's extreme sizes (prices 10^60 apart, say) can need more
+            # digits than the engine computes with; the step is refused, not half done.
+            return self._record(step, ok=False, error=BEYOND_PRECISION, events=())
         self.market = market
         self.account = outcome.account
         for currency, change in outcome.insurance.items():

@@ -12,6 +12,7 @@ from sandbox.engine import (
     Account,
     LedgerReason,
     MarginMode,
+    Rejected,
     Side,
     account_figures,
     close_position,
@@ -29,7 +30,9 @@ from sandbox.engine.money import (
     engine_context,
     format_decimal,
     format_price,
+    is_multiple,
     money_down,
+    money_nearest,
     money_up,
     parse_decimal,
     price_places,
@@ -161,6 +164,47 @@ def test_format_decimal_plain_at_most_eight_places(value: Decimal, text: str) ->
     shown = format_decimal(value)
     assert shown == text
     assert "e" not in shown.lower()
+
+
+def test_rounding_for_display_takes_the_digits_a_huge_figure_needs() -> None:
+    # 10^45 to 8 places needs 54 digits, more than the engine's 50: display only.
+    assert round_half_up(D("1.5e45"), 8) == D("1.5e45")
+    assert format_decimal(D("1.5e45")) == "15" + "0" * 44
+    assert format_decimal(D("1e22"), 30) == "1" + "0" * 22
+    assert round_half_up(D("1234567890123456789012345678901.25"), 30) == D(
+        "1234567890123456789012345678901.25"
+    )
+
+
+def test_money_too_large_to_keep_exactly_is_refused_with_a_sentence() -> None:
+    # Below 10^42 an amount keeps its 8 places within 50 digits; from 10^42 it cannot.
+    below = "999" + "0" * 39  # 9.99 × 10^41
+    assert money_up(D(below + ".000000001")) == D(below + ".00000001")
+    assert money_down(D("0E+60")) == 0
+    for rounding in (money_down, money_up, money_nearest):
+        with pytest.raises(Rejected) as info:
+            rounding(D("1e42"))
+        assert info.value.message == (
+            "This step needs an amount of about 10^42, too large for the engine: it keeps "
+            "money exact to 8 decimal places only below 10^42."
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "multiple"),
+    [
+        (D("1.5"), D("0.5"), True),
+        (D("1.25"), D("0.5"), False),
+        (D("1e30"), D("1e-30"), True),  # 10^60 steps: more than 50 digits of quotient
+        (D("1" + "0" * 30 + "." + "0" * 29 + "1"), D("2e-30"), False),  # 10^30 + 10^-30
+        (D("1e-30"), D("1e30"), False),
+        (D("0"), D("1e-30"), True),
+    ],
+)
+def test_is_multiple_is_exact_however_far_apart_the_sizes(
+    value: Decimal, step: Decimal, multiple: bool
+) -> None:
+    assert is_multiple(value, step) is multiple
 
 
 def test_format_decimal_with_fewer_places() -> None:

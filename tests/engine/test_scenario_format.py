@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.engine import BUILT_IN_INSTRUMENTS, ContractKind, MarginMode, Side
 from sandbox.engine.scenario import (
+    BEYOND_PRECISION,
     ScenarioFormatError,
     ScenarioRun,
     check_expectations,
@@ -622,3 +623,150 @@ def test_a_malformed_step_anywhere_fails_the_whole_file() -> None:
 def test_scenario_bytes_are_accepted() -> None:
     scenario = parse_scenario(text(*KAREN_OPEN).encode())
     assert len(scenario.steps) == 4
+
+
+# ------------------------------------------------------------------ number limits
+
+LIMITS = "numbers in a scenario file must be below 10^31 and have at most 30 decimal places"
+
+
+def deposit_of(amount: str) -> str:
+    """A file whose one deposit is ``amount``; a bare "@" is replaced by JSON numerals."""
+    return text({"op": "deposit", "currency": "USDT", "amount": amount})
+
+
+def bare(numeral: str) -> str:
+    return text({"op": "deposit", "currency": "USDT", "amount": "@"}).replace('"@"', numeral)
+
+
+NUMBER_LIMITS: list[tuple[str, str, str]] = [
+    ("1e31 as text", deposit_of("1e31"), "'1e31' is too large: " + LIMITS),
+    ("1e31 as a JSON number", bare("1e31"), "1E+31 is too large: " + LIMITS),
+    ("32 digits", deposit_of("1" + "0" * 31), "is too large: " + LIMITS),
+    ("exponent of a billion", deposit_of("1e999999999"), "'1e999999999' is too large: "),
+    (
+        "exponent beyond a decimal's, as text",
+        deposit_of("1e99999999999999999999"),
+        "'1e99999999999999999999' is too large: " + LIMITS,
+    ),
+    (
+        "exponent beyond a decimal's, as a JSON number",
+        bare("1e99999999999999999999"),
+        "1e99999999999999999999 is too large: " + LIMITS,
+    ),
+    (
+        "negative exponent beyond a decimal's",
+        deposit_of("1e-99999999999999999999"),
+        "is too small: " + LIMITS,
+    ),
+    ("31 decimal places", deposit_of("0." + "0" * 30 + "1"), "has 31 decimal places: "),
+    ("1e-31", deposit_of("1e-31"), "'1e-31' has 31 decimal places: " + LIMITS),
+    ("a zero of a trillion places", deposit_of("0e-999999999999"), "has 999,999,999,999 decimal"),
+    (
+        "100,000 digits",
+        deposit_of("1" * 100_000),
+        "'11111111111111111111…11111111' (100,000 characters) is too large",
+    ),
+    (
+        "100,000 digits as a JSON number",
+        bare("1" * 100_000),
+        "11111111111111111111…11111111 (100,000 characters) is too large",
+    ),
+    ("100,000 decimals", deposit_of("1." + "2" * 100_000), "has 100,000 decimal places"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [(source, message) for _, source, message in NUMBER_LIMITS],
+    ids=[name for name, _, _ in NUMBER_LIMITS],
+)
+def test_numbers_beyond_the_limits_are_refused_with_the_limit_named(
+    source: str, message: str
+) -> None:
+    with pytest.raises(ScenarioFormatError) as info:
+        parse_scenario(source)
+    assert "step 0 (deposit), field 'amount': " in info.value.message
+    assert message in info.value.message
+    assert len(info.value.message) < 300  # a 100,000-digit number is not echoed whole
+
+
+def test_numbers_within_the_limits_are_read_exactly() -> None:
+    largest = "9999999999999999999999999999999.999999999999999999999999999999"
+    scenario = parse_scenario(
+        text(
+            {"op": "deposit", "currency": "USDT", "amount": "9.99999999999999999999999999999e30"},
+            {"op": "mark", "symbol": "ETHUSDT", "price": "1e-30"},
+            {"op": "mark", "symbol": "ETHUSDT", "price": largest},
+            {"op": "funding", "symbol": "ETHUSDT", "rate": "0e999999999"},
+            {"op": "funding", "symbol": "ETHUSDT", "rate": "-0.000000000000000000000000000000"},
+        )
+    )
+    amounts = [
+        next(v for v in step.args.values() if isinstance(v, Decimal)) for step in scenario.steps
+    ]
+    assert amounts == [D("9.99999999999999999999999999999e30"), D("1e-30"), D(largest), 0, 0]
+    assert str(amounts[3]) == "0"  # 0e999999999 is read as plain zero
+
+
+def test_figures_too_large_for_exact_money_make_a_rejected_step_not_a_crash() -> None:
+    # Each number is within the limits, but 10^30 × 10^30 is not money the engine can keep
+    # to 8 places at 50 digits: the step is refused with a sentence, nothing changes.
+    big = {"kind": "linear", "settle": "USDT", "qty_step": "1e-30"}
+    result = run_scenario(
+        parse_scenario(
+            text(
+                {"op": "deposit", "currency": "USDT", "amount": "1e30"},
+                {"op": "mark", "symbol": "BIGUSDT", "price": "1e30"},
+                {"op": "order", "symbol": "BIGUSDT", "side": "buy", "qty": "1e30"},
+                {"op": "order", "symbol": "BIGUSDT", "side": "buy", "qty": "1e-30"},
+                instruments={"BIGUSDT": big},
+            )
+        )
+    )
+    records = result.to_json()["steps"]
+    assert [r["ok"] for r in records] == [True, True, False, True]
+    assert records[2]["error"] == (
+        "This step needs an amount of about 10^57, too large for the engine: it keeps money "
+        "exact to 8 decimal places only below 10^42."
+    )
+    assert records[2]["positions"] == {} and records[2]["balances"] == records[1]["balances"]
+    # 10^-30 at 10^30: a value of 1, whole steps of 10^-30 however far apart the sizes are.
+    assert records[3]["positions"]["BIGUSDT"]["qty"] == "0"  # 10^-30 shown to 8 places
+    assert result.records[3].figures.positions["BIGUSDT"].qty == D("1e-30")
+
+
+def test_figures_beyond_the_engines_digits_make_a_rejected_step_not_a_crash() -> None:
+    # An inverse long bought at 10^-30 and marked at 10^31: its profit and its value at
+    # entry agree to more than 50 digits, so realising it would leave no value at entry.
+    inverse = {"kind": "inverse", "settle": "XBT", "qty_step": "0.1"}
+    result = run_scenario(
+        parse_scenario(
+            text(
+                {"op": "deposit", "currency": "XBT", "amount": "1e30"},
+                {"op": "mark", "symbol": "INV", "price": "1e-30"},
+                {"op": "order", "symbol": "INV", "side": "buy", "qty": "0.5"},
+                {"op": "mark", "symbol": "INV", "price": "9.99999999999999999999999999999e30"},
+                {"op": "realise"},
+                instruments={"INV": inverse},
+            )
+        )
+    )
+    records = result.to_json()["steps"]
+    assert [r["ok"] for r in records] == [True, True, True, True, False]
+    assert records[4]["error"] == BEYOND_PRECISION
+    assert records[4]["positions"] == records[3]["positions"]
+    assert json.loads(json.dumps(records)) == records
+
+
+def test_a_mismatch_on_a_huge_figure_is_reported_not_a_crash() -> None:
+    # 30 expected places of a figure of 31 digits: more than 50 digits to show.
+    found = expect_on_last(
+        {"op": "deposit", "currency": "USDT", "amount": "9999999999999999999999.99999999"},
+        expect={"balances": {"USDT": {"wallet_balance": "1." + "0" * 29 + "1"}}},
+    )
+    assert found == [
+        "step 0 (deposit): balances.USDT.wallet_balance expected 1."
+        + "0" * 29
+        + "1, got 9999999999999999999999.99999999"
+    ]

@@ -97,6 +97,49 @@ def test_malformed_file_exits_2_naming_step_and_field_with_nothing_on_stdout(
     assert done.stdout == ""
 
 
+def test_numbers_beyond_the_limits_exit_2_with_the_limit_named(tmp_path: Path) -> None:
+    limits = "numbers in a scenario file must be below 10^31 and have at most 30 decimal places"
+    cases = [
+        ("1e31", "step 0 (deposit), field 'amount': '1e31' is too large: " + limits),
+        ("1e99999999999999999999", "'1e99999999999999999999' is too large: " + limits),
+        ("1" * 100_000, "'11111111111111111111…11111111' (100,000 characters) is too large"),
+    ]
+    for amount, message in cases:
+        steps = [{"op": "deposit", "currency": "USDT", "amount": amount}]
+        done = run_command(str(write(tmp_path, steps)))
+        assert done.returncode == 2
+        assert message in done.stderr
+        assert len(done.stderr) < 400  # the 100,000 digits are not echoed back
+        assert done.stdout == ""
+    # The same numbers written as bare JSON numbers.
+    path = tmp_path / "bare.json"
+    path.write_text('{"steps": [{"op": "deposit", "currency": "USDT", "amount": 1e31}]}')
+    done = run_command(str(path))
+    assert done.returncode == 2
+    assert "field 'amount': 1E+31 is too large: " + limits in done.stderr
+
+
+def test_a_tiny_bankruptcy_price_is_printed_not_0(tmp_path: Path) -> None:
+    tiny = {"kind": "linear", "settle": "USDT", "maint_margin_rate": "0", "qty_step": "1"}
+    steps = [
+        {"op": "deposit", "currency": "USDT", "amount": "2000000"},
+        {"op": "mark", "symbol": "TINYUSDT", "price": "1"},
+        {"op": "leverage", "symbol": "TINYUSDT", "mode": "isolated", "leverage": "2"},
+        {"op": "order", "symbol": "TINYUSDT", "side": "buy", "qty": "1000000"},
+        {"op": "add_margin", "symbol": "TINYUSDT", "amount": "499999.9999"},
+        {"op": "add_margin", "symbol": "TINYUSDT", "amount": "0.0001"},
+    ]
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"instruments": {"TINYUSDT": tiny}, "steps": steps}))
+    done = run_command(str(path))
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)["steps"]
+    position = records[4]["positions"]["TINYUSDT"]
+    assert position["bankruptcy_price"] == position["liquidation_price"] == "0.0000000001"
+    position = records[5]["positions"]["TINYUSDT"]
+    assert position["bankruptcy_price"] is position["liquidation_price"] is None
+
+
 def test_bad_json_exits_2_with_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{\n  "steps": [\n    {"op": "deposit",, }\n  ]\n}')
