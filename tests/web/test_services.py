@@ -14,6 +14,7 @@ from django.db import connection, connections
 from sandbox import engine
 from sandbox.desk import services
 from sandbox.desk.models import Fill, InsuranceFund, LedgerEntry, PaperAccount, Position, Wallet
+from sandbox.desk.selectors import engine_market
 from tests.web.test_desk_views import snapshot
 
 D = Decimal
@@ -236,6 +237,36 @@ def test_a_refused_service_call_writes_nothing(
     assert message in refused.value.message
     assert snapshot(account) == before
     assert LedgerEntry.objects.count() == ledger
+    assert_ledger_adds_up(account)
+
+
+def test_removing_isolated_margin_while_a_cross_loss_holds_available_below_zero(
+    seeded: None,
+) -> None:
+    account = services.account_create()
+    # Isolated 10x long of 0.1 XBTUSDT at 60,000 (margin 600, fee 3), with 1,000 added.
+    services.leverage_set(account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D("10"))
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.1"))
+    services.margin_change(account=account, symbol="XBTUSDT", amount=D("1000"))
+    # Cross long of 20 ETHUSDT at 1,000 (initial margin 400 at 50x, fee 10). At 595 the
+    # loss of 8,100 takes available to 9,987 − 400 − 8,100 − 1,600 = −113, while the
+    # cross position keeps 9,987 − 1,600 − 8,100 = 287 above its maintenance of 200.
+    services.mark_set(account=account, symbol="ETHUSDT", price=D("1000"))
+    services.order_place(account=account, symbol="ETHUSDT", side=BUY, qty=D("20"))
+    services.mark_set(account=account, symbol="ETHUSDT", price=D("595"))
+    assert Position.objects.filter(account=account).count() == 2
+    ledger = LedgerEntry.objects.count()
+
+    outcome = services.margin_change(account=account, symbol="XBTUSDT", amount=D("-100"))
+
+    figures = engine.account_figures(outcome.account, engine_market(account.market))
+    assert figures.balances["USDT"].available_internal == -13
+    assert Position.objects.get(account=account, instrument="XBTUSDT").position_margin == 1500
+    assert Wallet.objects.get(account=account, currency="USDT").balance == D("9987")
+    assert LedgerEntry.objects.count() == ledger  # margin moves no money
+    # Adding it back needs available balance, which there is none of.
+    with pytest.raises(engine.Rejected, match="You can add at most 0 USDT"):
+        services.margin_change(account=account, symbol="XBTUSDT", amount=D("100"))
     assert_ledger_adds_up(account)
 
 
