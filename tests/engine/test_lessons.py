@@ -58,3 +58,14 @@ def test_lesson_numbers_out_of_range_are_refused_without_building_the_number(
     with pytest.raises(ScenarioFormatError) as info:
         parse_lesson(lesson(number=number))
     assert info.value.message == "field 'lesson.number': expected a whole number from 0 to 9999"
+
+
+def test_a_lesson_file_has_the_scenario_number_limits() -> None:
+    # A teacher's upload is read by parse_lesson: the same limits, the same message.
+    source = lesson().replace('"amount": "100"', '"amount": 1e99999999999999999999')
+    with pytest.raises(ScenarioFormatError) as info:
+        parse_lesson(source)
+    assert info.value.message == (
+        "line 1, step 0 (deposit), field 'amount': 1e99999999999999999999 is too large: "
+        "numbers in a scenario file must be below 10^31 and have at most 30 decimal places"
+    )
