@@ -3,8 +3,9 @@
 SQLite creates a missing database file with the process's umask (usually 0644: every user
 of the machine may read it), and its write-ahead log and shared-memory files with the
 database's own mode. The database holds password hashes, so before each connection opens
-it, a missing file is created 0600, and the file and its companions lose any permission
-for other users (a database made before this, or copied in).
+it, a missing file is created 0600; an existing one and its companions lose any
+permission for other users the first time a process opens them (a database made before
+this, or copied in).
 """
 
 from __future__ import annotations
@@ -12,26 +13,32 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base
 
 PRIVATE = 0o600
 COMPANIONS = ("", "-wal", "-shm", "-journal")
+_checked: set[str] = set()  # databases whose files this process has made private
 
 
 def make_private(name: str) -> None:
-    """Create the database file ``name`` 0600 if it is missing; take every permission for
-    other users off it and its log files. Whatever cannot be done (no such directory, a
-    read-only file, someone else's file) is left for SQLite to open or refuse with its own
-    message."""
+    """Create the database file ``name`` 0600 if it is missing; the first time a process
+    opens an existing one, take every permission for other users off it and its log files.
+    Whatever cannot be done (no such directory, a read-only file, someone else's file) is
+    left for SQLite to open or refuse with its own message."""
     if not name or name == ":memory:" or name.startswith("file:"):
         return
-    if not Path(name).parent.is_dir():
-        return
-    with contextlib.suppress(OSError):  # exists already (or cannot be made: SQLite says)
+    try:
         os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+        return  # new, and private from the start (SQLite gives its log files its mode)
+    except FileExistsError:
+        pass
+    except OSError:
+        return
+    if name in _checked:
+        return
+    _checked.add(name)
     for suffix in COMPANIONS:
         path = f"{name}{suffix}"
         with contextlib.suppress(OSError):

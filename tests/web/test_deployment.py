@@ -110,16 +110,18 @@ def test_each_request_runs_in_a_thread_of_its_own() -> None:
 
     from asgiref.sync import ThreadSensitiveContext, sync_to_async
 
-    async def one_request() -> int:
+    async def one_request() -> threading.Thread:
         async with ThreadSensitiveContext():
-            return await sync_to_async(threading.get_ident, thread_sensitive=True)()
+            return await sync_to_async(threading.current_thread, thread_sensitive=True)()
 
-    async def two_requests() -> list[int]:
+    async def two_requests() -> list[threading.Thread]:
         return [await one_request(), await one_request()]
 
+    # (Thread objects, not idents: a finished thread's ident may be given to the next.)
     first, second = asyncio.run(two_requests())
 
-    assert first != second
+    assert first is not second
+    assert threading.main_thread() not in (first, second)
 
 
 def test_sqlite_and_postgresql_close_each_requests_connection(
