@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal, localcontext
 
 import pytest
+from daphne.utils import parse_x_forwarded_for
 from django.core.cache.backends import locmem
 from django.http import HttpResponse
 from django.test import Client
@@ -601,6 +602,22 @@ def test_a_forwarded_for_header_from_the_client_is_not_an_address(room: Room) ->
     )
     assert refused.status_code == 429
     assert members(room) == []
+
+
+def test_daphne_reads_the_first_forwarded_address_so_the_proxy_must_replace_it() -> None:
+    """What the README's deployment rests on: with --proxy-headers daphne takes the
+    client's address from X-Forwarded-For, and from its first entry, which a client can
+    write; so nginx sets the header to $remote_addr instead of appending to it."""
+    peer = ["127.0.0.1", 40000]
+    replaced = parse_x_forwarded_for({b"X-Forwarded-For": [b"198.51.100.9"]}, original_addr=peer)
+    appended = parse_x_forwarded_for(
+        {b"X-Forwarded-For": [b"203.0.113.1, 198.51.100.9"]}, original_addr=peer
+    )
+    missing = parse_x_forwarded_for({}, original_addr=peer)
+
+    assert replaced[0] == ["198.51.100.9", 0]
+    assert appended[0] == ["203.0.113.1", 0]  # the client's own choice
+    assert missing[0] == peer
 
 
 def test_a_code_too_long_to_be_one_counts_as_a_wrong_guess(room: Room) -> None:
