@@ -9,6 +9,13 @@ With several server processes, each has its own feed and serves its own learners
 A desk that was just sent whole sections (its own trade, a liquidation, a stop that
 fired, a snapshot) is skipped for a tick drawn before them, so it never goes back to
 older figures.
+
+When the channel layer goes away (Redis stopped), the desks' sockets stay open but hear
+nothing: each feed checks every ``HEARTBEAT_SECONDS`` that a message it sends itself comes
+back, tells its desks "live updates are unavailable, retrying" when it does not, and sends
+each a full snapshot when it does again (channels-redis's client subscribes again by
+itself once Redis is back). A tick whose sequence number skips some (missed in a short
+outage) also sends snapshots rather than changes.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
 
 from sandbox.desk.broadcast import market_group
 
@@ -30,6 +38,9 @@ from .render import Viewer, desk_updates
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 5  # ticks between "still watched" marks on a practice market
+HEARTBEAT_SECONDS = 2.0  # how often a feed checks that the channel layer carries messages
+HEARTBEAT_TIMEOUT = 2.0  # how long it waits for its own message to come back
+HEARTBEAT = "feed.heartbeat"
 
 
 class Desk(Protocol):
@@ -40,6 +51,13 @@ class Desk(Protocol):
     generation: int  # moves on whenever the desk is sent whole sections
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
+
+    async def snapshot(self) -> None: ...
+
+
+def connection_notice(live: bool) -> str:
+    """The desk's "live updates are unavailable, retrying" line, shown or hidden."""
+    return render_to_string("live/live.html#connection", {"live_ok": live, "oob": True})
 
 
 def _draw(
@@ -59,30 +77,92 @@ class MarketFeed:
         self.desks: dict[str, Desk] = {}
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
+        self.watchdog: asyncio.Task[None] | None = None
         self.ticks = 0
+        self.live = True  # whether the channel layer carried the last heartbeat
+        self.pong = asyncio.Event()
+        self.sequence: int | None = None  # the last tick heard
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(market_group(self.market_id), self.channel)
-        self.task = asyncio.get_running_loop().create_task(self.listen())
+        loop = asyncio.get_running_loop()
+        self.task = loop.create_task(self.listen())
+        self.watchdog = loop.create_task(self.check())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await self.layer.group_discard(market_group(self.market_id), self.channel)
+        for task in (self.task, self.watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            await self.layer.group_discard(market_group(self.market_id), self.channel)
+        except Exception as error:  # the channel layer away: nothing left to undo there
+            log.warning("feed of market %s left its group uncleanly: %r", self.market_id, error)
 
     async def listen(self) -> None:
         while True:
             event = await self.layer.receive(self.channel)
+            if event.get("type") == HEARTBEAT:
+                self.pong.set()
+                continue
             try:
                 await self.deliver(event)
             except Exception:  # one bad tick must not stop the feed
                 log.exception("feed of market %s failed", self.market_id)
 
+    async def heartbeat(self) -> bool:
+        """Whether a message sent to this feed's own channel comes back in time."""
+        self.pong.clear()
+        try:
+            async with asyncio.timeout(HEARTBEAT_TIMEOUT):
+                await self.layer.send(self.channel, {"type": HEARTBEAT})
+                await self.pong.wait()
+        except Exception:  # refused, or no answer: Redis is away
+            return False
+        return True
+
+    async def check(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            live = await self.heartbeat()
+            if live == self.live:
+                continue
+            self.live = live
+            if live:
+                log.info("live updates of market %s are back: sending snapshots", self.market_id)
+                self.sequence = None  # the snapshots show the latest tick, whichever it is
+            else:
+                log.warning("live updates of market %s are unavailable; retrying", self.market_id)
+            try:
+                await self.tell(live)
+            except Exception:
+                log.exception("feed of market %s could not tell its desks", self.market_id)
+
+    async def tell(self, live: bool) -> None:
+        """Show or hide the desks' notice; back live, each desk catches up with a snapshot."""
+        notice = connection_notice(live)
+        for desk in list(self.desks.values()):
+            try:
+                if live:
+                    await desk.snapshot()
+                await desk.send(text_data=notice)
+            except Exception:  # a socket closing as we send must not stop the others
+                log.debug("desk %s went away", desk.channel_name)
+
     async def deliver(self, event: dict[str, Any]) -> None:
         if event.get("type") != "market.tick":
+            return
+        sequence = event.get("sequence")
+        missed = (
+            isinstance(sequence, int) and self.sequence is not None and sequence > self.sequence + 1
+        )
+        if isinstance(sequence, int):
+            self.sequence = max(sequence, self.sequence or 0)
+        if missed:  # ticks lost on the way (the channel layer was away): start afresh
+            log.info("feed of market %s missed ticks: sending snapshots", self.market_id)
+            await self.tell(True)
             return
         skip = set(event.get("changed") or ())
         desks = [d for d in self.desks.values() if d.viewer.account_id not in skip]
@@ -124,7 +204,13 @@ async def watch(market_id: int, desk: Desk) -> None:
     feed = feeds.get(market_id)
     if feed is None:
         feed = feeds[market_id] = MarketFeed(market_id)
-        await feed.start()
+        try:
+            await feed.start()
+        except BaseException:  # the channel layer away: no half-started feed is kept
+            if feeds.get(market_id) is feed:
+                del feeds[market_id]
+            await feed.stop()
+            raise
     feed.desks[desk.channel_name] = desk
 
 

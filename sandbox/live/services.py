@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from sandbox import engine
+from sandbox.desk import broadcast
 from sandbox.desk.broadcast import account_group, market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_accounts, engine_market
@@ -184,12 +183,12 @@ def _next_moves(queued: dict[str, object]) -> tuple[dict[str, str], dict[str, li
 
 
 def broadcast_tick(result: TickResult) -> None:
-    """Tell the browsers: every learner on the market redraws their own figures."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    send = async_to_sync(layer.group_send)
-    send(
+    """Tell the browsers: every learner on the market redraws their own figures.
+
+    After the tick's commit; a push that fails is logged (by ``broadcast.send``), and the
+    ticker goes on.
+    """
+    broadcast.send(
         market_group(result.market_id),
         {
             "type": "market.tick",
@@ -201,9 +200,11 @@ def broadcast_tick(result: TickResult) -> None:
         },
     )
     for account_id in result.triggered:
-        send(account_group(account_id), {"type": "account.changed", "sequence": result.sequence})
+        broadcast.send(
+            account_group(account_id), {"type": "account.changed", "sequence": result.sequence}
+        )
     for account_id, records in result.liquidated.items():
-        send(
+        broadcast.send(
             account_group(account_id),
             {"type": "account.liquidated", "sequence": result.sequence, "records": records},
         )

@@ -89,6 +89,32 @@
     }
   });
 
+  // Live updates. While the desk's socket is closed (the server, or its Redis, away) the
+  // page says so; htmx's websocket extension reconnects by itself, here at most about 5 s
+  // apart, and on reconnecting the server sends a full snapshot, so the desk catches up.
+  if (window.htmx) {
+    window.htmx.config.wsReconnectDelay = function (retries) {
+      var most = Math.min(5000, 500 * Math.pow(2, retries));
+      return most / 2 + (most / 2) * Math.random();
+    };
+  }
+  function liveConnection(ok) {
+    var notice = document.getElementById("live-connection");
+    if (notice) {
+      notice.hidden = ok;
+    }
+  }
+  document.addEventListener("htmx:wsClose", function (event) {
+    var code = event.detail && event.detail.event ? event.detail.event.code : 0;
+    // 1000/1001: the page is leaving; 4xxx: the server refused the socket and said why.
+    if (code !== 1000 && code !== 1001 && code < 4000) {
+      liveConnection(false);
+    }
+  });
+  document.addEventListener("htmx:wsOpen", function () {
+    liveConnection(true);
+  });
+
   function init() {
     var slider = document.getElementById("leverage-stop");
     if (slider) {

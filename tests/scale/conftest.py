@@ -51,13 +51,43 @@ def postgres_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def start_redis(redis: str, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+    except BaseException:
+        process.kill()
+        process.wait(timeout=10)
+        raise
+    return process
+
+
 @dataclass
 class Cluster:
     env: dict[str, str]
     workdir: Path
     database_url: str
+    redis_bin: str = ""
+    redis_port: int = 0
+    redis: subprocess.Popen[bytes] | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+
+    def stop_redis(self) -> None:
+        """Really stop the Redis server (its port refuses connections), not pause it."""
+        assert self.redis is not None
+        self.redis.terminate()
+        self.redis.wait(timeout=10)
+        self.redis = None
+
+    def start_redis(self) -> None:
+        """Start Redis again on the same port, empty, as after a restart."""
+        assert self.redis is None
+        self.redis = start_redis(self.redis_bin, self.redis_port)
 
     def manage(self, *args: str, extra: dict[str, str] | None = None) -> str:
         result = subprocess.run(
@@ -124,7 +154,7 @@ def cluster() -> Iterator[Cluster]:
     os.chmod(workdir, 0o777)
     data = workdir / "pgdata"
     pg_port, redis_port = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
+    cluster: Cluster | None = None
     try:
         subprocess.run(
             _as_postgres([str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "sandbox"]),
@@ -159,23 +189,7 @@ def cluster() -> Iterator[Cluster]:
             check=True,
             capture_output=True,
         )
-        redis_process = subprocess.Popen(
-            [
-                redis,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(redis_process)
-        wait_for_port(redis_port, redis_process)
+        redis_process = start_redis(redis, redis_port)
         database_url = f"postgres://sandbox@127.0.0.1:{pg_port}/sandbox"
         env = {
             **os.environ,
@@ -186,7 +200,7 @@ def cluster() -> Iterator[Cluster]:
             "SANDBOX_LOCAL_DIR": str(workdir / "local"),
             "SANDBOX_SECRET_KEY": "scale-test-key-" + "x" * 40,
         }
-        cluster = Cluster(env, workdir, database_url)
+        cluster = Cluster(env, workdir, database_url, redis, redis_port, redis_process)
         cluster.manage("migrate", "--noinput")
         cluster.manage("seed_sandbox")
         yield cluster
@@ -198,9 +212,9 @@ def cluster() -> Iterator[Cluster]:
             except subprocess.TimeoutExpired:
                 process.kill()
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        if cluster is not None and cluster.redis is not None:
+            cluster.redis.terminate()
+            cluster.redis.wait(timeout=10)
         subprocess.run(
             _as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             stdin=subprocess.DEVNULL,
