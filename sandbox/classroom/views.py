@@ -281,7 +281,9 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
     form = JoinForm(request.POST)
     error = ""
     if _guessed_too_often(request):
-        error = "Too many wrong codes from this device: wait a minute, then try again."
+        error = (
+            "Too many wrong room codes from this device or network: wait a minute, then try again."
+        )
     elif form.is_valid():
         room = Room.objects.filter(code=form.cleaned_data["code"]).first()
         if room is None:

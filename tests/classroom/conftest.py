@@ -1,9 +1,9 @@
 """Fixtures for the classroom: teachers and other visitors with browsers, a room created
 through the teacher's form, and learners who join it, each from a browser of their own.
 
-Every browser gets an address of its own, so joining many learners never reaches the
-join rate limit (which counts posts per address); the cache that keeps that count is
-cleared around each test.
+Every browser gets an address of its own, so the wrong codes one test sends never count
+against another browser (the limit counts wrong codes per address); the cache that keeps
+that count is cleared around each test.
 """
 
 from __future__ import annotations

@@ -519,7 +519,7 @@ def test_a_room_cookie_for_another_room_does_not_return_to_it(room: Room, other_
 # ------------------------------------------------------------- wrong code, rate limit
 
 NO_ROOM = "No room has that code. Check it on your teacher's screen."
-TOO_MANY = "Too many wrong codes from this device: wait a minute, then try again."
+TOO_MANY = "Too many wrong room codes from this device or network: wait a minute, then try again."
 
 
 def test_a_wrong_code_is_refused_with_a_message(room: Room) -> None:
