@@ -126,19 +126,23 @@ class MarketFeed:
     async def check(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            live = await self.heartbeat()
-            if live == self.live:
-                continue
-            self.live = live
-            if live:
-                log.info("live updates of market %s are back: sending snapshots", self.market_id)
-                self.sequence = None  # the snapshots show the latest tick, whichever it is
-            else:
-                log.warning("live updates of market %s are unavailable; retrying", self.market_id)
-            try:
-                await self.tell(live)
-            except Exception:
-                log.exception("feed of market %s could not tell its desks", self.market_id)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """One heartbeat; when the answer changes, tell the desks."""
+        live = await self.heartbeat()
+        if live == self.live:
+            return
+        self.live = live
+        if live:
+            log.info("live updates of market %s are back: sending snapshots", self.market_id)
+            self.sequence = None  # the snapshots show the latest tick, whichever it is
+        else:
+            log.warning("live updates of market %s are unavailable; retrying", self.market_id)
+        try:
+            await self.tell(live)
+        except Exception:
+            log.exception("feed of market %s could not tell its desks", self.market_id)
 
     async def tell(self, live: bool) -> None:
         """Show or hide the desks' notice; back live, each desk catches up with a snapshot."""

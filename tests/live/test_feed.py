@@ -410,3 +410,130 @@ async def test_a_push_drawn_before_the_desks_own_news_is_not_sent(
     monkeypatch.setattr(feed, "_draw", lambda *args: ["<p>tick 4</p>"])
     await market_feed.deliver({"type": "market.tick", "sequence": 4})
     assert desk.sent == ["<p>tick 4</p>"]
+
+
+# ------------------------------------------------------------- the channel layer away
+
+
+class QuietDesk:
+    """A desk socket as a feed sees it, keeping what it is sent."""
+
+    def __init__(self, name: str, account_id: int) -> None:
+        self.channel_name = name
+        self.viewer = Viewer(account_id, "XBTUSDT", Seen())
+        self.generation = 0
+        self.sent: list[str] = []
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.sent.append(text_data or "")
+
+    async def snapshot(self) -> None:
+        self.generation += 1
+        self.sent.append("snapshot")
+
+
+def notice(html: str) -> str:
+    """'shown' or 'hidden', for the live-connection notice a feed sent."""
+    found = re.search(r'<p id="live-connection"[^>]*>', html)
+    assert found, html
+    return "hidden" if " hidden" in found.group(0) else "shown"
+
+
+async def test_a_feed_tells_its_desks_when_the_layer_fails_and_snapshots_them_when_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = feed.MarketFeed(1)
+    await market.start()
+    desks = [QuietDesk("a", 1), QuietDesk("b", 2)]
+    market.desks = {d.channel_name: d for d in desks}
+    try:
+        await market.beat()  # the message comes back: nothing to say
+        assert market.live and [d.sent for d in desks] == [[], []]
+
+        real_send = market.layer.send
+
+        async def refused(channel: str, message: dict[str, object]) -> None:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        monkeypatch.setattr(market.layer, "send", refused)
+        await market.beat()
+        assert not market.live
+        assert [[notice(m) for m in d.sent] for d in desks] == [["shown"], ["shown"]]
+        assert "Live updates are unavailable, retrying" in desks[0].sent[0]
+        await market.beat()  # still away: told once, not on every heartbeat
+        assert [len(d.sent) for d in desks] == [1, 1]
+
+        monkeypatch.setattr(market.layer, "send", real_send)
+        await market.beat()
+        assert market.live
+        for desk in desks:  # caught up with a snapshot, then the notice hidden
+            assert desk.sent[1] == "snapshot"
+            assert notice(desk.sent[2]) == "hidden"
+            assert desk.generation == 1
+    finally:
+        await market.stop()
+
+
+async def test_a_heartbeat_that_never_comes_back_counts_as_the_layer_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sent, but not heard back (a subscription lost): away too, after the timeout."""
+    monkeypatch.setattr(feed, "HEARTBEAT_TIMEOUT", 0.05)
+    market = feed.MarketFeed(2)
+    await market.start()
+    desk = QuietDesk("a", 1)
+    market.desks = {"a": desk}
+
+    async def lost(channel: str, message: dict[str, object]) -> None:
+        return None
+
+    monkeypatch.setattr(market.layer, "send", lost)
+    try:
+        await market.beat()
+        assert not market.live
+        assert [notice(m) for m in desk.sent] == ["shown"]
+    finally:
+        await market.stop()
+
+
+async def test_ticks_missed_on_the_way_send_each_desk_a_snapshot_instead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: list[int] = []
+
+    def draw(
+        market_id: int, viewers: list[Viewer], event: dict[str, object], watched: bool
+    ) -> list[str | None]:
+        drawn.append(int(str(event["sequence"])))
+        return [f"tick {event['sequence']}" for _ in viewers]
+
+    monkeypatch.setattr(feed, "_draw", draw)
+    market = feed.MarketFeed(3)
+    desk = QuietDesk("a", 1)
+    market.desks = {"a": desk}
+    for sequence in (5, 6, 9, 10, 10):  # 7 and 8 lost; the second 10 is a teacher's action
+        await market.deliver({"type": "market.tick", "sequence": sequence})
+
+    assert drawn == [5, 6, 10, 10]
+    assert desk.sent[:3] == ["tick 5", "tick 6", "snapshot"]
+    assert notice(desk.sent[3]) == "hidden"
+    assert desk.sent[4:] == ["tick 10", "tick 10"]
+
+
+async def test_a_feed_that_cannot_start_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def away(self: feed.MarketFeed) -> None:
+        raise ConnectionError("Connection refused.")
+
+    real_start = feed.MarketFeed.start
+    monkeypatch.setattr(feed.MarketFeed, "start", away)
+    with pytest.raises(ConnectionError):
+        await feed.watch(4, QuietDesk("a", 1))
+    assert feed.serving(4) == 0
+
+    monkeypatch.setattr(feed.MarketFeed, "start", real_start)
+    await feed.watch(4, QuietDesk("a", 1))  # Redis back: the next desk starts a feed
+    assert feed.serving(4) == 1
+    started = feed._registry()[4]
+    assert started.task is not None and not started.task.done()  # listening, not half-made
+    await feed.leave(4, QuietDesk("a", 1))
+    assert feed.serving(4) == 0
