@@ -75,6 +75,10 @@ def main() -> None:
     print("fan-out and memory benchmark ...", flush=True)
     fanout = fanout_benchmark(WORK)
     lines += fanout_section(fanout)
+    print("websocket flood benchmark ...", flush=True)
+    from bench.snapshot_flood import flood_benchmark, flood_section
+
+    lines += flood_section(flood_benchmark(WORK))
     lines += analysis(interaction, fanout)
     out = ROOT / "bench" / "results.md"
     out.write_text("\n".join(lines) + "\n")

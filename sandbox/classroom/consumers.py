@@ -47,8 +47,8 @@ class BoardConsumer(FragmentConsumer):
             return
         self.room_id = room.pk
         groups = market_group(room.market_id), board_group(room.market_id)
-        if await self.join(*groups, owner=f"teacher:{room.teacher_id}"):
-            await self.push()
+        await self.join(*groups, owner=f"teacher:{room.teacher_id}")
+        await self.push()
 
     async def snapshot(self) -> None:
         await self.push()

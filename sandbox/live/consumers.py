@@ -13,7 +13,8 @@ side by side):
 - Snapshots: at most one is drawn at a time, at most one every ``SNAPSHOT_INTERVAL``
   seconds (the one sent on connect counts); requests meanwhile make one later snapshot.
 - Messages: a socket sent more than ``FLOOD_MESSAGES`` in ``FLOOD_SECONDS`` is told so and
-  closed (4429); a message longer than ``MAX_MESSAGE`` characters is refused unread.
+  closed (4429), and what it sent after is dropped unread; a message longer than
+  ``MAX_MESSAGE`` characters is refused unread.
 - Sockets: one account (a teacher, for the board) may hold ``SOCKETS_PER_ACCOUNT`` open in
   each server process; one more is told to close another tab, and closed (4429).
 """
@@ -28,9 +29,10 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox.desk.accounts import account_for_scope
@@ -121,14 +123,13 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     _received: deque[float] | None = None
     _closed = False
 
-    async def join(self, *groups: str, owner: str) -> bool:
+    async def join(self, *groups: str, owner: str) -> None:
         """Count this socket as one of ``owner``'s, join ``groups`` and accept; or, when
-        the owner holds too many sockets already, say so and close. Whether it joined."""
+        the owner holds too many sockets already, say so and close (the consumer ends)."""
         sockets = _sockets(owner)
         if len(sockets) >= SOCKETS_PER_ACCOUNT:
             await self.accept()
             await self.close_with(TOO_MANY_SOCKETS, TOO_MANY, "Too many open desks")
-            return False
         self.owner = owner
         sockets.add(self.channel_name)
         self.joined = list(groups)
@@ -136,12 +137,15 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         self._last_snapshot = clock()  # the subclass sends one now
-        return True
 
-    async def close_with(self, notice: str, code: int, reason: str) -> None:
+    async def close_with(self, notice: str, code: int, reason: str) -> NoReturn:
+        """Say why, close, and end this consumer at once: what the client goes on sending
+        until it sees the close is dropped by the server unread, not handled one by one."""
         self._closed = True
         await self.send(text_data=notice)
         await self.close(code=code, reason=reason)
+        await self.disconnect(code)
+        raise StopConsumer
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
@@ -238,8 +242,7 @@ class DeskConsumer(FragmentConsumer):
             return
         self.market_id = market_id
         self.generation = 0
-        if not await self.join(account_group(self.account_id), owner=f"account:{self.account_id}"):
-            return
+        await self.join(account_group(self.account_id), owner=f"account:{self.account_id}")
         self.viewer = Viewer(self.account_id, self.symbol, Seen())
         await feed.watch(market_id, self)
         await self.snapshot()

@@ -151,8 +151,7 @@ class TwinsConsumer(FragmentConsumer):
         if len(twins) != 2:
             await self.close(code=NOT_FOUND)
             return
-        if not await self.join(market_group(self.market_id), owner=f"account:{self.account_id}"):
-            return
+        await self.join(market_group(self.market_id), owner=f"account:{self.account_id}")
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)
         await self.push()
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from sandbox.asgi import router
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
-from sandbox.live import consumers, services
+from sandbox.live import consumers, feed, services
 from sandbox.live.consumers import FLOODED, REFUSED, TOO_MANY_SOCKETS
 
 from .conftest import (
@@ -638,8 +638,11 @@ async def test_a_socket_that_floods_is_told_and_closed(
             await ws.send_to(text_data="junk")
         answers = [await ws.receive_from(timeout=WAIT) for _ in range(21)]
         closed = await ws.receive_output(timeout=WAIT)
-        await ws.send_to(text_data="junk")  # after the close: ignored
+        await ws.send_to(text_data="junk")  # after the close: dropped unread
         assert await ws.receive_nothing(timeout=0.2)
+        # The socket let go of everything at once, before the client said goodbye.
+        assert consumers.open_sockets(f"account:{learner.account.pk}") == 0
+        assert feed.serving(learner.account.market_id) == 0
 
     assert answers[:20] == [REFUSED] * 20
     assert answers[20] == FLOODED
