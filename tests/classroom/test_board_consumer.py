@@ -185,6 +185,13 @@ async def test_a_teacher_cannot_watch_a_room_that_does_not_exist(
     assert (ok, code) == (False, 4403)
 
 
+async def test_a_code_of_ten_thousand_characters_is_refused(
+    room: Room, teacher_client: Client
+) -> None:
+    ok, code = await refused(communicator(board_path("Z" * 10_000), session_cookie(teacher_client)))
+    assert (ok, code) == (False, 4403)
+
+
 async def test_a_non_teacher_is_refused(room: Room, user_client: Client) -> None:
     ok, code = await refused(communicator(board_path(room.code), session_cookie(user_client)))
     assert (ok, code) == (False, 4403)
