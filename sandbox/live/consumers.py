@@ -109,9 +109,9 @@ def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | Non
 class FragmentConsumer(AsyncWebsocketConsumer):
     """A socket that sends rendered fragments of its groups' news, and from the browser
     accepts only a request for a fresh snapshot; anything else is refused and changes
-    nothing. Subclasses authorise in ``connect``, then ``join`` their groups (and stop if
-    that refuses them), and draw through ``draw_and_send`` so that a snapshot and their
-    own news are sent one at a time."""
+    nothing. Subclasses authorise in ``connect``, then ``join`` their groups (which ends
+    the consumer if the account holds too many sockets), and draw through
+    ``draw_and_send`` so that a snapshot and their own news are sent one at a time."""
 
     refused = REFUSED
     joined: list[str]
@@ -163,7 +163,6 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             return
         if self._flooding():
             await self.close_with(FLOODED, TOO_MANY, "Too many messages")
-            return
         if self._is_snapshot_request(text_data):
             self.request_snapshot()
             return
