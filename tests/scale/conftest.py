@@ -199,6 +199,8 @@ def cluster() -> Iterator[Cluster]:
             "SANDBOX_LEASE_SECONDS": "2",
             "SANDBOX_LOCAL_DIR": str(workdir / "local"),
             "SANDBOX_SECRET_KEY": "scale-test-key-" + "x" * 40,
+            # The servers check their database at startup, as in production.
+            "SANDBOX_DATABASE_CHECK": "on",
         }
         cluster = Cluster(env, workdir, database_url, redis, redis_port, redis_process)
         cluster.manage("migrate", "--noinput")
