@@ -87,7 +87,9 @@ def test_a_crash_liquidates_two_learners_live(browser: Any, asgi_server: str, se
         assert "Liquidated: your XBTUSDT long (isolated margin)" in notice.inner_text()
         assert notice.locator('[data-figure="liquidation-loss"]').inner_text() == "3,000 USDT"
         assert page.evaluate("window.__sameDocument") is True
-    board.wait_for_function("document.querySelector('[data-liquidated-count]').innerText === '2'")
+    board.wait_for_function(
+        "() => document.querySelector('[data-liquidated-count]').innerText === '2'"
+    )
     feed = board.locator("[data-feed]").first.inner_text()
     assert feed.startswith("2 learners liquidated on XBTUSDT")
     assert board.locator('[data-learner="Ada"] [data-liquidations]').inner_text() == "1"

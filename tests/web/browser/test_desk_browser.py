@@ -37,7 +37,7 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     for _ in range(10):
         page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
+        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
         " && document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
         ".innerText.trim() === '54,300'"
     )
@@ -45,12 +45,12 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     assert figure(page, "preview-bankruptcy-price") == "54,000"
     page.keyboard.press("ArrowLeft")
     page.wait_for_function(
-        "document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
+        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
         ".innerText.trim() === '53,633.3333'"
     )
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
+        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
         ".innerText.trim() === '54,300'"
     )
     page.get_by_role("button", name="Apply leverage").click()
@@ -58,7 +58,7 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
 
     # Open the position: the ticket shows the figures before confirming.
     page.wait_for_function(
-        "document.querySelector('[data-figure=\"order-liquidation-price\"]')"
+        "() => document.querySelector('[data-figure=\"order-liquidation-price\"]')"
         " && document.querySelector('[data-figure=\"order-liquidation-price\"]')"
         ".innerText.trim() === '54,300'"
     )
@@ -80,7 +80,7 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     assert "up to 3,970 USDT" in dialog.inner_text()
     # The dialog puts the keyboard in its amount field: type there, as a keyboard user would.
     page.wait_for_function(
-        "document.activeElement && document.activeElement.id === 'margin-amount'"
+        "() => document.activeElement && document.activeElement.id === 'margin-amount'"
     )
     page.keyboard.type("500")
     page.wait_for_selector('[data-figure="margin-new"]')
@@ -90,7 +90,7 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "margin-dialog.png"))
     dialog.get_by_role("button", name="Confirm").click()
-    page.wait_for_function("!document.getElementById('margin-dialog').open")
+    page.wait_for_function("() => !document.getElementById('margin-dialog').open")
     page.wait_for_selector("text=Added 500 USDT of margin on XBTUSDT.")
     assert row.locator('[data-figure="position-margin"]').inner_text() == "6,500"
     assert row.locator('[data-figure="liquidation-price"]').inner_text() == "53,800"

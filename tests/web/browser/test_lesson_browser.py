@@ -46,13 +46,16 @@ def test_karen_lesson_played_through(page: Any) -> None:
             break
         page.get_by_role("link", name="Next").click()
         page.wait_for_function(
-            f"document.getElementById('step-counter').innerText === 'Step {number + 1} of 12'"
+            "(step) => document.getElementById('step-counter').innerText === step",
+            arg=f"Step {number + 1} of 12",
         )
     # Every figure the document states for Karen, with its tick.
     assert ticks >= 40
     assert page.evaluate("window.__sameDocument") is True
     assert page.url.endswith("/12/")
     page.get_by_role("link", name="Back").click()
-    page.wait_for_function("document.getElementById('step-counter').innerText === 'Step 11 of 12'")
+    page.wait_for_function(
+        "() => document.getElementById('step-counter').innerText === 'Step 11 of 12'"
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)

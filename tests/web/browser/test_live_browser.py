@@ -96,11 +96,12 @@ def test_ticks_move_the_figures_and_the_price_line_in_place(live_page: Any) -> N
         "window.__line = document.querySelector('#chart-plot polyline').getAttribute('points')"
     )
     page.wait_for_function(
-        "document.querySelector('#chart-plot polyline').getAttribute('points') !== window.__line"
+        "() => document.querySelector('#chart-plot polyline').getAttribute('points')"
+        " !== window.__line"
     )
     # Tick by tick, the table shows the mark the market shows: the same cells, new text.
     page.wait_for_function(
-        "document.getElementById('pos-XBTUSDT-mark').textContent"
+        "() => document.getElementById('pos-XBTUSDT-mark').textContent"
         " === document.getElementById('mark-price').textContent"
         " && document.getElementById('pos-XBTUSDT-mark').textContent !== '60,000'"
     )
