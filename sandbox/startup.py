@@ -99,6 +99,8 @@ def database_problem(alias: str = DEFAULT_DB_ALIAS) -> str | None:
                     "WHERE id = (SELECT MIN(id) FROM django_migrations)"
                 )
         except DatabaseError as error:
+            if "database is locked" in str(error):
+                return None  # another process is writing to it: it can be written
             return f"The database at {where} cannot be written: {_first_line(error)}."
         finally:
             with contextlib.suppress(DatabaseError):

@@ -156,3 +156,30 @@ def test_runticker_refuses_a_missing_database(place: Path) -> None:
 @pytest.mark.django_db(transaction=True)  # no transaction of the test's own holding the lock
 def test_a_usable_database_has_no_problem() -> None:
     assert database_problem() is None
+
+
+def test_a_database_another_process_is_writing_to_is_usable(place: Path, migrated: Path) -> None:
+    """Busy is not read-only: the check does not refuse a database that is locked."""
+    database = place / "db.sqlite3"
+    shutil.copy(migrated, database)
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock while the check runs
+    try:
+        result = start(
+            [sys.executable, "-c", PROBLEM],
+            database,
+            DJANGO_SETTINGS_MODULE="sandbox.settings",
+        )
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"
+
+
+PROBLEM = (
+    "import django; django.setup(); "
+    "from django.db import connections; "
+    "connections['default'].settings_dict['OPTIONS']['timeout'] = 0.2; "
+    "from sandbox.startup import database_problem; print(database_problem())"
+)
