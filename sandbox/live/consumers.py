@@ -51,6 +51,7 @@ MAX_MESSAGE = 256  # characters; {"type": "snapshot"} is 20
 SOCKETS_PER_ACCOUNT = 8  # open sockets of one account, in one server process
 TOO_MANY = 4429  # close code: too many messages, or too many sockets
 NOT_FOUND = 4404
+TRY_AGAIN_LATER = 1013  # the channel layer is away; the browser reconnects by itself
 
 REFUSED = (
     '<p id="live-problem" hx-swap-oob="true" class="notice error" role="alert">'
@@ -132,17 +133,26 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             await self.close_with(TOO_MANY_SOCKETS, TOO_MANY, "Too many open desks")
         self.owner = owner
         sockets.add(self.channel_name)
-        self.joined = list(groups)
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = []
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
+        except Exception as error:  # the channel layer (Redis) is away: the page retries
+            log.warning("socket not joined to its groups (channel layer unavailable): %r", error)
+            await self.accept()
+            # No notice: the page shows "retrying" itself while the socket is closed, and
+            # hides it when it reconnects.
+            await self.close_with(None, TRY_AGAIN_LATER, "Live updates unavailable")
         await self.accept()
         self._last_snapshot = clock()  # the subclass sends one now
 
-    async def close_with(self, notice: str, code: int, reason: str) -> NoReturn:
+    async def close_with(self, notice: str | None, code: int, reason: str) -> NoReturn:
         """Say why, close, and end this consumer at once: what the client goes on sending
         until it sees the close is dropped by the server unread, not handled one by one."""
         self._closed = True
-        await self.send(text_data=notice)
+        if notice is not None:
+            await self.send(text_data=notice)
         await self.close(code=code, reason=reason)
         await self.disconnect(code)
         raise StopConsumer
@@ -156,7 +166,12 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._snapshot_task
         for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as error:  # Redis away: its group entries expire by themselves
+                log.warning(
+                    "socket not removed from %s (channel layer unavailable): %r", group, error
+                )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
@@ -243,7 +258,12 @@ class DeskConsumer(FragmentConsumer):
         self.generation = 0
         await self.join(account_group(self.account_id), owner=f"account:{self.account_id}")
         self.viewer = Viewer(self.account_id, self.symbol, Seen())
-        await feed.watch(market_id, self)
+        try:
+            await feed.watch(market_id, self)
+        except Exception as error:  # the channel layer went away meanwhile: the page retries
+            log.warning("desk not fed (channel layer unavailable): %r", error)
+            del self.viewer
+            await self.close_with(None, TRY_AGAIN_LATER, "Live updates unavailable")
         await self.snapshot()
 
     async def disconnect(self, code: int) -> None:

@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core import signing
@@ -706,3 +707,41 @@ async def test_another_accounts_sockets_do_not_count(
             html,
         ):
             assert oob(html, "balances")
+
+
+# ------------------------------------------------------------- the channel layer goes away
+
+
+class LayerAway(Exception):
+    """What channels-redis raises when Redis does not answer (a connection error)."""
+
+
+async def test_a_desk_opened_while_the_channel_layer_is_away_is_told_to_retry(
+    learner: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def away(*args: object) -> None:
+        raise LayerAway("Redis is not answering")
+
+    monkeypatch.setattr(get_channel_layer(), "group_add", away)
+    communicator = socket(learner.account.pk, browser_cookie(learner))
+    connected, _ = await communicator.connect(timeout=WAIT)
+    assert connected  # accepted, then closed with a code the browser retries after
+    closed = await communicator.receive_output(timeout=WAIT)
+
+    assert closed == {"type": "websocket.close", "code": 1013, "reason": "Live updates unavailable"}
+    assert consumers.open_sockets(f"account:{learner.account.pk}") == 0
+
+
+async def test_a_desk_closed_while_the_channel_layer_is_away_leaves_its_feed(
+    learner: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market_id = learner.account.market_id
+    async with desk_socket(learner.account.pk, browser_cookie(learner)) as (ws, _):
+        assert feed.serving(market_id) == 1
+
+        async def away(*args: object) -> None:
+            raise LayerAway("Redis is not answering")
+
+        monkeypatch.setattr(get_channel_layer(), "group_discard", away)
+    # Without leaving its feed, the practice market would be watched (and tick) for good.
+    assert feed.serving(market_id) == 0
