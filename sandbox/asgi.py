@@ -16,14 +16,18 @@ from sandbox.startup import check_database_or_exit  # noqa: E402
 # A missing, read-only or unmigrated database: refuse to start, saying why (not 500s).
 check_database_or_exit()
 
-from sandbox.handlers import SandboxASGIHandler  # noqa: E402
+from sandbox import daphne_request  # noqa: E402
+from sandbox.handlers import SandboxASGIHandler, SandboxStaticFilesHandler  # noqa: E402
+from sandbox.limits import RequestBodyLimit  # noqa: E402
+
+# Under daphne, an oversized body is refused as its headers arrive, before it is read.
+daphne_request.install()
 
 django_asgi_app = SandboxASGIHandler()
 
 # Imported after Django is set up, as Channels requires.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from sandbox.live.ticker import EmbeddedTicker  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
@@ -31,8 +35,9 @@ from sandbox.sockets import SameOriginValidator, with_not_found  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        # The classroom runs offline: the app serves its own CSS and JavaScript.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # The classroom runs offline: the app serves its own CSS and JavaScript. A body
+        # over its path's limit is answered 413 before it is read.
+        "http": RequestBodyLimit(SandboxStaticFilesHandler(django_asgi_app)),
         # Sockets of this site's own pages only (scheme, host and port); an unknown
         # address is refused with 4404 rather than an error.
         "websocket": SameOriginValidator(

@@ -226,6 +226,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Request size. A body over these limits is answered 413 with a sentence before it is read
+# (sandbox/limits.py: daphne refuses it as the headers arrive); the biggest form is a few
+# hundred bytes. Django's own limits agree, for any server.
+SANDBOX_MAX_REQUEST_BYTES = 64 * 1024  # every request but a lesson upload
+SANDBOX_MAX_LESSON_FILE_BYTES = 1024 * 1024  # a lesson file (its form may add 16 KB)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SANDBOX_MAX_REQUEST_BYTES  # a form's fields, files excluded
+FILE_UPLOAD_MAX_MEMORY_SIZE = SANDBOX_MAX_LESSON_FILE_BYTES  # an upload stays in memory
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
