@@ -12,11 +12,13 @@ from django.utils.text import slugify
 
 from sandbox.engine.lessons import parse_lesson
 from sandbox.engine.scenario import ScenarioFormatError, run_scenario
+from sandbox.limits import size_text
 
 from .models import Lesson
 
 BUILT_IN_FOLDER = Path(settings.BASE_DIR) / "scenarios"
-MAX_UPLOAD_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES: int = settings.SANDBOX_MAX_LESSON_FILE_BYTES
+MAX_TITLE_LENGTH = Lesson._meta.get_field("title").max_length or 200
 
 
 def lessons_seed() -> int:
@@ -44,6 +46,10 @@ def lessons_seed() -> int:
     return count
 
 
+def too_large_message() -> str:
+    return f"The file is larger than {size_text(MAX_UPLOAD_BYTES)}, the most a lesson file may be."
+
+
 class UploadRefused(Exception):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
@@ -59,7 +65,7 @@ class Uploaded:
 def lesson_upload(*, data: bytes, user: User) -> Uploaded:
     """Validate a lesson file whole, then save it; nothing is saved if anything is wrong."""
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadRefused([f"The file is larger than {MAX_UPLOAD_BYTES // 1024} KB."])
+        raise UploadRefused([too_large_message()])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -68,6 +74,13 @@ def lesson_upload(*, data: bytes, user: User) -> Uploaded:
         lesson = parse_lesson(text)
     except ScenarioFormatError as problem:
         raise UploadRefused(problem.errors) from None
+    if len(lesson.title) > MAX_TITLE_LENGTH:
+        raise UploadRefused(
+            [
+                f"field 'lesson.title': the title has {len(lesson.title)} characters; a "
+                f"lesson title may have at most {MAX_TITLE_LENGTH}. Shorten it."
+            ]
+        )
     run = run_scenario(lesson.scenario)
     warnings = [
         f"step {m.index} ({m.op}): the file states {m.figure} = {m.expected}; the engine "

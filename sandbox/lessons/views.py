@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,10 +16,11 @@ from sandbox.desk.roles import is_teacher, teacher_required
 from sandbox.desk.views import HtmxHttpRequest
 from sandbox.engine.lessons import Frame, answer_question, frame
 from sandbox.engine.money import MONEY_PLACES
+from sandbox.limits import size_text
 from sandbox.live.chart import build_chart, position_lines
 
 from .models import Lesson
-from .services import UploadRefused, lesson_upload
+from .services import MAX_UPLOAD_BYTES, UploadRefused, lesson_upload, too_large_message
 
 
 class AnswerForm(forms.Form):
@@ -30,6 +32,13 @@ class UploadForm(forms.Form):
         label="Lesson file (JSON)",
         error_messages={"required": "Choose a lesson file to upload."},
     )
+
+    def clean_file(self) -> UploadedFile[bytes]:
+        """The file's size is checked before it is read."""
+        upload: UploadedFile[bytes] = self.cleaned_data["file"]
+        if upload.size is None or upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(too_large_message())
+        return upload
 
 
 @require_GET
@@ -120,4 +129,5 @@ def lesson_upload_view(request: HttpRequest) -> HttpResponse:
                 messages.warning(request, warning)
             return redirect("lesson_step", slug=uploaded.lesson.slug, number=1)
     status = 400 if request.method == "POST" else 200
-    return render(request, "lessons/upload.html", {"form": form, "errors": errors}, status=status)
+    context = {"form": form, "errors": errors, "largest": size_text(MAX_UPLOAD_BYTES)}
+    return render(request, "lessons/upload.html", context, status=status)

@@ -166,3 +166,84 @@ def test_the_built_in_files_match_the_database(lessons: None) -> None:
     karen = Lesson.objects.get(slug=KAREN)
     assert karen.source == (folder / "karen-profit-realisation.json").read_text()
     assert Lesson.objects.filter(built_in=True).count() == 7
+
+
+# ---------------------------------------------------------------- what an upload may hold
+
+
+def test_the_upload_page_states_the_limits(teacher_client: Client) -> None:
+    page = teacher_client.get("/lessons/upload/").content.decode()
+    assert "A lesson file may be at most 1 MB, and its title at most 200 characters." in page
+
+
+def test_a_file_nested_100000_deep_is_refused_with_a_sentence(teacher_client: Client) -> None:
+    before = Lesson.objects.count()
+    response = upload(teacher_client, b"[" * 100_000 + b"]" * 100_000)
+    body = response.content.decode()  # type: ignore[attr-defined]
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "line 1: arrays and objects nest more than 20 deep here" in body
+    assert Lesson.objects.count() == before
+
+
+def test_nesting_is_counted_outside_strings_only(teacher_client: Client) -> None:
+    brackets = json.loads(json.dumps(GOOD))
+    brackets["steps"][0]["note"] = '[{"' * 50  # text, not nesting
+    response = upload(teacher_client, json.dumps(brackets, indent=1).encode())
+    assert response.status_code == 302  # type: ignore[attr-defined]
+
+
+def test_the_refusal_names_the_line_where_the_nesting_goes_too_deep(
+    teacher_client: Client,
+) -> None:
+    deep = json.loads(json.dumps(GOOD))
+    # The file's object, its steps and a step make 3 levels: the 18th array is the 21st.
+    deep["steps"][1]["extra"] = json.loads("[" * 18 + "]" * 18)
+    text = json.dumps(deep, indent=1)
+    extra = text.index('"extra"')
+    eighteenth = [at for at, char in enumerate(text) if char == "[" and at > extra][17]
+    line = text.count("\n", 0, eighteenth) + 1
+    before = Lesson.objects.count()
+
+    response = upload(teacher_client, text.encode())
+
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    body = response.content.decode()  # type: ignore[attr-defined]
+    assert f"line {line}: arrays and objects nest more than 20 deep here" in body
+    assert Lesson.objects.count() == before
+
+
+@pytest.mark.parametrize(("length", "saved"), [(200, True), (201, False), (5000, False)])
+def test_a_title_longer_than_200_characters_is_refused(
+    teacher_client: Client, length: int, saved: bool
+) -> None:
+    before = Lesson.objects.count()
+    titled = json.loads(json.dumps(GOOD))
+    titled["lesson"]["title"] = "T" * length
+    response = upload(teacher_client, json.dumps(titled).encode())
+    assert Lesson.objects.count() == before + saved
+    if not saved:
+        assert response.status_code == 400  # type: ignore[attr-defined]
+        assert (
+            f"the title has {length} characters; a lesson title may have at most 200. "
+            "Shorten it." in response.content.decode()  # type: ignore[attr-defined]
+        )
+
+
+def test_a_lesson_file_up_to_1_mb_is_accepted_and_a_larger_one_refused(
+    teacher_client: Client,
+) -> None:
+    text = json.dumps(GOOD)
+    padding = 1024 * 1024 - len(text)
+    exactly = text[:-1] + " " * padding + "}"  # JSON spaces: the same lesson, 1 MB long
+    assert len(exactly.encode()) == 1024 * 1024
+    before = Lesson.objects.count()
+
+    refused = upload(teacher_client, (exactly + " ").encode())
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    assert (
+        "The file is larger than 1 MB, the most a lesson file may be." in refused.content.decode()  # type: ignore[attr-defined]
+    )
+    assert Lesson.objects.count() == before
+
+    assert upload(teacher_client, exactly.encode()).status_code == 302  # type: ignore[attr-defined]
+    assert Lesson.objects.count() == before + 1
