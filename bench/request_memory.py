@@ -162,7 +162,11 @@ def request_memory_section(report: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        f"Target growth < 20 MB: {worst:.1f} MB at most, {'met' if worst < 20 else '**missed**'}.",
+        f"Target growth < 20 MB: {worst:.1f} MB at most, {'met' if worst < 20 else '**missed**'}. "
+        "Before the limits, daphne read each body whole and queued it for the application, "
+        "and Twisted parsed a posted form in memory besides: this benchmark measured 104 MB, "
+        "100 MB and 548 MB of growth for the three (the issue's probe: 1.2 GB for the "
+        "100 MB post).",
         "",
     ]
     return lines

@@ -75,6 +75,10 @@ def main() -> None:
     print("fan-out and memory benchmark ...", flush=True)
     fanout = fanout_benchmark(WORK)
     lines += fanout_section(fanout)
+    print("oversized requests benchmark ...", flush=True)
+    from bench.request_memory import request_memory_benchmark, request_memory_section
+
+    lines += request_memory_section(request_memory_benchmark(WORK))
     print("websocket flood benchmark ...", flush=True)
     from bench.snapshot_flood import flood_benchmark, flood_section
 
