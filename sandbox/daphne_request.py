@@ -82,6 +82,8 @@ def _factory() -> Any:
 
         def _refuse(self, path: str) -> None:
             self.refused = True
+            peer = self.channel.transport.getPeer()
+            limits.log_refusal(path, getattr(peer, "host", peer))
             # Twisted would invite the body with "100 Continue" after reading the length.
             self.requestHeaders.removeHeader(b"expect")
             page = limits.refusal_page(path)

@@ -18,6 +18,7 @@ the sandbox has is a few hundred bytes.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import cache
 from typing import Any
@@ -30,6 +31,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 # Room for the form around an uploaded lesson file: the multipart boundaries, the part
 # headers and the CSRF token.
@@ -69,6 +72,12 @@ def refusal_sentence(path: str) -> str:
     allowed = size_text(int(settings.SANDBOX_MAX_REQUEST_BYTES))
     return (
         f"This request is too large: the sandbox accepts at most {allowed} here. Nothing was saved."
+    )
+
+
+def log_refusal(path: str, client: object) -> None:
+    log.warning(
+        "refused a request body over %s bytes to %s from %s", body_limit(path), path, client
     )
 
 
@@ -129,6 +138,7 @@ class RequestBodyLimit:
             await _answer(send, 400, page)
             return
         if declared is not None and declared > limit:
+            log_refusal(path, scope.get("client"))
             await _answer(send, 413, refusal_page(path))
             return
         counted = 0
@@ -143,6 +153,7 @@ class RequestBodyLimit:
                 counted += len(message.get("body", b""))
                 if counted > limit:
                     refused = True
+                    log_refusal(path, scope.get("client"))
                     if not started:
                         await _answer(send, 413, refusal_page(path))
                     return {"type": "http.disconnect"}
