@@ -94,7 +94,9 @@ def _factory() -> Any:
             )
             # The answer is complete: the client reads it to the end of the connection, while
             # what it still sends is read and dropped.
-            self.channel.transport.loseWriteConnection()
+            half_close = getattr(self.channel.transport, "loseWriteConnection", None)
+            if half_close is not None:
+                half_close()
             self.linger = clock.callLater(LINGER_SECONDS, self._close)
 
         def _close(self) -> None:
