@@ -27,7 +27,6 @@ is the engine's own, at any step, forwards or back.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,12 +49,6 @@ from .scenario import (
 
 FIGURE_ROOTS = ("balances", "positions", "insurance_fund")
 MAX_LESSON_NUMBER = 9999  # the order of the built-in lessons
-# How deep arrays and objects may nest in a lesson file. The format needs 8 at most; JSON's
-# reader recurses once a level, so a file of 100,000 nested arrays would exhaust Python's
-# stack before any message could be given.
-MAX_NESTING = 20
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,29 +108,8 @@ def _question(index: int, raw: object, instruments: Mapping[str, Instrument]) ->
     return Question(prompt.strip(), str(path), tuple(after), places, explanation.strip())
 
 
-def check_nesting(text: str | bytes) -> None:
-    """Refuse a file whose arrays and objects nest deeper than MAX_NESTING, counting the
-    brackets outside strings (no recursion, so any depth is measured)."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return  # not text: the JSON reader says so
-    outside_strings = _JSON_STRING.sub('""', text)
-    depth = 0
-    for bracket in _BRACKET.finditer(outside_strings):
-        depth += 1 if bracket.group() in "[{" else -1
-        if depth > MAX_NESTING:
-            line = outside_strings.count("\n", 0, bracket.start()) + 1
-            raise ScenarioFormatError(
-                f"line {line}: arrays and objects nest more than {MAX_NESTING} deep here; "
-                f"a lesson file needs far fewer levels"
-            )
-
-
 def parse_lesson(text: str | bytes) -> Lesson:
     """Read a lesson; every problem, with its line, in one ScenarioFormatError."""
-    check_nesting(text)
     scenario = parse_scenario(text)
     meta = scenario.extra.get("lesson", {})
     errors: list[str] = []

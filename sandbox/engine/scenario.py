@@ -266,8 +266,37 @@ def _object(value: object, where: str) -> dict[str, Any]:
     return value
 
 
+# How deep arrays and objects may nest in a scenario (or lesson) file. The format needs 8 at
+# most; JSON's reader recurses once a level, so a file of 100,000 nested arrays would exhaust
+# Python's stack before any message could be given.
+MAX_NESTING = 20
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_nesting(text: str | bytes) -> None:
+    """Refuse a file whose arrays and objects nest deeper than MAX_NESTING, counting the
+    brackets outside strings (no recursion, so any depth is measured)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return  # not text: the JSON reader says so
+    outside_strings = _JSON_STRING.sub('""', text)
+    depth = 0
+    for bracket in _BRACKET.finditer(outside_strings):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > MAX_NESTING:
+            line = outside_strings.count("\n", 0, bracket.start()) + 1
+            raise ScenarioFormatError(
+                f"line {line}: arrays and objects nest more than {MAX_NESTING} deep here; "
+                f"a scenario or lesson file needs far fewer levels"
+            )
+
+
 def load_json(text: str | bytes) -> Any:
     """Parse JSON with every number as an exact Decimal (never a float)."""
+    check_nesting(text)
     try:
         return json.loads(
             text, parse_float=_read_numeral, parse_int=_read_numeral, parse_constant=_read_constant

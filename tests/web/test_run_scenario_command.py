@@ -149,6 +149,17 @@ def test_bad_json_exits_2_with_line_and_column(tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize("opening", ["[", '{"steps":'])
+def test_a_file_nested_100000_deep_exits_2_naming_the_limit(tmp_path: Path, opening: str) -> None:
+    path = tmp_path / "nested.json"
+    closing = "]" if opening == "[" else "}"
+    path.write_text(opening * 100_000 + closing * 100_000)
+    done = run_command(str(path))
+    assert done.returncode == 2
+    assert "line 1: arrays and objects nest more than 20 deep here" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     done = run_command(str(tmp_path / "nowhere.json"))
     assert done.returncode == 2
