@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import threading
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -21,7 +22,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from sandbox import engine
-from sandbox.engine.money import format_decimal
+from sandbox.engine import display
 
 from . import broadcast
 from .models import (
@@ -328,7 +329,9 @@ class _SQLiteWriters:
             if self.path != path:  # (tests point the same process at other databases)
                 if self.file is not None:
                     self.file.close()
-                self.file, self.path = open(path, "a"), path  # noqa: SIM115 (kept open)
+                # Private like the database beside it (0600), and kept open.
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self.file, self.path = os.fdopen(descriptor, "a"), path
             assert self.file is not None
             fcntl.flock(self.file, fcntl.LOCK_EX)
         except BaseException:
@@ -439,10 +442,12 @@ def mark_set(*, account: PaperAccount, symbol: str, price: Decimal) -> dict[int,
 
 
 def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int, engine.Outcome]:
-    """Set a market's mark at once and liquidate whatever it crosses, for every account."""
+    """Set a market's mark by hand at once and liquidate whatever it crosses, for every
+    account. The price must be on the instrument's tick and within a hundredfold of the
+    current mark (``engine.Market.with_hand_mark``), or nothing changes."""
     with transaction.atomic():
         market_row = Market.objects.select_for_update().get(pk=market.pk)
-        moved = engine_market(market_row).with_mark(symbol, price)
+        moved = engine_market(market_row).with_hand_mark(symbol, price)
         MarkPrice.objects.update_or_create(
             market=market_row, instrument_id=symbol, defaults={"price": moved.marks[symbol]}
         )
@@ -505,7 +510,7 @@ def twins_open(
     for mark in MarkPrice.objects.filter(market=source):
         MarkPrice.objects.create(market=market, instrument_id=mark.instrument_id, price=mark.price)
     choices = [
-        (f"isolated {format_decimal(leverage)}x", engine.MarginMode.ISOLATED, leverage),
+        (f"isolated {display.leverage(leverage)}", engine.MarginMode.ISOLATED, leverage),
         ("cross", engine.MarginMode.CROSS, None),
     ]
     for label, mode, chosen in choices:

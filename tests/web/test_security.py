@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from django.test import Client, override_settings
 
 from sandbox.desk.accounts import remember_room, room_cookie
+from sandbox.desk.services import writer
 from sandbox.security import CONTENT_SECURITY_POLICY
 from sandbox.sqlite.base import make_private
 from tests.web.conftest import Learner
@@ -302,6 +303,14 @@ def test_the_servers_own_database_is_private() -> None:
 
     assert connection.settings_dict["ENGINE"] == "sandbox.sqlite"
     assert mode(name) == 0o600
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request's write
+def test_the_writers_lock_file_beside_the_database_is_private() -> None:
+    with writer():
+        pass
+
+    assert mode(f"{connection.settings_dict['NAME']}.writers") == 0o600
 
 
 def test_an_existing_database_is_made_private_keeping_read_only_files_read_only(
