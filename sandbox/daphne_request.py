@@ -25,6 +25,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from sandbox import limits
+from sandbox.security import CONTENT_SECURITY_POLICY
+
+CSP = CONTENT_SECURITY_POLICY.encode()
 
 LINGER_SECONDS = 5.0
 
@@ -90,7 +93,8 @@ def _factory() -> Any:
             self.channel.transport.write(
                 b"HTTP/1.1 413 Content Too Large\r\n"
                 b"Content-Type: text/html; charset=utf-8\r\n"
-                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(page), page)
+                b"Content-Length: %d\r\nContent-Security-Policy: %s\r\n"
+                b"Connection: close\r\n\r\n%s" % (len(page), CSP, page)
             )
             # The answer is complete: the client reads it to the end of the connection, while
             # what it still sends is read and dropped.

@@ -26,6 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from sandbox.security import CONTENT_SECURITY_POLICY
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -110,6 +112,7 @@ async def _answer(send: Send, status: int, page: bytes) -> None:
             "headers": [
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"content-length", str(len(page)).encode()),
+                (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                 (b"connection", b"close"),
             ],
         }

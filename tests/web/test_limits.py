@@ -27,6 +27,7 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from sandbox.desk.roles import make_teacher
 from sandbox.lessons.models import Lesson
+from sandbox.security import CONTENT_SECURITY_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -123,6 +124,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_re
 
     assert status == 413
     assert response_headers[b"content-type"] == b"text/html; charset=utf-8"
+    assert response_headers[b"content-security-policy"] == CONTENT_SECURITY_POLICY.encode()
     assert "This request is too large: the sandbox accepts at most 64 KB here." in page
     assert "Nothing was saved." in page
 
@@ -307,6 +309,7 @@ def test_daphne_refuses_a_declared_length_as_the_headers_arrive(daphne_port: int
     assert sent == 0
     assert answer.startswith(b"HTTP/1.1 413 ")  # no "100 Continue" first
     assert b"the sandbox accepts at most 64 KB here" in answer
+    assert b"\r\nContent-Security-Policy: default-src 'self';" in answer
 
 
 @pytest.mark.django_db(transaction=True)
