@@ -7,7 +7,7 @@ thread with its own connection and paper account, doing what a learner at the de
 drag the slider across a few stops (the desk asks for a preview after the slider rests
 250 ms), place an order, and think for a second before the next round. Server time is
 what each response's ``Server-Timing`` header reports: ``total``, from the request reaching
-Django to its response being ready, the wait for the process's worker thread included
+Django to its response being ready, the hand-over to the request's worker thread included
 (``app`` is the same without that wait). The round trip, measured by the learner, adds
 the network and daphne.
 """

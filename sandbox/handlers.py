@@ -1,10 +1,11 @@
 """The ASGI handler daphne runs Django's HTTP side with.
 
-Django's own ASGI handler runs the middleware in the event loop and hands each sync step
-to its worker thread and back: every ``process_request`` and ``process_response`` of the
-usual middleware, then the view, a dozen hand-overs a request, each a wait for the other
-thread and for the interpreter lock. The sandbox's views are all sync, so this handler
-builds the middleware stack as sync code and hands a request to the worker thread once:
+Django's own ASGI handler gives each request a worker thread of its own (a
+``ThreadSensitiveContext`` per request), runs the middleware in the event loop and hands
+each sync step to that thread and back: every ``process_request`` and ``process_response``
+of the usual middleware, then the view, a dozen hand-overs a request, each a wait for the
+other thread and for the interpreter lock. The sandbox's views are all sync, so this
+handler builds the middleware stack as sync code and hands a request to its thread once:
 the same middleware and views, in the same thread Django would call the views in.
 
 Static files are served by the app itself (the classroom runs offline); any address under
@@ -37,7 +38,7 @@ class SandboxASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         """Also adds ``total`` to the ``Server-Timing`` header: from the request reaching
-        Django to its response, the wait for the worker thread included."""
+        Django to its response, the hand-over to the request's worker thread included."""
         began = time.perf_counter()
         response = await super().get_response_async(request)
         total = f"total;dur={(time.perf_counter() - began) * 1000:.2f}"

@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 def server_timing(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
     """Outermost middleware: ``app`` is the time from the first middleware to the response
     being ready, all middleware, the view and its templates included. (Under daphne,
-    :class:`sandbox.handlers.SandboxASGIHandler` adds ``total``, which also counts the wait
-    for the process's worker thread.)"""
+    :class:`sandbox.handlers.SandboxASGIHandler` adds ``total``, which also counts the
+    hand-over to the request's worker thread and the wait for the interpreter lock.)"""
 
     def timed(request: HttpRequest) -> HttpResponse:
         began = time.perf_counter()
