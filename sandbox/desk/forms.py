@@ -9,8 +9,8 @@ from typing import Any
 
 from django import forms
 
-from sandbox.engine import MarginMode, Side
-from sandbox.engine.money import MONEY_PLACES, decimal_places, format_decimal, parse_decimal
+from sandbox.engine import MarginMode, Side, display
+from sandbox.engine.money import MONEY_PLACES, decimal_places, parse_decimal
 
 from .models import Instrument
 
@@ -51,7 +51,8 @@ class WholeNumberField(forms.IntegerField):
 
 
 class ExactDecimalField(forms.CharField):
-    """A decimal typed by a person: positive, bounded, with limited decimal places."""
+    """A decimal typed by a person: plain digits (no exponent), positive, bounded, with
+    limited decimal places."""
 
     def __init__(
         self, *, noun: str, places: int, maximum: Decimal, example: str, **kwargs: Any
@@ -78,12 +79,18 @@ class ExactDecimalField(forms.CharField):
         number = parse_decimal(text)
         if number is None:
             raise forms.ValidationError(f"Enter the {self.noun} as a number, like {self.example}.")
+        if "e" in text.lower():
+            # 1e9 reads as a number, but it is not a figure a learner means to type.
+            raise forms.ValidationError(
+                f"Write the {self.noun} in plain digits, like {self.example}: exponent "
+                "notation (such as 1e3) is not accepted."
+            )
         if number <= 0:
             raise forms.ValidationError(f"Enter {self.a_noun} above zero.")
         # Compare sizes before any arithmetic: 1e1000000 must not reach the engine.
         if number.adjusted() > MAX_DIGITS or number > self.maximum:
             raise forms.ValidationError(
-                f"That {self.noun} is too large: the most is {format_decimal(self.maximum)}."
+                f"That {self.noun} is too large: the most is {display.number(self.maximum)}."
             )
         if number.adjusted() < -MAX_DIGITS or decimal_places(number.normalize()) > self.places:
             raise forms.ValidationError(

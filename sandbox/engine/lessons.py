@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from . import display
 from .instruments import Instrument
-from .money import exact, readable, round_half_up
+from .money import exact, round_half_up
 from .scenario import (
     Scenario,
     ScenarioFormatError,
@@ -235,10 +236,10 @@ def answer_question(lesson: Lesson, index: int, given: Decimal) -> Answer:
         return Answer(False, given, None, before, worked.strip())
     rounded = round_half_up(expected, question.places)
     correct = round_half_up(given, question.places) == rounded
-    shown = readable(rounded, question.places)
+    shown = display.number(rounded, question.places)
     parts = [question.explanation]
     if isinstance(before, Decimal) and question.after:
-        parts.append(f"Before: {readable(before, question.places)}; after: {shown}.")
+        parts.append(f"Before: {display.number(before, question.places)}; after: {shown}.")
     else:
         parts.append(f"The engine's figure: {shown}.")
     if refusal:

@@ -193,16 +193,3 @@ def format_price(value: Decimal | None, places: int = MONEY_PLACES) -> str | Non
     if value is None or value <= 0:
         return None
     return format_decimal(value, price_places(value, places))
-
-
-def readable(value: Decimal, places: int = MONEY_PLACES) -> str:
-    """A figure for a sentence: like :func:`format_decimal`, with thousands separators."""
-    text = format_decimal(value, places)
-    sign = "-" if text.startswith("-") else ""
-    whole, _, fraction = text.lstrip("-").partition(".")
-    return sign + f"{int(whole):,}" + (f".{fraction}" if fraction else "")
-
-
-def readable_price(value: Decimal, places: int = MONEY_PLACES) -> str:
-    """A price for a sentence: never ``0`` for a positive price (see :func:`format_price`)."""
-    return readable(value, price_places(value, places))

@@ -60,6 +60,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from . import display
 from .account import (
     Account,
     Event,
@@ -91,8 +92,6 @@ from .money import (
     money_down,
     money_nearest,
     money_up,
-    readable,
-    readable_price,
     require_decimal,
 )
 
@@ -103,7 +102,7 @@ CROSS_MARGIN_IS_SHARED = (
 
 
 def describe_margin(mode: MarginMode, leverage: Decimal) -> str:
-    return f"{mode.value} margin at {readable(leverage)}x"
+    return f"{mode.value} margin at {display.leverage(leverage)}"
 
 
 def taker_fee(instrument: Instrument, fill_value: Decimal) -> Decimal:
@@ -228,15 +227,16 @@ class _Work:
         figures = self.figures()
         balance = figures.balances.get(currency)
         if spends and balance is not None and balance.available_internal < 0:
-            short = readable(money_up(-balance.available_internal))
+            short = display.limit(money_up(-balance.available_internal), currency, most=False)
             raise Rejected(
                 f"Not enough available balance: {action} needs {short} {currency} more "
                 f"than you have available."
             )
         for position in figures.positions.values():
             if position.settle == currency and position.at_or_through_liquidation:
+                tick = self.market.instrument(position.symbol).tick_size
                 where = (
-                    f" ({readable_price(position.liquidation_price)})"
+                    f" ({display.price(position.liquidation_price, tick)})"
                     if position.liquidation_price is not None
                     else ""
                 )
@@ -369,8 +369,8 @@ def _order_qty(inst: Instrument, qty: object) -> Decimal:
         raise Rejected("Enter a quantity above zero.")
     if not is_multiple(qty, inst.qty_step):
         raise Rejected(
-            f"{inst.symbol} trades in steps of {readable(inst.qty_step)} "
-            f"{inst.qty_unit}; {readable(qty, 20)} is not a whole number of steps."
+            f"{inst.symbol} trades in steps of {display.qty(inst.qty_step)} "
+            f"{inst.qty_unit}; {display.qty(qty)} is not a whole number of steps."
         )
     return qty
 
@@ -380,7 +380,7 @@ def _leverage(inst: Instrument, leverage: object) -> Decimal:
     if not 1 <= leverage <= inst.max_leverage:
         raise Rejected(
             f"Leverage on {inst.symbol} must be from 1x to "
-            f"{readable(inst.max_leverage)}x; {readable(leverage)}x is outside that."
+            f"{display.leverage(inst.max_leverage)}; {display.leverage(leverage)} is outside that."
         )
     return leverage
 
@@ -525,17 +525,20 @@ def change_margin(account: Account, market: Market, symbol: str, amount: Decimal
     unit = inst.settle
     if amount == 0:
         raise Rejected("Enter an amount to add, or a negative amount to remove.")
+    most_add = display.limit(limits.max_add, unit, most=True)
+    most_remove = display.limit(limits.max_remove, unit, most=True)
+    least_kept = display.limit(limits.minimum_margin, unit, most=False)
     if amount > limits.max_add:
         raise Rejected(
-            f"You can add at most {readable(limits.max_add)} {unit}, your available "
-            f"balance; {readable(amount)} {unit} needs "
-            f"{readable(amount - limits.max_add)} {unit} more."
+            f"You can add at most {most_add} {unit}, your available balance; "
+            f"{display.number(amount)} {unit} needs "
+            f"{display.limit(amount - limits.max_add, unit, most=False)} {unit} more."
         )
     if -amount > limits.max_remove:
         raise Rejected(
-            f"You can remove at most {readable(limits.max_remove)} {unit}: the position "
-            f"must keep at least {readable(limits.minimum_margin)} {unit} (its margin at "
-            f"{readable(inst.max_leverage)}x, and enough to stay clear of liquidation)."
+            f"You can remove at most {most_remove} {unit}: the position must keep at least "
+            f"{least_kept} {unit} (its margin at {display.leverage(inst.max_leverage)}, and "
+            "enough to stay clear of liquidation)."
         )
     work = _Work(account, market)
     position = work.positions[symbol]
@@ -654,7 +657,7 @@ def set_triggers(
     the stop sits at or beyond the liquidation price: the liquidation engine would take the
     position over first, so the stop could never fill.
     """
-    market.instrument(symbol)
+    tick = market.instrument(symbol).tick_size
     position = account.positions.get(symbol)
     if position is None:
         raise Rejected(
@@ -674,14 +677,14 @@ def set_triggers(
         if below and price >= mark:
             raise Rejected(
                 f"A {name} on a {'long' if long else 'short'} must be below the mark "
-                f"({readable_price(mark)}): at {readable(price)} it would close the position "
-                f"at once."
+                f"({display.price(mark, tick)}): at {display.price(price, tick)} it would close "
+                "the position at once."
             )
         if not below and price <= mark:
             raise Rejected(
                 f"A {name} on a {'long' if long else 'short'} must be above the mark "
-                f"({readable_price(mark)}): at {readable(price)} it would close the position "
-                f"at once."
+                f"({display.price(mark, tick)}): at {display.price(price, tick)} it would close "
+                "the position at once."
             )
     work = _Work(account, market)
     work.positions[symbol] = replace(position, stop_loss=stop_loss, take_profit=take_profit)
@@ -690,9 +693,9 @@ def set_triggers(
         beyond = stop_loss <= liquidation if long else stop_loss >= liquidation
         if beyond:
             work.warnings.append(
-                f"Your stop-loss at {readable(stop_loss)} is at or beyond the liquidation price "
-                f"({readable_price(liquidation)}): the liquidation engine takes the position over "
-                f"first, so this stop would never fill. Move it "
-                f"{'above' if long else 'below'} {readable_price(liquidation)}."
+                f"Your stop-loss at {display.price(stop_loss, tick)} is at or beyond the "
+                f"liquidation price ({display.price(liquidation, tick)}): the liquidation engine "
+                f"takes the position over first, so this stop would never fill. Move it "
+                f"{'above' if long else 'below'} {display.price(liquidation, tick)}."
             )
     return work.outcome()

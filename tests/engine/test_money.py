@@ -17,11 +17,13 @@ from sandbox.engine import (
     account_figures,
     close_position,
     deposit,
+    display,
     pay_funding,
     place_order,
     realise_profit,
     reset_account,
     set_leverage,
+    set_triggers,
 )
 from sandbox.engine.money import (
     MINOR_UNIT,
@@ -36,7 +38,6 @@ from sandbox.engine.money import (
     money_up,
     parse_decimal,
     price_places,
-    readable_price,
     require_decimal,
     round_half_up,
 )
@@ -237,15 +238,87 @@ def test_format_price_never_prints_a_positive_price_as_zero(
     assert format_price(value) == text
 
 
-def test_price_places_and_readable_price() -> None:
+def test_price_places() -> None:
     assert price_places(D("12.5")) == 8
     assert price_places(D("0.000000004")) == 12
     assert price_places(D("0.00004"), 4) == 8
     assert price_places(D("0.0002"), 4) == 4
     assert price_places(D("0"), 4) == 4
-    assert readable_price(D("12345.678")) == "12,345.678"
-    assert readable_price(D("0.0000000001")) == "0.0000000001"
-    assert readable_price(D("0.00004"), 4) == "0.00004"
+
+
+# ---------------------------------------------------------------- display (one formatter)
+
+
+@pytest.mark.parametrize(
+    ("value", "tick", "text"),
+    [
+        # At the tick's decimals (0.5 → one, 0.01 → two), trailing zeros dropped,
+        # thousands separated, halves rounded up.
+        (D("60000"), D("0.5"), "60,000"),
+        (D("61000.5"), D("0.5"), "61,000.5"),
+        (D("45454.54545454545"), D("0.5"), "45,454.5"),
+        (D("45454.55"), D("0.5"), "45,454.6"),
+        (D("3000.375"), D("0.01"), "3,000.38"),
+        (D("97.087378640776699"), D("0.01"), "97.09"),
+        (D("1234567"), D("1"), "1,234,567"),
+        (D("1234567.4"), D("1"), "1,234,567"),
+        # Unknown instrument: four decimals.
+        (D("97.087378640776699"), None, "97.0874"),
+        # A positive price too small for the tick's decimals keeps 4 significant digits.
+        (D("0.004"), D("0.5"), "0.004"),
+        (D("0.0000123456"), D("0.01"), "0.00001235"),
+        (D("1.234567E-20"), D("0.01"), "0.00000000000000000001235"),
+        # No positive price: "none".
+        (None, D("0.5"), "none"),
+        (D("0"), D("0.5"), "none"),
+        (D("-5"), D("0.01"), "none"),
+    ],
+)
+def test_display_price_at_the_ticks_precision(
+    value: Decimal | None, tick: Decimal | None, text: str
+) -> None:
+    assert display.price(value, tick) == text
+
+
+def test_display_money_at_one_precision_per_currency() -> None:
+    assert display.money(D("1234.567891"), "USDT") == "1,234.5679"
+    assert display.money(D("0.00001"), "USDT") == "0"
+    assert display.money(D("0.123456789"), "XBT") == "0.12345679"
+    assert display.money(D("0.000000015"), "XBT") == "0.00000002"
+    # A currency without its own precision: the engine's minor unit (8 places).
+    assert display.money(D("1.123456789"), "ETH") == "1.12345679"
+    assert display.money(None, "XBT") == "none"
+    assert display.signed(D("12.5"), "USDT") == "+12.5"
+    assert display.signed(D("-12.5"), "USDT") == "-12.5"
+    assert display.signed(D("0.00001"), "USDT") == "0"
+    assert display.magnitude(D("-0.5"), "XBT") == "0.5"
+
+
+def test_display_quantity_percent_leverage() -> None:
+    assert display.qty(D("1000000"), D("1")) == "1,000,000"
+    assert display.qty(D("0.125"), D("0.001")) == "0.125"
+    # A quantity off its step (quoted in a refusal) keeps every digit it was given.
+    assert display.qty(D("0.0001234"), D("0.001")) == "0.0001234"
+    assert display.qty(D("1E+9")) == "1,000,000,000"
+    assert display.percent(D("12.345")) == "12.35%"
+    assert display.percent(D("0.5"), 4) == "0.5%"
+    assert display.leverage(D("12.5")) == "12.5x"
+    assert display.leverage(D("100")) == "100x"
+    assert display.leverage(None) == "none"
+
+
+def test_engine_sentences_quote_prices_at_the_tick() -> None:
+    """The engine's refusals write a price as the desk's tables do (here XBTUSDT, tick 0.5),
+    not at 8 places."""
+    mkt = market(replace(XBTUSDT, tick_size=D("0.5")), XBTUSDT="50000.123456")
+    account = opened(funded(USDT="100000"), mkt, "XBTUSDT", Side.BUY, "1", MarginMode.ISOLATED, 10)
+    with pytest.raises(Rejected) as refusal:
+        set_triggers(account, mkt, "XBTUSDT", stop_loss=D("60000"), take_profit=None)
+    assert "must be below the mark (50,000.1): at 60,000 it would close" in refusal.value.message
+    # The liquidation price in the stop-loss warning: one decimal too.
+    assert pos(account, mkt, "XBTUSDT").liquidation_price == D("45500.11234496")
+    warned = set_triggers(account, mkt, "XBTUSDT", stop_loss=D("40000"), take_profit=None)
+    assert "at or beyond the liquidation price (45,500.1)" in warned.warnings[0]
 
 
 # ---------------------------------------------------------------- exact computation

@@ -26,6 +26,13 @@ from tests.web.test_desk_views import (
 )
 
 D = Decimal
+EXPONENT_QTY = (
+    "Write the quantity in plain digits, like 0.5: exponent notation (such as 1e3) is not accepted."
+)
+EXPONENT_MARK = (
+    "Write the mark price in plain digits, like 60000: exponent notation (such as 1e3) is not "
+    "accepted."
+)
 NOT_A_NUMBER = ["abc", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "1,000", "0x10"]
 
 
@@ -93,13 +100,16 @@ QTY_ERRORS = [
     ("   ", "Enter a quantity."),
     ("0.0001", "A quantity can have at most 3 decimal places here."),
     ("1.0005", "A quantity can have at most 3 decimal places here."),
-    ("1000000001", "That quantity is too large: the most is 1000000000."),
+    ("1000000001", "That quantity is too large: the most is 1,000,000,000."),
     ("1" * 31, "That quantity is too long to be a number we can use."),
     *[(text, "Enter the quantity as a number, like 0.5.") for text in NOT_A_NUMBER],
-    # Exponent forms are read as numbers, and checked like any other.
-    ("1e-4", "A quantity can have at most 3 decimal places here."),
-    ("5E-9999", "A quantity can have at most 3 decimal places here."),
-    ("1E400", "That quantity is too large: the most is 1000000000."),
+    # Exponent notation is not what a learner means to type: refused with a sentence.
+    ("1e9", EXPONENT_QTY),
+    ("1e3", EXPONENT_QTY),
+    ("1E+2", EXPONENT_QTY),
+    ("1e-4", EXPONENT_QTY),
+    ("5E-9999", EXPONENT_QTY),
+    ("1E400", EXPONENT_QTY),
     ("1e-", "Enter the quantity as a number, like 0.5."),
     ("e5", "Enter the quantity as a number, like 0.5."),
 ]
@@ -133,7 +143,7 @@ def test_order_quantity_with_a_huge_exponent_is_refused_cleanly(
         {"side": "buy", "qty": qty},
         htmx=htmx,
         section="ticket",
-        message="That quantity is too large: the most is 1000000000.",
+        message=EXPONENT_QTY,
     )
 
 
@@ -147,17 +157,19 @@ def test_order_quantity_with_a_tiny_exponent_is_refused_cleanly(
         {"side": "buy", "qty": "1e-999999999"},
         htmx=htmx,
         section="ticket",
-        message="A quantity can have at most 3 decimal places here.",
+        message=EXPONENT_QTY,
     )
 
 
 @both
-def test_order_exponent_within_limits_reaches_the_engine(learner: Learner, htmx: bool) -> None:
-    # 1e3 XBT is 1000 XBT: worth 60,000,000; IM 600,000 and fee 30,000 at cross 100x.
+def test_a_quantity_beyond_the_accounts_means_is_refused_by_the_engine(
+    learner: Learner, htmx: bool
+) -> None:
+    # 1000 XBT: worth 60,000,000; IM 600,000 and fee 30,000 at cross 100x.
     refused(
         learner,
         "order_submit",
-        {"side": "buy", "qty": "1e3"},
+        {"side": "buy", "qty": "1000"},
         htmx=htmx,
         section="ticket",
         message="Not enough available balance: this order needs 620,000 USDT more than you have "
@@ -335,8 +347,10 @@ def test_removing_margin_is_limited_by_liquidation_after_a_loss(
     # Margin + PnL must stay above the maintenance margin (300): at least 3,300.00000001.
     response = refused_form(learner, "margin", {"direction": "remove", "amount": "2700"}, htmx=htmx)
 
-    assert "You can remove at most 2,699.99999999 USDT" in page(response)
-    assert "the position must keep at least 3,300.00000001 USDT" in page(response)
+    # Limits at USDT's 4 places, rounded towards what is allowed: "at most 2,700" would
+    # quote the amount just refused.
+    assert "You can remove at most 2,699.9999 USDT" in page(response)
+    assert "the position must keep at least 3,300.0001 USDT" in page(response)
 
 
 MARGIN_AMOUNT_ERRORS = [
@@ -347,7 +361,7 @@ MARGIN_AMOUNT_ERRORS = [
     ("NaN", "Enter the amount as a number, like 25."),
     ("Infinity", "Enter the amount as a number, like 25."),
     ("0.000000001", "can have at most 8 decimal places here."),
-    ("1000000001", "That amount is too large: the most is 1000000000."),
+    ("1000000001", "That amount is too large: the most is 1,000,000,000."),
 ]
 
 
@@ -416,8 +430,10 @@ MARK_ERRORS = [
     ("-Infinity", "Enter the mark price as a number, like 60000."),
     ("60,000", "Enter the mark price as a number, like 60000."),
     ("1.000000001", "A mark price can have at most 8 decimal places here."),
-    ("1000000001", "That mark price is too large: the most is 1000000000."),
-    ("1E400", "That mark price is too large: the most is 1000000000."),
+    ("1000000001", "That mark price is too large: the most is 1,000,000,000."),
+    ("1E400", EXPONENT_MARK),
+    ("1e9", EXPONENT_MARK),
+    ("6e4", EXPONENT_MARK),
 ]
 
 
@@ -442,14 +458,64 @@ def test_mark_price_errors(learner: Learner, htmx: bool, price: str, message: st
 @pytest.mark.parametrize(
     ("price", "message"),
     [
-        ("1e1000000", "That mark price is too large: the most is 1000000000."),
-        ("1e-999999999", "A mark price can have at most 8 decimal places here."),
+        ("1e1000000", EXPONENT_MARK),
+        ("1e-999999999", EXPONENT_MARK),
     ],
 )
 def test_mark_price_with_an_extreme_exponent_is_refused_cleanly(
     learner: Learner, htmx: bool, price: str, message: str
 ) -> None:
     refused(learner, "mark_set", {"price": price}, htmx=htmx, section="market", message=message)
+
+
+HAND_MARK_ERRORS = [
+    # Off XBTUSDT's tick (0.5): the nearest ticks are offered.
+    (
+        "60000.3",
+        "XBTUSDT prices move in ticks of 0.5; 60,000.3 is between ticks. Try 60,000 or 60,000.5.",
+    ),
+    ("0.2", "XBTUSDT prices move in ticks of 0.5; 0.2 is between ticks. Try 0.5."),
+    # Beyond a hundredfold of the current mark (60,000) either way.
+    (
+        "6000000.5",
+        "A mark set by hand must be within a hundredfold of the current mark (60,000): "
+        "from 600 to 6,000,000 on XBTUSDT; 6,000,000.5 is above that.",
+    ),
+    (
+        "599.5",
+        "A mark set by hand must be within a hundredfold of the current mark (60,000): "
+        "from 600 to 6,000,000 on XBTUSDT; 599.5 is below that.",
+    ),
+    (
+        "1000000000",
+        "A mark set by hand must be within a hundredfold of the current mark "
+        "(60,000): from 600 to 6,000,000 on XBTUSDT; 1,000,000,000 is above that.",
+    ),
+]
+
+
+@both
+@pytest.mark.parametrize(("price", "message"), HAND_MARK_ERRORS)
+def test_a_mark_set_by_hand_is_on_the_tick_and_near_the_mark(
+    learner: Learner, htmx: bool, price: str, message: str
+) -> None:
+    isolated_long(learner)
+
+    response = refused(
+        learner, "mark_set", {"price": price}, htmx=htmx, section="market", message=message
+    )
+    assert mark_price(response) == "60,000"
+
+
+@both
+def test_a_mark_set_by_hand_at_the_ends_of_its_range_is_taken(learner: Learner, htmx: bool) -> None:
+    learner.post("mark_set", {"price": "6000000"}, htmx=htmx)
+    assert mark_price(learner.get("desk")) == "6,000,000"
+    # The range follows the new mark: a hundredth of 6,000,000 is 60,000.
+    learner.post("mark_set", {"price": "60000"}, htmx=htmx)
+    assert mark_price(learner.get("desk")) == "60,000"
+    learner.post("mark_set", {"price": "600"}, htmx=htmx)
+    assert mark_price(learner.get("desk")) == "600"
 
 
 # ---------------------------------------------------------------------------------------

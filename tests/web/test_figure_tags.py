@@ -2,8 +2,9 @@
 tags the desk's tables write, and ``tick_figures``, which sends a tick's changed figures
 again as the same spans, out of band.
 
-The figures come from the engine itself (no database): the engine tests' XBTUSDT (linear,
-maintenance margin 1%, no fee) and XBTUSD (inverse, settled in XBT).
+The figures come from the engine itself: the engine tests' XBTUSDT (linear, maintenance
+margin 1%, no fee) and XBTUSD (inverse, settled in XBT); the prices are written at the
+desk's XBTUSDT tick (0.5, one decimal).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from sandbox.engine import Market as EngineMarket
 from tests.engine.helpers import funded, market, opened
 
 D = Decimal
+
+# A price is written at its instrument's tick, looked up among the desk's instruments.
+pytestmark = pytest.mark.django_db
 
 POSITION_NAMES = ["mark", "upnl", "im", "mm", "margin", "liq", "bankruptcy", "distance"]
 BALANCE_NAMES = ["upnl", "margin", "available"]
@@ -162,7 +166,8 @@ def test_balance_figures_are_shown_to_their_currencys_places() -> None:
     ("mark", "oob", "expected"),
     [
         (D("60000"), False, '<span id="picker-XBTUSDT-mark">60,000</span>'),
-        (D("3000.12345"), False, '<span id="picker-XBTUSDT-mark">3,000.1235</span>'),
+        # At XBTUSDT's tick (0.5): one decimal, as every other screen writes it.
+        (D("3000.12345"), False, '<span id="picker-XBTUSDT-mark">3,000.1</span>'),
         (D("60600.0"), True, '<span id="picker-XBTUSDT-mark" hx-swap-oob="true">60,600</span>'),
         (None, False, '<span id="picker-XBTUSDT-mark">none</span>'),
     ],
@@ -201,7 +206,7 @@ def test_an_id_is_escaped() -> None:
 def test_a_figures_text_is_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
     figures, _ = long_xbtusdt()
     monkeypatch.setitem(
-        POSITION_FIGURES, "mark", ("mark_price", lambda value, currency: ("<b>&'", ""))
+        POSITION_FIGURES, "mark", ("mark_price", lambda value, currency, symbol: ("<b>&'", ""))
     )
 
     assert (

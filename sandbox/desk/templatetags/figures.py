@@ -15,69 +15,90 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from sandbox.engine import AccountFigures, BalanceFigures, PositionFigures
-from sandbox.engine.money import format_decimal, price_places, round_half_up
+from sandbox.desk.selectors import instruments
+from sandbox.engine import AccountFigures, BalanceFigures, PositionFigures, display
+from sandbox.engine.instruments import BUILT_IN_INSTRUMENTS
+from sandbox.engine.money import format_decimal
 
 register = template.Library()
 
-PRICE_PLACES = 4
-CURRENCY_PLACES = {"XBT": 8, "USDT": 4}
-DEFAULT_PLACES = 8
+# The filters write figures with sandbox.engine.display, as the views' and the engine's
+# sentences do, so a figure reads the same in a table, a notice and a refusal.
+CURRENCY_PLACES = display.CURRENCY_PLACES
+DEFAULT_PLACES = display.DEFAULT_MONEY_PLACES
 
 
-def _group(text: str) -> str:
-    sign = "-" if text.startswith("-") else ""
-    digits = text.lstrip("-")
-    whole, _, fraction = digits.partition(".")
-    grouped = f"{int(whole):,}"
-    return sign + grouped + (f".{fraction}" if fraction else "")
+def tick_size(instrument: object) -> Decimal | None:
+    """The tick size of ``instrument``: an object with a ``tick_size`` (an instrument, the
+    engine's or the desk's), or a symbol, looked up among the desk's instruments (kept
+    per process, see selectors.instruments) and then the built-in ones. None when unknown."""
+    tick = getattr(instrument, "tick_size", None)
+    if isinstance(tick, Decimal):
+        return tick
+    if not isinstance(instrument, str) or not instrument:
+        return None
+    for row in instruments():
+        if row.symbol == instrument:
+            return Decimal(row.tick_size)
+    built_in = BUILT_IN_INSTRUMENTS.get(instrument)
+    return built_in.tick_size if built_in is not None else None
 
 
 @register.filter
 def figure(value: Decimal | None, places: int = DEFAULT_PLACES) -> str:
     """A decimal with thousands separators and at most ``places`` decimals."""
-    if value is None:
-        return "none"
-    rounded = round_half_up(Decimal(value), int(places))
-    if rounded == 0:
-        return "0"
-    text = format(rounded, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return _group(text)
+    return display.NONE if value is None else display.number(Decimal(value), int(places))
 
 
 @register.filter
-def price(value: Decimal | None) -> str:
-    """A price to 4 places; a positive price too small for them keeps its first digits
-    (0.00004, never 0), and "none" where no positive price exists."""
-    if value is None or value <= 0:
-        return "none"
-    return figure(value, price_places(Decimal(value), PRICE_PLACES))
+def price(value: Decimal | None, instrument: object = None) -> str:
+    """A price at its instrument's tick precision: ``{{ p.mark_price|price:p.symbol }}``
+    (or an instrument). A positive price too small for those places keeps its first
+    digits (0.00004, never 0); "none" where no positive price exists."""
+    return display.price(None if value is None else Decimal(value), tick_size(instrument))
 
 
 @register.filter
 def amount(value: Decimal | None, currency: str = "") -> str:
-    return figure(value, CURRENCY_PLACES.get(currency, DEFAULT_PLACES))
+    return display.money(None if value is None else Decimal(value), currency)
 
 
 @register.filter
 def signed(value: Decimal | None, currency: str = "") -> str:
     """An amount with its sign written out, so gains and losses never rely on colour."""
-    text = amount(value, currency)
-    if value is not None and text != "0" and not text.startswith("-"):
-        return "+" + text
-    return text
+    return display.signed(None if value is None else Decimal(value), currency)
+
+
+@register.filter
+def at_most(value: Decimal | None, currency: str = "") -> str:
+    """An upper limit ("up to …"), rounded down at the currency's precision, so the figure
+    shown is one the limit allows."""
+    return display.NONE if value is None else display.limit(Decimal(value), currency, most=True)
+
+
+@register.filter
+def at_least(value: Decimal | None, currency: str = "") -> str:
+    """A lower limit ("at least …"), rounded up at the currency's precision."""
+    return display.NONE if value is None else display.limit(Decimal(value), currency, most=False)
+
+
+@register.filter
+def quantity(value: Decimal | None, instrument: object = None) -> str:
+    """A quantity at its instrument's step (a symbol or an instrument)."""
+    step = getattr(instrument, "qty_step", None)
+    if step is None and isinstance(instrument, str):
+        step = next((row.qty_step for row in instruments() if row.symbol == instrument), None)
+    return display.qty(None if value is None else Decimal(value), step)
 
 
 @register.filter
 def percent(value: Decimal | None) -> str:
-    return "none" if value is None else figure(value, 2) + "%"
+    return display.percent(None if value is None else Decimal(value))
 
 
 @register.filter
 def leverage(value: Decimal | None) -> str:
-    return "none" if value is None else figure(value, 2) + "x"
+    return display.leverage(None if value is None else Decimal(value))
 
 
 @register.filter
@@ -91,7 +112,7 @@ def tone(value: Decimal | None) -> str:
 @register.filter
 def percent_of(rate: Decimal | None) -> str:
     """A rate written as a percentage: 0.005 → 0.5%."""
-    return "none" if rate is None else figure(Decimal(rate) * 100, 4) + "%"
+    return display.NONE if rate is None else display.percent(Decimal(rate) * 100, 4)
 
 
 @register.filter
@@ -110,7 +131,7 @@ def duration(seconds: Decimal | None) -> str:
 @register.filter
 def magnitude(value: Decimal | None, currency: str = "") -> str:
     """An amount without its sign, for sentences that already say which way it went."""
-    return "none" if value is None else amount(abs(Decimal(value)), currency)
+    return display.magnitude(None if value is None else Decimal(value), currency)
 
 
 @register.filter
@@ -132,22 +153,23 @@ def get_item(mapping: object, key: str) -> object:
 # The figures a mark move changes, each in a span with an id. The desk's tables show them
 # with these tags; a tick's push sends the same spans again (``oob``) with new values.
 
-Show = Callable[[Any, str], tuple[str, str]]  # (value, currency) → (text, css class)
+# (value, currency, symbol: "" for a balance) → (text, css class)
+Show = Callable[[Any, str, str], tuple[str, str]]
 
 
-def _price(value: Decimal | None, currency: str) -> tuple[str, str]:
-    return price(value), ""
+def _price(value: Decimal | None, currency: str, symbol: str) -> tuple[str, str]:
+    return price(value, symbol), ""
 
 
-def _amount(value: Decimal | None, currency: str) -> tuple[str, str]:
+def _amount(value: Decimal | None, currency: str, symbol: str) -> tuple[str, str]:
     return amount(value, currency), ""
 
 
-def _signed(value: Decimal | None, currency: str) -> tuple[str, str]:
+def _signed(value: Decimal | None, currency: str, symbol: str) -> tuple[str, str]:
     return signed(value, currency), tone(value)
 
 
-def _percent(value: Decimal | None, currency: str) -> tuple[str, str]:
+def _percent(value: Decimal | None, currency: str, symbol: str) -> tuple[str, str]:
     return percent(value), ""
 
 
@@ -178,20 +200,20 @@ def _span(element_id: str, text: str, css: str = "", oob: bool = False) -> str:
 @register.simple_tag
 def position_figure(position: PositionFigures, name: str, oob: bool = False) -> SafeString:
     attribute, show = POSITION_FIGURES[name]
-    text, css = show(getattr(position, attribute), position.settle)
+    text, css = show(getattr(position, attribute), position.settle, position.symbol)
     return mark_safe(_span(f"pos-{position.symbol}-{name}", text, css, oob))
 
 
 @register.simple_tag
 def balance_figure(balance: BalanceFigures, name: str, oob: bool = False) -> SafeString:
     attribute, show = BALANCE_FIGURES[name]
-    text, css = show(getattr(balance, attribute), balance.currency)
+    text, css = show(getattr(balance, attribute), balance.currency, "")
     return mark_safe(_span(f"bal-{balance.currency}-{name}", text, css, oob))
 
 
 @register.simple_tag
 def picker_mark(symbol: str, mark: Decimal | None, oob: bool = False) -> SafeString:
-    return mark_safe(_span(f"picker-{symbol}-mark", price(mark), "", oob))
+    return mark_safe(_span(f"picker-{symbol}-mark", price(mark, symbol), "", oob))
 
 
 _UNSENT = object()
@@ -202,20 +224,21 @@ def tick_figures(figures: AccountFigures, sent: dict[str, Any]) -> SafeString:
     positions', and its balances' in the currencies those positions settle in. Only
     those whose value differs from ``sent`` (what the desk shows) go; ``sent`` is updated."""
     held = {p.settle for p in figures.positions.values()}
-    rows: list[tuple[str, Any, str, dict[str, tuple[str, Show]]]] = [
-        (f"pos-{p.symbol}", p, p.settle, POSITION_FIGURES) for p in figures.positions.values()
+    rows: list[tuple[str, Any, str, str, dict[str, tuple[str, Show]]]] = [
+        (f"pos-{p.symbol}", p, p.settle, p.symbol, POSITION_FIGURES)
+        for p in figures.positions.values()
     ]
     rows += [
-        (f"bal-{b.currency}", b, b.currency, BALANCE_FIGURES)
+        (f"bal-{b.currency}", b, b.currency, "", BALANCE_FIGURES)
         for b in figures.balances.values()
         if b.currency in held
     ]
     parts = []
-    for prefix, row, currency, table in rows:
+    for prefix, row, currency, symbol, table in rows:
         for name, (attribute, show) in table.items():
             # Interned: every desk's record of what it shows shares the same id strings.
             key, value = sys.intern(f"{prefix}-{name}"), getattr(row, attribute)
             if sent.get(key, _UNSENT) != value:
                 sent[key] = value
-                parts.append(_span(key, *show(value, currency), oob=True))
+                parts.append(_span(key, *show(value, currency, symbol), oob=True))
     return mark_safe("".join(parts))
