@@ -23,6 +23,7 @@ $(BIN)/.installed-dev: requirements-dev.lock $(BIN)/.installed
 	touch $@
 
 setup: $(BIN)/.installed
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_sandbox
 

@@ -1,5 +1,5 @@
-"""ASGI entry point: Django for HTTP (static files served by the app itself), Channels
-for websockets (the live market builds on it)."""
+"""ASGI entry point: Django for HTTP (static files served by the app itself, through
+WhiteNoise's middleware), Channels for websockets (the live market builds on it)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ from sandbox.startup import check_database_or_exit  # noqa: E402
 # A missing, read-only or unmigrated database: refuse to start, saying why (not 500s).
 check_database_or_exit()
 
+from sandbox.staticfiles import check_static_files_or_exit  # noqa: E402
+
+# Static files not collected: the same.
+check_static_files_or_exit()
+
 from sandbox import daphne_request  # noqa: E402
-from sandbox.handlers import SandboxASGIHandler, SandboxStaticFilesHandler  # noqa: E402
+from sandbox.handlers import SandboxASGIHandler  # noqa: E402
 from sandbox.limits import RequestBodyLimit  # noqa: E402
 
 # Under daphne, an oversized body is refused as its headers arrive, before it is read.
@@ -35,9 +40,10 @@ from sandbox.sockets import SameOriginValidator, with_not_found  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        # The classroom runs offline: the app serves its own CSS and JavaScript. A body
-        # over its path's limit is answered 413 before it is read.
-        "http": RequestBodyLimit(SandboxStaticFilesHandler(django_asgi_app)),
+        # The classroom runs offline: the app serves its own CSS and JavaScript (the
+        # middleware of sandbox.staticfiles). A body over its path's limit is answered 413
+        # before it is read.
+        "http": RequestBodyLimit(django_asgi_app),
         # Sockets of this site's own pages only (scheme, host and port); an unknown
         # address is refused with 4404 rather than an error.
         "websocket": SameOriginValidator(

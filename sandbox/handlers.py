@@ -8,9 +8,9 @@ other thread and for the interpreter lock. The sandbox's views are all sync, so 
 handler builds the middleware stack as sync code and hands a request to its thread once:
 the same middleware and views, in the same thread Django would call the views in.
 
-Static files are served by the app itself (the classroom runs offline); any address under
-``/static/`` that is not one of its files, one that climbs out of the folder included,
-answers the 404 page.
+Static files are served by the middleware of :mod:`sandbox.staticfiles`; any address
+under ``/static/`` that is not one of its files, one that climbs out of the folder
+included, goes on to the views and answers the 404 page.
 """
 
 from __future__ import annotations
@@ -19,15 +19,8 @@ import time
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.exceptions import SuspiciousFileOperation
 from django.core.handlers.asgi import ASGIHandler
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
-
-# No file of static/ has a longer address; longer ones are not looked up at all (the
-# file system would refuse them with an error).
-MAX_STATIC_PATH = 200
+from django.http import HttpRequest, HttpResponseBase
 
 
 class SandboxASGIHandler(ASGIHandler):
@@ -45,20 +38,3 @@ class SandboxASGIHandler(ASGIHandler):
         timing = response.get("Server-Timing")
         response["Server-Timing"] = f"{timing}, {total}" if timing else total
         return response
-
-
-class SandboxStaticFilesHandler(ASGIStaticFilesHandler):
-    """Django's static files handler, answering the 404 page (not 500) for an address that
-    is not a file: one that climbs out of the static folder (``/static/../..``), holds a
-    NUL byte or is too long, or simply names no file."""
-
-    def serve(self, request: HttpRequest) -> HttpResponse | FileResponse:
-        # Static files bypass the middleware, but the 404 page's header asks who is there.
-        request.user = AnonymousUser()
-        path = self.file_path(request.path)
-        if len(path) > MAX_STATIC_PATH or "\x00" in path:
-            raise Http404("No such file.")
-        try:
-            return super().serve(request)
-        except SuspiciousFileOperation:
-            raise Http404("No such file.") from None

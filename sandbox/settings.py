@@ -95,7 +95,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sandbox.middleware.server_timing",
     "sandbox.security.content_security_policy",
+    # Pages and fragments gzipped (Django adds random bytes to each against BREACH; the
+    # CSRF token is masked anew in every answer anyway).
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files: the collected ones, before sessions and the rest (sandbox/staticfiles.py).
+    "sandbox.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,6 +230,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# `manage.py collectstatic` (run by `make setup`) copies them here, each also under a name
+# with a hash of its content, gzipped; the pages link the hashed names, which browsers
+# may keep for a year (WhiteNoise serves them, from the app itself: the classroom runs
+# offline). The server refuses to start without them (sandbox/staticfiles.py).
+STATIC_ROOT = Path(os.environ.get("SANDBOX_STATIC_ROOT", LOCAL_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# /favicon.ico, for browsers that ask for it whatever the page says.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # Request size. A body over these limits is answered 413 with a sentence before it is read
 # (sandbox/limits.py: daphne refuses it as the headers arrive); the biggest form is a few
