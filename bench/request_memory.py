@@ -191,6 +191,7 @@ if __name__ == "__main__":
     from django.core.management import call_command
 
     django.setup()
+    call_command("collectstatic", "--noinput", verbosity=0)  # into work, for its server
     call_command("migrate", verbosity=0)
     call_command("seed_sandbox", verbosity=0)
     print("\n".join(request_memory_section(request_memory_benchmark(work))))

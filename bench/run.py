@@ -59,6 +59,7 @@ def verdict(value: float, target: float) -> str:
 
 
 def main() -> None:
+    call_command("collectstatic", "--noinput", verbosity=0)  # into WORK, for its servers
     call_command("migrate", verbosity=0)
     call_command("seed_sandbox", verbosity=0)
     from bench.fanout import fanout_benchmark

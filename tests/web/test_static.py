@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.test import Client
 
@@ -154,6 +156,43 @@ def test_pages_are_gzipped_for_a_browser_that_accepts_it(learner: Learner) -> No
     # size tells nothing of it (BREACH).
     tokens = re.findall(r'"X-CSRFToken": "([^"]+)"', page + _body(plain).decode())
     assert len(tokens) == 2 and tokens[0] != tokens[1]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_a_hashed_file_is_sent_gzipped_in_one_piece_without_a_warning(
+    seeded: None, recwarn: pytest.WarningsRecorder
+) -> None:
+    from sandbox.asgi import router
+
+    address = staticfiles_storage.url("js/desk.js")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": address,
+        "raw_path": address.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"accept-encoding", b"gzip")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(router, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+
+    start = await communicator.receive_output(10)
+    body = await communicator.receive_output(10)
+
+    headers = {name.lower(): value for name, value in start["headers"]}
+    assert start["status"] == 200
+    assert headers[b"content-encoding"] == b"gzip"
+    assert headers[b"cache-control"] == YEARS.encode()
+    assert not body.get("more_body")
+    assert gzip.decompress(body["body"]) == (ROOT / "static" / "js" / "desk.js").read_bytes()
+    # Django reads a streamed file in a thread of its own under ASGI, and warns.
+    assert [str(w.message) for w in recwarn] == []
 
 
 # ---------------------------------------------------------------- the startup check
