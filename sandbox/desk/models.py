@@ -320,3 +320,18 @@ class LiquidationRecord(models.Model):
     def gapped(self) -> bool:
         """The mark jumped past the bankruptcy price: the insurance fund paid."""
         return self.insurance_fund_change < 0
+
+
+class ManualMark(models.Model):
+    """A mark set by hand (Set mark), after the market's tick ``sequence``: the chart
+    draws it as a point of the price line."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="manual_marks")
+    symbol = models.CharField(max_length=20)
+    sequence = models.BigIntegerField()  # the market tick it followed
+    price = ExactDecimalField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["market", "symbol", "sequence"], name="manual_mark_window")]

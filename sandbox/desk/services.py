@@ -31,6 +31,7 @@ from .models import (
     InsuranceFund,
     LedgerEntry,
     LiquidationRecord,
+    ManualMark,
     MarginSettingRow,
     Market,
     MarkPrice,
@@ -450,6 +451,12 @@ def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int,
         moved = engine_market(market_row).with_hand_mark(symbol, price)
         MarkPrice.objects.update_or_create(
             market=market_row, instrument_id=symbol, defaults={"price": moved.marks[symbol]}
+        )
+        ManualMark.objects.create(  # for the chart, which draws it as a point
+            market=market_row,
+            symbol=symbol,
+            sequence=market_row.sequence,
+            price=moved.marks[symbol],
         )
         outcomes: dict[int, engine.Outcome] = {}
         for member in PaperAccount.objects.select_for_update().filter(market=market_row):

@@ -45,7 +45,7 @@ from sandbox.desk.selectors import (
 from sandbox.desk.templatetags.figures import tick_figures
 
 from .chart import Chart, PriceWindow, chart_view, position_lines, price_window
-from .selectors import margin_alerts, open_liquidations, recent_marks
+from .selectors import chart_marks, margin_alerts, open_liquidations
 from .services import SPEEDS
 from .templatetags.charts import chart_plot, plot_prices
 
@@ -67,7 +67,7 @@ class MarketView:
 
     def window(self, symbol: str) -> PriceWindow | None:
         if symbol not in self.windows:
-            self.windows[symbol] = price_window(recent_marks(self.market, symbol))
+            self.windows[symbol] = price_window(*chart_marks(self.market, symbol))
         return self.windows[symbol]
 
     def instrument(self, symbol: str) -> Instrument:

@@ -9,11 +9,12 @@ from decimal import Decimal
 from django.conf import settings
 
 from sandbox import engine
-from sandbox.desk.models import LiquidationRecord, Market
+from sandbox.desk.models import LiquidationRecord, ManualMark, Market
 
+from .chart import WINDOW_TICKS
 from .models import MarkTick
 
-CHART_TICKS = 120
+CHART_TICKS = WINDOW_TICKS
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,23 @@ def recent_marks(market: Market, symbol: str) -> list[tuple[int, Decimal]]:
     )
     rows.reverse()
     return rows
+
+
+def manual_marks(market: Market, symbol: str, since: int) -> list[tuple[int, Decimal]]:
+    """The marks set by hand on a symbol since tick ``since``, as (tick they followed,
+    price), oldest first: the last ``CHART_TICKS`` of them (a paused market may have many)."""
+    rows = list(
+        ManualMark.objects.filter(market=market, symbol=symbol, sequence__gte=since)
+        .order_by("-id")
+        .values_list("sequence", "price")[:CHART_TICKS]
+    )
+    rows.reverse()
+    return rows
+
+
+def chart_marks(
+    market: Market, symbol: str
+) -> tuple[list[tuple[int, Decimal]], list[tuple[int, Decimal]]]:
+    """A chart's prices: the recent ticks, and the marks set by hand among them."""
+    ticks = recent_marks(market, symbol)
+    return ticks, manual_marks(market, symbol, ticks[0][0]) if ticks else []

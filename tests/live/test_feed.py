@@ -279,26 +279,28 @@ def test_a_plain_tick_keeps_the_scale_and_sends_only_the_price_line(
 ) -> None:
     market_id, viewer = ticking
     (full,) = desk_updates(market_id, [viewer], full=True)
-    # Values 54,000 to 60,600: 660 free on each side.
+    # One price, 60,600: a scale of a thousandth of it on each side (60.6); the position's
+    # prices, 1% and more below, are arrows at its bottom edge.
     assert oob(full, "chart")
-    assert view_box(section(full, "chart")) == "0 -61260 1 7920"
+    assert view_box(section(full, "chart")) == "-119 -60660.6 119 121.2"
     assert viewer.seen.chart is not None
-    assert viewer.seen.chart[0] == (D("53340"), D("61260"))
+    assert viewer.seen.chart[0] == (D("60539.4"), D("60660.6"))
+    assert "avg entry 60,000 \u2193" in section(full, "chart")
 
-    schedule_gap(Market.objects.get(pk=market_id), "XBTUSDT", "0.5")  # 60,903: inside the scale
+    schedule_gap(Market.objects.get(pk=market_id), "XBTUSDT", "0.09")  # 60,654.5: inside it
     tick(market_id)
     (plain,) = desk_updates(market_id, [viewer])
 
     assert '<svg id="chart-plot" hx-swap-oob="true"' in plain
     assert 'id="chart"' not in plain
-    assert view_box(plain) == "0 -61260 1 7920"
-    assert 'points="0,-60600 1,-60903"' in plain
-    assert '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">60,903</span>' in plain
+    assert view_box(plain) == "-118 -60660.6 119 121.2"  # the new tick at the right edge
+    assert 'points="0,-60600 1,-60654.5"' in plain
+    assert '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">60,654.5</span>' in plain
 
     tick(market_id)  # no move: the scale stays, the line grows
     (again,) = desk_updates(market_id, [viewer])
     assert 'id="chart"' not in again
-    assert view_box(again) == "0 -61260 2 7920"
+    assert view_box(again) == "-117 -60660.6 119 121.2"
 
 
 @websockets
@@ -313,7 +315,7 @@ def test_a_price_leaving_the_scale_sends_the_whole_chart(ticking: tuple[int, Vie
     assert oob(plain, "chart")
     chart = section(plain, "chart")
     # Values 54,000 to 63,630: 963 free on each side.
-    assert view_box(chart) == "0 -64593 1 11556"
+    assert view_box(chart) == "-118 -64593 119 11556"
     assert viewer.seen.chart is not None
     assert viewer.seen.chart[0] == (D("53037"), D("64593"))
 

@@ -22,7 +22,7 @@ def chart_plot(chart: Chart, prices: str | None = None, oob: bool = False) -> Sa
     """The frame that puts the shared price line on this viewer's scale (``viewBox``)."""
     oob_attr = ' hx-swap-oob="true"' if oob else ""
     return mark_safe(
-        f'<svg id="chart-plot"{oob_attr} x="{chart.pad}" y="{chart.pad}" '
+        f'<svg id="chart-plot"{oob_attr} x="0" y="{chart.top}" '
         f'width="{chart.plot_width}" height="{chart.plot_height}" viewBox="{chart.view_box}" '
         f'preserveAspectRatio="none" overflow="visible">{prices or plot_prices(chart)}</svg>'
     )
