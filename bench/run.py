@@ -84,6 +84,10 @@ def main() -> None:
     from bench.snapshot_flood import flood_benchmark, flood_section
 
     lines += flood_section(flood_benchmark(WORK))
+    print("first visit benchmark ...", flush=True)
+    from bench.first_visit import first_visit_benchmark, first_visit_section
+
+    lines += first_visit_section(first_visit_benchmark(WORK))
     lines += analysis(interaction, fanout)
     out = ROOT / "bench" / "results.md"
     out.write_text("\n".join(lines) + "\n")
