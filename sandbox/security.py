@@ -6,7 +6,7 @@ connection to another site, is refused by the browser. The templates keep to it 
 script, style or ``on…=`` attribute; htmx's inline indicator style and its ``eval`` are
 turned off in ``base.html``). ``connect-src 'self'`` also allows ``ws:``/``wss:`` to the
 page's own host and port (CSP level 3, as Chromium, Firefox and Safari apply it).
-Static files (served before the middleware) are not pages and carry no policy.
+Static files, served by WhiteNoise inside the middleware stack, carry it too (harmless).
 """
 
 from __future__ import annotations
