@@ -61,11 +61,12 @@ class ChartLine:
 
     @property
     def arrow_path(self) -> str:
-        """A small triangle at the plot's left edge, pointing up or down."""
-        edge = Decimal(self.y)
+        """A small triangle at the plot's left edge, pointing up or down, just before the
+        label (each arrow beside its own label, even when two share an edge)."""
+        baseline = Decimal(self.label_y)
         if self.arrow == UP:
-            return f"M3 {_coord(edge + 9)} l5 -8 l5 8 z"
-        return f"M3 {_coord(edge - 9)} l5 8 l5 -8 z"
+            return f"M3 {_coord(baseline - 1)} l5 -8 l5 8 z"
+        return f"M3 {_coord(baseline - 9)} l5 8 l5 -8 z"
 
 
 @dataclass(frozen=True, slots=True)

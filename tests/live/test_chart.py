@@ -178,13 +178,13 @@ def test_a_line_far_above_is_an_arrow_at_the_top() -> None:
 
     assert chart.scale == (D("98.75"), D("101.75"))  # the prices fill the plot
     assert chart.lines == (ChartLine("liquidation", "liquidation", D("150"), "10.0", "22.0", UP),)
-    assert chart.lines[0].arrow_path == "M3 19.0 l5 -8 l5 8 z"  # pointing up, at the top
+    assert chart.lines[0].arrow_path == "M3 21.0 l5 -8 l5 8 z"  # pointing up, by its label
 
 
 def test_an_arrow_at_the_bottom_points_down() -> None:
     chart = view([("liquidation", "liquidation", D("50"))])
 
-    assert chart.lines[0].arrow_path == "M3 191.0 l5 8 l5 -8 z"
+    assert chart.lines[0].arrow_path == "M3 187.0 l5 8 l5 -8 z"  # label at 196
 
 
 def test_a_line_exactly_four_price_spans_away_joins_the_scale() -> None:
@@ -480,7 +480,7 @@ def test_the_chart_is_drawn_in_pixels_with_its_labels_as_text() -> None:
     assert ">liquidation 92</text>" in html
     assert ">bankruptcy 91 \u2193</text>" in html  # off the scale: an arrow
     assert 'y="196.0" class="ref-label ref-bankruptcy"' in html
-    assert '<path d="M3 191.0 l5 8 l5 -8 z" class="ref-arrow ref-bankruptcy"/>' in html
+    assert '<path d="M3 187.0 l5 8 l5 -8 z" class="ref-arrow ref-bankruptcy"/>' in html
     for price in ("95", "100"):  # the price axis, 5 apart
         assert f'dx="6" dy="4">{price}</text>' in html
     assert 'text-anchor="end">now</text>' in html

@@ -12,17 +12,22 @@ from sandbox.live.chart import Chart
 register = template.Library()
 
 
-def plot_prices(chart: Chart) -> SafeString:
-    """The inside of the price line's frame: the same for every viewer of the window."""
-    return mark_safe(get_template("live/live.html#plot_prices").render({"chart": chart}))
+def plot_prices(chart: Chart, instrument: object = None) -> SafeString:
+    """The inside of the price line's frame: the same for every viewer of the window
+    (its prices written at ``instrument``'s tick precision)."""
+    context = {"chart": chart, "instrument": instrument}
+    return mark_safe(get_template("live/live.html#plot_prices").render(context))
 
 
 @register.simple_tag
-def chart_plot(chart: Chart, prices: str | None = None, oob: bool = False) -> SafeString:
+def chart_plot(
+    chart: Chart, prices: str | None = None, oob: bool = False, instrument: object = None
+) -> SafeString:
     """The frame that puts the shared price line on this viewer's scale (``viewBox``)."""
     oob_attr = ' hx-swap-oob="true"' if oob else ""
+    inside = prices or plot_prices(chart, instrument)
     return mark_safe(
         f'<svg id="chart-plot"{oob_attr} x="0" y="{chart.top}" '
         f'width="{chart.plot_width}" height="{chart.plot_height}" viewBox="{chart.view_box}" '
-        f'preserveAspectRatio="none" overflow="visible">{prices or plot_prices(chart)}</svg>'
+        f'preserveAspectRatio="none" overflow="visible">{inside}</svg>'
     )
