@@ -61,7 +61,8 @@ def _chart(current: Frame) -> Any:
         points = [(index, price) for index, sym, price in current.marks if sym == symbol]
     position = current.record.figures.positions.get(symbol)
     lines = position_lines(position)
-    return symbol, build_chart(points, lines)
+    # The lesson's steps so far, from the first at the left edge (not a live window).
+    return symbol, build_chart(points, lines, span=None, unit="step")
 
 
 def _player_context(lesson: Lesson, number: int, **extra: Any) -> dict[str, Any]:

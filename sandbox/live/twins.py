@@ -31,7 +31,7 @@ from . import services
 from .chart import build_chart
 from .consumers import NOT_FOUND, FragmentConsumer
 from .render import GAP_CHOICES
-from .selectors import recent_marks
+from .selectors import chart_marks
 
 
 @dataclass
@@ -59,7 +59,7 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
         twins.append(
             Twin(account, account.label, state.figures.balances.get(settle), position, record)
         )
-    rows = recent_marks(market, symbol)
+    rows, manual = chart_marks(market, symbol)
     lines = [
         (
             f"liquidation {'isolated' if i == 0 else 'cross'}",
@@ -79,7 +79,9 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
         "symbol": symbol,
         "instrument": {"symbol": symbol},
         "twins": twins,
-        "chart": build_chart(rows, [(k.split()[0], label, p) for k, label, p in lines], markers),
+        "chart": build_chart(
+            rows, [(k.split()[0], label, p) for k, label, p in lines], markers, manual=manual
+        ),
         "control_account": twins[0].account,
         "speeds": services.SPEEDS,
         "gaps": GAP_CHOICES,

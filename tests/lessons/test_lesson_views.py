@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,16 @@ def test_a_lesson_file_up_to_1_mb_is_accepted_and_a_larger_one_refused(
 
     assert upload(teacher_client, exactly.encode()).status_code == 302  # type: ignore[attr-defined]
     assert Lesson.objects.count() == before + 1
+
+
+def test_a_steps_chart_spans_the_lesson_so_far(lessons: None, client: Client) -> None:
+    # The marks of the steps so far fill the plot, the first at its left edge; the time
+    # axis counts steps back from now (a live chart's 120-tick window would squeeze them).
+    page = client.get(f"/lessons/{KAREN}/12/").content.decode()
+
+    view_box = re.search(r'<svg id="chart-plot"[^>]* viewBox="([^"]*)"', page)
+    assert view_box is not None
+    assert view_box[1].startswith("0 ")
+    assert 'text-anchor="end">now</text>' in page
+    assert re.search(r">\u2212\d+ steps?</text>", page)
+    assert "ticks</text>" not in page

@@ -217,3 +217,14 @@ def test_twins_are_engine_accounts_like_any_other(learner: Learner) -> None:
         wallet = twin.wallets.get(currency="USDT").balance
         assert wallet == D(10000) - D("15")  # 30,000 × 0.05% taker fee
     assert market.kind == Market.Kind.TWINS
+
+
+def test_the_twins_chart_draws_a_mark_set_by_hand_as_a_point(learner: Learner) -> None:
+    market = quiet(open_twins(learner))
+    schedule_gap(market, "XBTUSDT", "1")
+    assert services.market_tick(market_id=market.pk) is not None  # 60,600
+    desk_services.market_mark_set(market=market, symbol="XBTUSDT", price=D(61000))
+
+    page = learner.client.get(f"/desk/{learner.account.pk}/twins/{market.pk}/").content.decode()
+
+    assert '<path d="M0,-61000h0" class="hand-dot"' in page

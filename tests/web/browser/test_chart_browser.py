@@ -34,7 +34,8 @@ _LABELS = """
     chart: box(svg),
     labels: [...svg.querySelectorAll('text')].map((el) => ({
       text: el.textContent,
-      size: parseFloat(getComputedStyle(el).fontSize),
+      // as drawn: the font size scaled by whatever the SVG's viewBox does to it
+      size: parseFloat(getComputedStyle(el).fontSize) * el.getScreenCTM().d,
       ...box(el),
     })),
   };
