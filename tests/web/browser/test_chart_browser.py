@@ -159,3 +159,17 @@ def test_a_mark_set_by_hand_is_a_point_on_the_phone_chart(live_page: Any) -> Non
     box = dot.bounding_box()
     assert box is not None and box["width"] >= 6  # a visible dot, not a hairline
     assert chart_problems(page) == []
+
+
+def test_a_liquidation_is_a_cross_on_the_phone_chart(live_page: Any) -> None:
+    page = live_page
+    # Down 5% twice, then a gap of 10% through the liquidation price (54,300).
+    learner_with_a_history(page, ["-5", "-5", "-10"])
+    show(page, "liquidated")
+    page.screenshot(path=str(ARTIFACTS / "chart-desk-390.png"), full_page=True)
+
+    marker = page.locator("#chart svg.liq-marker")
+    assert marker.count() == 1
+    assert "A liquidation at" in (marker.locator("title").text_content() or "")
+    assert page.locator("#chart text.ref-label").count() == 0  # no position any more
+    assert chart_problems(page) == []
