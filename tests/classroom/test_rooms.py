@@ -149,8 +149,12 @@ FORM_PROBLEMS = [
     ({"usdt": "1,000"}, "Enter the starting USDT balance as a number, like 10000."),
     ({"usdt": "0"}, "Enter a starting USDT balance above zero."),
     ({"usdt": "-5"}, "Enter a starting USDT balance above zero."),
-    ({"usdt": "1000000001"}, "That starting USDT balance is too large: the most is 1000000000."),
-    ({"usdt": "1e400"}, "That starting USDT balance is too large: the most is 1000000000."),
+    ({"usdt": "1000000001"}, "That starting USDT balance is too large: the most is 1,000,000,000."),
+    (
+        {"usdt": "1e400"},
+        "Write the starting USDT balance in plain digits, like 10000: exponent notation (such "
+        "as 1e3) is not accepted.",
+    ),
     ({"usdt": "10.001"}, "A starting USDT balance can have at most 2 decimal places here."),
     ({"xbt": "0.123456789"}, "A starting XBT balance can have at most 8 decimal places here."),
     ({"xbt": "-1"}, "Enter a starting XBT balance above zero."),
@@ -989,6 +993,29 @@ def test_a_bad_price_is_refused(
     [
         ("0", "Enter a mark price above zero."),
         ("-100", "Enter a mark price above zero."),
+        # A price set by hand is on the instrument's tick (XBTUSDT: 0.5)...
+        (
+            "60000.25",
+            "XBTUSDT prices move in ticks of 0.5; 60,000.25 is between ticks. Try 60,000 or "
+            "60,000.5.",
+        ),
+        # ... within a hundredfold of the current mark (60,000) ...
+        (
+            "599.5",
+            "A mark set by hand must be within a hundredfold of the current mark (60,000): "
+            "from 600 to 6,000,000 on XBTUSDT; 599.5 is below that.",
+        ),
+        (
+            "6000000.5",
+            "A mark set by hand must be within a hundredfold of the current mark (60,000): "
+            "from 600 to 6,000,000 on XBTUSDT; 6,000,000.5 is above that.",
+        ),
+        # ... and typed in plain digits.
+        (
+            "1e9",
+            "Write the mark price in plain digits, like 60000: exponent notation (such as 1e3) "
+            "is not accepted.",
+        ),
     ],
 )
 def test_a_price_the_engine_cannot_take_is_refused_and_changes_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -9,14 +10,19 @@ from django.template import Context, Template
 
 from sandbox.desk.templatetags.figures import (
     amount,
+    at_least,
+    at_most,
     figure,
     leverage,
     percent,
     percent_of,
     price,
+    settled,
     signed,
+    signed_settled,
     tone,
 )
+from tests.web.conftest import Learner
 
 D = Decimal
 
@@ -215,3 +221,79 @@ def test_filters_in_a_template() -> None:
     )
 
     assert rendered == "9,969.5|-5,700|loss|54,300|10x|0.5%|9.5%|none|0.002"
+
+
+# ---------------------------------------------------------------------------------------
+# One formatter: a notice's sentence and the desk's table write a price the same way.
+# ---------------------------------------------------------------------------------------
+
+
+def _span_text(html: str, element_id: str) -> str:
+    found = re.search(rf'<span id="{element_id}"[^>]*>([^<]*)</span>', html)
+    assert found, f"no #{element_id} in the page"
+    return found[1]
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_the_notice_and_the_table_write_the_same_price(learner: Learner, htmx: bool) -> None:
+    """XBTUSDT (tick 0.5): 0.003 bought at 60,000.5, isolated 9x, has a liquidation price
+    of many decimals (53,633.78027666…). The stop-loss warning (an engine sentence) and the
+    positions table both write it at one decimal (the notice used to print 8 places, the
+    table 4)."""
+    assert learner.post("mark_set", {"price": "60000.5"}).status_code == 302
+    assert learner.post("leverage_apply", {"stop": "9"}).status_code == 302
+    order = learner.post("order_submit", {"side": "buy", "qty": "0.003"}, htmx=htmx)
+    desk = learner.get("desk").content.decode()
+    liquidation = _span_text(desk, "pos-XBTUSDT-liq")
+    assert liquidation == "53,633.8"  # one decimal at XBTUSDT's tick
+    if htmx:
+        assert "Bought 0.003 XBTUSDT at 60,000.5." in order.content.decode()
+
+    warned = learner.post("triggers_set", {"stop_loss": "50000", "take_profit": ""}, htmx=htmx)
+    shown = (warned if htmx else learner.get("desk")).content.decode()
+
+    assert f"at or beyond the liquidation price ({liquidation})" in shown
+    assert f"Move it above {liquidation}." in shown
+    assert "XBTUSDT: stop-loss 50,000 and no take-profit." in shown
+
+
+@pytest.mark.parametrize(
+    ("value", "instrument", "expected"),
+    [
+        # By symbol: the desk's instruments (XBTUSDT and XBTUSD tick 0.5, ETHUSDT 0.01).
+        (D("53633.780276666"), "XBTUSDT", "53,633.8"),
+        (D("53633.780276666"), "XBTUSD", "53,633.8"),
+        (D("3000.375"), "ETHUSDT", "3,000.38"),
+        (D("0.000012345"), "ETHUSDT", "0.00001235"),
+        (None, "XBTUSDT", "none"),
+        # An object with a tick size (an instrument), or a context's {"symbol": ...}.
+        (D("3000.375"), {"symbol": "ETHUSDT"}, "3,000.38"),
+        # An instrument the desk does not know: four places.
+        (D("3000.12345"), "NOPE", "3,000.1235"),
+        (D("3000.12345"), "", "3,000.1235"),
+    ],
+)
+@pytest.mark.django_db
+def test_price_at_the_instruments_tick(
+    seeded: None, value: Decimal | None, instrument: object, expected: str
+) -> None:
+    assert price(value, instrument) == expected
+
+
+@pytest.mark.django_db
+def test_price_takes_an_instrument_and_fill_amounts_take_the_settle_currency(seeded: None) -> None:
+    from sandbox.desk.models import Instrument
+
+    eth = Instrument.objects.get(symbol="ETHUSDT")
+    assert price(D("3000.375"), eth) == "3,000.38"
+    assert settled(D("1.234567891"), "XBTUSD") == "1.23456789"  # XBT: 8 places
+    assert settled(D("1.234567891"), "XBTUSDT") == "1.2346"  # USDT: 4 places
+    assert signed_settled(D("12.5"), "XBTUSDT") == "+12.5"
+
+
+def test_limits_round_towards_what_they_allow() -> None:
+    assert at_most(D("2699.99999999"), "USDT") == "2,699.9999"
+    assert at_least(D("3300.00000001"), "USDT") == "3,300.0001"
+    assert at_most(D("0.123456789"), "XBT") == "0.12345678"
+    assert at_least(D("0.123456781"), "XBT") == "0.12345679"
+    assert at_most(None, "USDT") == "none"

@@ -30,11 +30,14 @@ DEFAULT_PLACES = display.DEFAULT_MONEY_PLACES
 
 def tick_size(instrument: object) -> Decimal | None:
     """The tick size of ``instrument``: an object with a ``tick_size`` (an instrument, the
-    engine's or the desk's), or a symbol, looked up among the desk's instruments (kept
-    per process, see selectors.instruments) and then the built-in ones. None when unknown."""
+    engine's or the desk's), or a symbol (or a dict with one), looked up among the desk's
+    instruments (kept per process, see selectors.instruments) and then the built-in ones.
+    None when unknown."""
     tick = getattr(instrument, "tick_size", None)
     if isinstance(tick, Decimal):
         return tick
+    if isinstance(instrument, dict):  # a context's {"symbol": …}
+        instrument = instrument.get("symbol")
     if not isinstance(instrument, str) or not instrument:
         return None
     for row in instruments():
@@ -67,6 +70,28 @@ def amount(value: Decimal | None, currency: str = "") -> str:
 def signed(value: Decimal | None, currency: str = "") -> str:
     """An amount with its sign written out, so gains and losses never rely on colour."""
     return display.signed(None if value is None else Decimal(value), currency)
+
+
+def settle_of(symbol: str) -> str:
+    """The currency ``symbol`` settles in ("" when the instrument is not known)."""
+    for row in instruments():
+        if row.symbol == symbol:
+            return str(row.settle)
+    built_in = BUILT_IN_INSTRUMENTS.get(symbol)
+    return built_in.settle if built_in is not None else ""
+
+
+@register.filter
+def settled(value: Decimal | None, symbol: str) -> str:
+    """An amount of ``symbol``'s settle currency, at that currency's precision (a fill's
+    value or fee, which the row does not name the currency of)."""
+    return amount(value, settle_of(symbol))
+
+
+@register.filter
+def signed_settled(value: Decimal | None, symbol: str) -> str:
+    """:func:`settled` with its sign written out."""
+    return signed(value, settle_of(symbol))
 
 
 @register.filter

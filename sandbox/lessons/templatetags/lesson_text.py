@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django import template
 
-from sandbox.desk.templatetags.figures import figure
+from sandbox.desk.templatetags.figures import figure, price
+from sandbox.engine import display
 from sandbox.engine.money import decimal_places, round_half_up
 from sandbox.engine.scenario import StatedFigure, Step
 
@@ -69,25 +70,25 @@ def engine_shows(item: StatedFigure) -> str:
 def describe_step(step: Step) -> str:
     a = step.args
     if step.op == "deposit":
-        return f"Deposit {figure(a['amount'])} {a['currency']}."
+        return f"Deposit {display.money(a['amount'], a['currency'])} {a['currency']}."
     if step.op == "mark":
-        return f"The mark price of {a['symbol']} moves to {figure(a['price'])}."
+        return f"The mark price of {a['symbol']} moves to {price(a['price'], a['symbol'])}."
     if step.op == "leverage":
         if a["mode"].value == "cross":
             return f"{a['symbol']}: cross margin" + (
-                f" at {figure(a['leverage'])}x." if "leverage" in a else "."
+                f" at {display.leverage(a['leverage'])}." if "leverage" in a else "."
             )
-        return f"{a['symbol']}: isolated margin at {figure(a['leverage'])}x."
+        return f"{a['symbol']}: isolated margin at {display.leverage(a['leverage'])}."
     if step.op == "order":
         verb = "Buy" if a["side"].value == "buy" else "Sell"
-        return f"{verb} {figure(a['qty'])} {a['symbol']} at the mark."
+        return f"{verb} {display.qty(a['qty'])} {a['symbol']} at the mark."
     if step.op == "close":
         return f"Close the {a['symbol']} position at the mark."
     if step.op == "add_margin":
         amount = a["amount"]
         if amount >= 0:
-            return f"Add {figure(amount)} of margin to the {a['symbol']} position."
-        return f"Remove {figure(-amount)} of margin from the {a['symbol']} position."
+            return f"Add {display.number(amount)} of margin to the {a['symbol']} position."
+        return f"Remove {display.number(-amount)} of margin from the {a['symbol']} position."
     if step.op == "realise":
         return "Profit realisation: cross positions in profit move it into the wallet."
-    return f"Funding on {a['symbol']} at {figure(a['rate'] * 100)}%."
+    return f"Funding on {a['symbol']} at {display.percent(a['rate'] * 100, 8)}."
