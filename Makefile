@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test setup lint format test-packages bench clean
+.PHONY: run test setup lint format test-packages bench screenshots clean
 
 # A virtualenv with exactly the locked dependencies, each stamp redone when its lock file
 # changes: the server's own (requirements.lock, all `make run` needs), then the tests',
@@ -61,6 +61,12 @@ format: $(BIN)/.installed-dev
 
 test: setup $(BIN)/.installed-dev test-packages lint
 	$(BIN)/python -m pytest
+
+# The README's screenshots, docs/desk-laptop.png and docs/desk-phone.png, taken by the browser
+# test that otherwise leaves them in test-artifacts/.
+screenshots: setup $(BIN)/.installed-dev test-packages
+	SANDBOX_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/browser/test_screen_browser.py \
+	  -k test_the_readme_screenshots -q
 
 # Speed and memory against their baselines; writes bench/results.md (a few minutes).
 bench: setup $(BIN)/.installed-dev

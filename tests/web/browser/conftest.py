@@ -160,3 +160,15 @@ def live_page(browser: Any, asgi_server: str, seeded: None) -> Iterator[Any]:
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
     assert not outside, f"requests left the server: {outside}"
+
+
+@pytest.fixture
+def page_at(browser: Any, asgi_server: str, seeded: None) -> Iterator[Any]:
+    """``page_at(size, bypass_csp=False, javascript=True)``: a new page on the real ASGI
+    server at one of the sizes in screens.py (a phone is a touch screen), failing the test
+    on JavaScript errors or outside requests."""
+    from .screens import Screens
+
+    screens = Screens(browser, asgi_server)
+    yield screens.open
+    screens.close()
