@@ -7,3 +7,10 @@ class ClassroomConfig(AppConfig):
     name = "sandbox.classroom"
     label = "classroom"
     verbose_name = "Classroom"
+
+    def ready(self) -> None:
+        from sandbox.desk import screen
+
+        from .panel import RoomPanel
+
+        screen.register_panel(RoomPanel())

@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sandbox import engine
 from sandbox.desk.accounts import remember_room, room_account
+from sandbox.desk.answers import HtmxHttpRequest
 from sandbox.desk.forms import MarkForm, parse_whole
 from sandbox.desk.roles import teacher_required
-from sandbox.desk.templatetags.figures import figure
-from sandbox.desk.views import HtmxHttpRequest
+from sandbox.desk.templatetags import figures
+from sandbox.engine import display
 from sandbox.engine.money import parse_decimal, round_half_up
 from sandbox.lessons.models import Lesson
 from sandbox.live.services import SPEEDS, ControlError
@@ -168,12 +169,12 @@ def _conduct(request: HttpRequest, room: Room) -> str:
         percent = _decimal(request, "percent", "size of the move")
         services.room_move(room=room, symbol=symbol, percent=percent)
         kind = "nudged" if action == "nudge" else "gapped"
-        return f"On the next tick {symbol} is {kind} {figure(percent)}%."
+        return f"On the next tick {symbol} is {kind} {display.percent(percent, 8)}."
     if action == "crash":
         percent = _decimal(request, "percent", "size of the crash")
         ticks = _whole(request, "ticks", "number of ticks")
         services.room_crash(room=room, symbol=symbol, percent=percent, ticks=ticks)
-        return f"{symbol} falls {figure(percent)}% over the next {ticks} ticks."
+        return f"{symbol} falls {display.percent(percent, 8)} over the next {ticks} ticks."
     if action == "price":
         form = MarkForm({"price": request.POST.get("price", "")})
         if not form.is_valid():
@@ -183,7 +184,7 @@ def _conduct(request: HttpRequest, room: Room) -> str:
             services.room_set_price(room=room, symbol=symbol, price=price)
         except engine.Rejected as refusal:
             raise services.engine_rejection(refusal) from None
-        return f"{symbol} is now at {figure(price)}."
+        return f"{symbol} is now at {figures.price(price, symbol)}."
     if action == "script":
         lesson = Lesson.objects.filter(slug=request.POST.get("lesson", "")).first()
         if lesson is None:

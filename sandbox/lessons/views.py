@@ -11,9 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandbox.desk.answers import HtmxHttpRequest
 from sandbox.desk.forms import MAX_PRICE, ExactDecimalField
 from sandbox.desk.roles import is_teacher, teacher_required
-from sandbox.desk.views import HtmxHttpRequest
 from sandbox.engine.lessons import Frame, answer_question, frame
 from sandbox.engine.money import MONEY_PLACES
 from sandbox.limits import size_text

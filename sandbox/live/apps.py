@@ -7,3 +7,10 @@ class LiveConfig(AppConfig):
     name = "sandbox.live"
     label = "live"
     verbose_name = "Live market"
+
+    def ready(self) -> None:
+        from sandbox.desk import screen
+
+        from .render import live_layer
+
+        screen.register_layer(live_layer)

@@ -21,11 +21,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from sandbox import engine
 from sandbox.desk import services as desk_services
 from sandbox.desk.accounts import get_account_for_request, twins_for_scope
+from sandbox.desk.answers import HtmxHttpRequest, desk_instrument, desk_response
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.forms import OrderForm, parse_whole
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.screen import Event, Notice
 from sandbox.desk.selectors import account_state, engine_market
-from sandbox.desk.views import HtmxHttpRequest, Notice, desk_instrument, desk_response
 
 from . import services
 from .chart import build_chart
@@ -41,6 +42,16 @@ class Twin:
     balance: engine.BalanceFigures | None
     position: engine.PositionFigures | None
     liquidation: LiquidationRecord | None
+    prefix: str = ""  # the ids of its sections on the page, told apart from the other twin's
+
+    # Drawn by the desk's own balances and positions sections.
+    @property
+    def balances(self) -> list[engine.BalanceFigures]:
+        return [self.balance] if self.balance else []
+
+    @property
+    def positions(self) -> list[engine.PositionFigures]:
+        return [self.position] if self.position else []
 
 
 def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
     if len(accounts) != 2:
         raise Http404("No such side-by-side comparison.")
     symbol = ""
-    twins = []
+    twins: list[Twin] = []
     for account in accounts:
         state = account_state(account)
         record = LiquidationRecord.objects.filter(account=account).first()
@@ -57,7 +68,14 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
         position = state.figures.positions.get(symbol) if symbol else None
         settle = state.market.instrument(symbol).settle if symbol else ""
         twins.append(
-            Twin(account, account.label, state.figures.balances.get(settle), position, record)
+            Twin(
+                account,
+                account.label,
+                state.figures.balances.get(settle),
+                position,
+                record,
+                prefix=f"twin-{len(twins) + 1}-",
+            )
         )
     rows, manual = chart_marks(market, symbol)
     lines = [
@@ -97,18 +115,18 @@ def twins_open(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRe
     try:
         desk_services.twins_check(account.market)
     except engine.Rejected as refusal:
-        notice = Notice("ticket", f"The twins were not opened: {refusal.message}", False)
+        notice = Notice(Event.TWINS, f"The twins were not opened: {refusal.message}", False)
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     # The market's own maximum (a classroom may cap it below the instrument's).
     most = int(engine_market(account.market).instrument(symbol).max_leverage)
     leverage = parse_whole(request.POST.get("twin_leverage", ""), most=most)
     if leverage is None or not 1 <= leverage <= most:
         notice = Notice(
-            "ticket", f"Choose the isolated twin's leverage, from 1x to {most}x.", False
+            Event.TWINS, f"Choose the isolated twin's leverage, from 1x to {most}x.", False
         )
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     if not form.is_valid():
-        notice = Notice("ticket", "The twins were not opened: correct the fields below.", False)
+        notice = Notice(Event.TWINS, "The twins were not opened: correct the fields below.", False)
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     try:
         market = desk_services.twins_open(
@@ -119,7 +137,7 @@ def twins_open(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRe
             leverage=Decimal(leverage),
         )
     except engine.Rejected as refusal:
-        notice = Notice("ticket", f"The twins were not opened: {refusal.message}", False)
+        notice = Notice(Event.TWINS, f"The twins were not opened: {refusal.message}", False)
         return desk_response(request, account, instrument, notice, forms={"order_form": form})
     url = f"/desk/{account.pk}/twins/{market.pk}/"
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -11,10 +11,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from sandbox.desk.accounts import get_account_for_request
+from sandbox.desk.answers import Done, HtmxHttpRequest, act, desk_instrument
 from sandbox.desk.forms import parse_whole
 from sandbox.desk.models import Instrument, LiquidationRecord, Market
-from sandbox.desk.templatetags.figures import figure
-from sandbox.desk.views import HtmxHttpRequest, Notice, desk_instrument, desk_response
+from sandbox.desk.screen import Event
+from sandbox.engine import display
 from sandbox.engine.money import parse_decimal
 
 from . import services
@@ -32,46 +33,53 @@ def _gap_percent(text: str) -> Decimal:
     raise services.ControlError("Choose the size of the gap from the list.")
 
 
+def _control(request: HttpRequest, market: Market, symbol: str) -> str:
+    """Carry out one clock action; the sentence says what it did."""
+    action = request.POST.get("action", "")
+    if market.kind not in (Market.Kind.PRACTICE, Market.Kind.TWINS):
+        raise services.ControlError("Only your own practice market can be controlled here.")
+    if action == "pause":
+        services.market_run(market=market, running=False)
+        return "The market is stopped. Prices hold until you go on."
+    if action == "go":
+        services.market_run(market=market, running=True)
+        return "The market is moving again."
+    if action == "speed":
+        speed = parse_whole(request.POST.get("speed", ""), most=services.MAX_SPEED)
+        if speed is None:
+            raise services.ControlError("Choose a speed from the list.")
+        services.market_speed(market=market, speed=speed)
+        return f"The market now runs at {speed}x."
+    if action == "gap":
+        percent = _gap_percent(request.POST.get("percent", ""))
+        services.learner_gap(market=market, symbol=symbol, percent=percent)
+        return (
+            f"On the next tick {symbol} jumps {display.percent(percent, 8)} at once, with no "
+            "prices between."
+        )
+    raise services.ControlError("Choose stop, go on, a speed or a gap.")
+
+
 @require_POST
 def clock(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     """Stop, go on, change speed or schedule a gap on the learner's own practice market."""
     account = get_account_for_request(request, account_id)
     instrument = desk_instrument(account, symbol)  # one the account's market trades, or 404
-    market = account.market
-    action = request.POST.get("action", "")
-    try:
-        if market.kind not in (Market.Kind.PRACTICE, Market.Kind.TWINS):
-            raise services.ControlError("Only your own practice market can be controlled here.")
-        if action == "pause":
-            services.market_run(market=market, running=False)
-            text = "The market is stopped. Prices hold until you go on."
-        elif action == "go":
-            services.market_run(market=market, running=True)
-            text = "The market is moving again."
-        elif action == "speed":
-            speed = parse_whole(request.POST.get("speed", ""), most=services.MAX_SPEED)
-            if speed is None:
-                raise services.ControlError("Choose a speed from the list.")
-            services.market_speed(market=market, speed=speed)
-            text = f"The market now runs at {speed}x."
-        elif action == "gap":
-            percent = _gap_percent(request.POST.get("percent", ""))
-            services.learner_gap(market=market, symbol=symbol, percent=percent)
-            text = (
-                f"On the next tick {symbol} jumps {figure(percent)}% at once, "
-                f"with no prices between."
-            )
-        else:
-            raise services.ControlError("Choose stop, go on, a speed or a gap.")
-    except services.ControlError as problem:
-        if _back_to(request):
+    back = _back_to(request)
+    if back:  # the side-by-side page: its own messages
+        try:
+            messages.success(request, _control(request, account.market, symbol))
+        except services.ControlError as problem:
             messages.error(request, str(problem))
-            return redirect(_back_to(request))
-        return desk_response(request, account, instrument, Notice("market", str(problem), False))
-    if _back_to(request):
-        messages.success(request, text)
-        return redirect(_back_to(request))
-    return desk_response(request, account, instrument, Notice("market", text))
+        return redirect(back)
+    return act(
+        request,
+        account,
+        instrument,
+        Event.CLOCK,
+        lambda: Done(_control(request, account.market, symbol)),
+        refusals=(services.ControlError,),
+    )
 
 
 def _back_to(request: HttpRequest) -> str:

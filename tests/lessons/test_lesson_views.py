@@ -261,3 +261,23 @@ def test_a_steps_chart_spans_the_lesson_so_far(lessons: None, client: Client) ->
     assert 'text-anchor="end">now</text>' in page
     assert re.search(r">\u2212\d+ steps?</text>", page)
     assert "ticks</text>" not in page
+
+
+def test_a_step_shows_the_desks_own_balances_and_positions_sections(
+    lessons: None, client: Client
+) -> None:
+    """The desk's sections (not copies), read-only, with the step's figures and the
+    insurance fund; nothing a learner's desk does with them (no Close, no live ids)."""
+    page = client.get(f"/lessons/{KAREN}/4/").content.decode()
+    balances = page[page.index('<section id="lesson-balances"') :]
+    balances = balances[: balances.index("</section>")]
+    assert '<tr data-currency="USDT">' in balances
+    assert '<th scope="col">Insurance fund</th>' in balances
+    assert "Reset account" not in balances
+    positions = page[page.index('<section id="lesson-positions"') :]
+    positions = positions[: positions.index("</section>")]
+    assert '<tr data-symbol="ETHUSDT">' in positions
+    assert 'aria-labelledby="lesson-positions-title"' in positions
+    assert '<td data-figure="liquidation-price">' in positions
+    assert "Close</button>" not in positions and "<a href=" not in positions
+    assert 'id="pos-' not in page and 'id="bal-' not in page  # no spans a tick would update

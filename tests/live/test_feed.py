@@ -17,11 +17,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from sandbox.classroom.models import RoomMember
+from sandbox.classroom.panel import BOARD_TOP, ranked_for
 from sandbox.classroom.selectors import LearnerRow
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import Fill, Market, PaperAccount, Position
 from sandbox.live import feed, services
-from sandbox.live.render import BOARD_TOP, Seen, Viewer, desk_updates, ranked_for
+from sandbox.live.render import Seen, Viewer, desk_updates
 
 from .conftest import BUY, ISOLATED, Learner, open_position, quiet, schedule_gap, wallet
 from .test_consumers import WAIT, atick, browser_cookie, desk_socket, oob, section

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -228,3 +229,18 @@ def test_the_twins_chart_draws_a_mark_set_by_hand_as_a_point(learner: Learner) -
     page = learner.client.get(f"/desk/{learner.account.pk}/twins/{market.pk}/").content.decode()
 
     assert '<path d="M0,-61000h0" class="hand-dot"' in page
+
+
+def test_each_twin_shows_the_desks_own_positions_and_balances_sections(
+    learner: Learner,
+) -> None:
+    market = open_twins(learner)
+    page = learner.client.get(f"/desk/{learner.account.pk}/twins/{market.pk}/").content.decode()
+    for number in (1, 2):
+        assert f'<section id="twin-{number}-positions" class="card"' in page
+        assert f'<section id="twin-{number}-balances" class="card"' in page
+    assert page.count('<tr data-symbol="XBTUSDT">') == 2
+    assert page.count('<tr data-currency="USDT">') == 2
+    assert "Close</button>" not in page and "Reset account" not in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # two twins, no id twice
