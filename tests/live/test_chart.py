@@ -454,12 +454,15 @@ def test_build_chart_of_no_points_is_none() -> None:
 
 
 def drawn(chart: Chart) -> str:
+    """The chart as the desk draws it (its prices at XBTUSDT's tick, looked up among the
+    desk's instruments: the tests that use it need the database)."""
     html = get_template("live/live.html#chart").render(
         {"chart": chart, "instrument": {"symbol": "XBTUSDT"}, "position": None}
     )
     return re.sub(r"\s+", " ", html)
 
 
+@pytest.mark.django_db
 def test_the_chart_is_drawn_in_pixels_with_its_labels_as_text() -> None:
     chart = view(
         [
@@ -490,6 +493,7 @@ def test_the_chart_is_drawn_in_pixels_with_its_labels_as_text() -> None:
     assert "style=" not in html  # the Content-Security-Policy refuses inline styles
 
 
+@pytest.mark.django_db
 def test_marks_set_by_hand_are_drawn_as_dots_on_the_price_line() -> None:
     chart = chart_view(price_window(POINTS, [(6, D("104"))]), [])
     assert chart is not None
@@ -501,5 +505,6 @@ def test_marks_set_by_hand_are_drawn_as_dots_on_the_price_line() -> None:
     assert '<polyline points="0,-100 1,-101.5 1,-104 2,-99"' in html
 
 
+@pytest.mark.django_db
 def test_a_chart_without_marks_set_by_hand_draws_no_dots() -> None:
     assert "hand-dot" not in drawn(view())
