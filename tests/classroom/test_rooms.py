@@ -1295,7 +1295,7 @@ def test_learners_liquidated_together_are_one_line_of_the_feed(
     board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
     line = (
         '<p class="notice danger" data-feed>2 learners liquidated on XBTUSDT at 59,000 '
-        f"(liquidation price {price(level)}).</p>"
+        f"(liquidation price {price(level, 'XBTUSDT')}).</p>"
     )
     assert line in board
     assert board.count("data-feed>") == 1
