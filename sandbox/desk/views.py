@@ -210,7 +210,8 @@ def leverage_apply(request: HtmxHttpRequest, account_id: int, symbol: str) -> Ht
         outcome = services.leverage_set(
             account=account, symbol=symbol, mode=mode, leverage=leverage
         )
-        label = "cross margin" if mode is engine.MarginMode.CROSS else f"isolated {leverage}x"
+        cross = mode is engine.MarginMode.CROSS
+        label = "cross margin" if cross else f"isolated {display.leverage(leverage)}"
         return Done(f"{symbol} now uses {label}.", outcome)
 
     return act(
