@@ -499,6 +499,7 @@ async def test_a_heartbeat_that_never_comes_back_counts_as_the_layer_away(
         await market.stop()
 
 
+@pytest.mark.django_db  # drawing runs through database_sync_to_async, which checks connections
 async def test_ticks_missed_on_the_way_send_each_desk_a_snapshot_instead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
