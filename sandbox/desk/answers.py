@@ -25,7 +25,8 @@ from sandbox.engine.previews import preview_leverage, preview_order
 from . import selectors
 from .forms import LeverageForm, OrderForm
 from .models import Instrument, PaperAccount
-from .screen import DeskScreen, Event, Notice, answer_parts, desk_screen
+from .screen import DeskScreen, Event, Notice, answer_parts, desk_screen, liquidation_parts
+from .services import margin_label, same_setting
 from .templatetags import figures
 
 
@@ -80,9 +81,37 @@ def answer_screen(
 
 
 def add_previews(request: HttpRequest, context: dict[str, Any]) -> None:
-    """Order and leverage previews from the query string (the no-JavaScript path)."""
+    """The ticket's one preview, from the query string (the htmx preview requests and the
+    no-JavaScript Preview button send the same fields).
+
+    The rule that keeps the slider and the preview in step: with no open position, the
+    slider's stop (``stop``) is the setting the next order opens at, and the order preview
+    uses it. With a position open, an order keeps the position's own setting; a slider
+    moved off it previews the change instead (``leverage_change``, ``leverage_preview``),
+    to be applied with its button, and no order figures are shown until then.
+    """
     instrument: Instrument = context["instrument"]
     state: selectors.AccountState = context["state"]
+    position = context.get("position")
+    chosen: engine.MarginSetting | None = None
+    if "stop" in request.GET:
+        lev_form = LeverageForm(
+            request.GET,
+            instrument=instrument,
+            max_leverage=state.market.instrument(instrument.symbol).max_leverage,
+        )
+        context["leverage_form"] = lev_form
+        if lev_form.is_valid():
+            chosen = engine.MarginSetting(*lev_form.margin_choice())
+    if chosen is not None and position is not None:
+        current = engine.MarginSetting(position.margin_mode, position.leverage)
+        if not same_setting(current, chosen):
+            context["leverage_change"] = margin_label(chosen.mode, chosen.leverage)
+            context["leverage_now"] = margin_label(current.mode, current.leverage)
+            context["leverage_preview"] = preview_leverage(
+                state.account, state.market, instrument.symbol, chosen.mode, chosen.leverage
+            )
+            return
     if "qty" in request.GET and "order_preview" not in context:
         form = OrderForm(request.GET, instrument=instrument)
         context["order_form"] = form
@@ -93,40 +122,8 @@ def add_previews(request: HttpRequest, context: dict[str, Any]) -> None:
                 instrument.symbol,
                 form.cleaned_side(),
                 form.cleaned_data["qty"],
+                chosen if position is None else None,
             )
-    if "stop" in request.GET and "leverage_preview" not in context:
-        lev_form = LeverageForm(
-            request.GET,
-            instrument=instrument,
-            max_leverage=state.market.instrument(instrument.symbol).max_leverage,
-        )
-        context["leverage_form"] = lev_form
-        if lev_form.is_valid():
-            context["leverage_preview"] = _leverage_preview(request, context, state, lev_form)
-
-
-def _leverage_preview(
-    request: HttpRequest,
-    context: dict[str, Any],
-    state: selectors.AccountState,
-    form: LeverageForm,
-) -> Any:
-    """The position under the chosen stop; with no position, the order being prepared."""
-    instrument: Instrument = context["instrument"]
-    mode, leverage = form.margin_choice()
-    if context["position"] is not None:
-        return preview_leverage(state.account, state.market, instrument.symbol, mode, leverage)
-    order = OrderForm(request.GET, instrument=instrument)
-    if order.is_valid():
-        return preview_order(
-            state.account,
-            state.market,
-            instrument.symbol,
-            order.cleaned_side(),
-            order.cleaned_data["qty"],
-            engine.MarginSetting(mode, leverage),
-        )
-    return None
 
 
 def desk_response(
@@ -149,6 +146,8 @@ def desk_response(
     if not request.htmx:
         return render(request, "desk/desk.html", context, status=400)
     context["parts"] = answer_parts(notice.event, ok=notice.ok)
+    if notice.liquidations:
+        context["parts"] += liquidation_parts()
     response = render(request, "desk/sections.html", context)
     if notice.ok:
         trigger_client_event(response, "desk-changed", {})
@@ -185,11 +184,15 @@ def act(
     form_name: str = "",
     invalid: str | Callable[[Any], str] = "Nothing was changed: correct the fields below.",
     refusals: tuple[type[Exception], ...] = (engine.Rejected, Refused),
+    also: dict[str, forms.Form] | None = None,
 ) -> HttpResponse:
     """Check ``form`` (refused with ``invalid`` if it is not valid), carry out ``run`` (a
     refusal of ``refusals`` answers with its sentence and changes nothing) and answer with
-    the notice of what it did, in the sections ``event`` redraws."""
+    the notice of what it did, in the sections ``event`` redraws. ``also``: more forms
+    the refused answer shows as sent (the ticket's slider, beside the order's fields)."""
     kept = {form_name: form} if form is not None and form_name else None
+    if also:  # other fields of the same form, shown again as sent when refused
+        kept = {**(kept or {}), **also}
     if form is not None and not form.is_valid():
         text = invalid(form) if callable(invalid) else invalid
         notice = Notice(event, text, False)

@@ -75,6 +75,7 @@ class Event(StrEnum):
     OWN = "own"  # the account's own news: a trade, a liquidation, a stop that fired
     SNAPSHOT = "snapshot"  # a desk (re)connected, or catching up after missed ticks
     TEACHER = "teacher"  # the classroom's teacher acted on the market
+    LIQUIDATED = "liquidated"  # an action's outcome liquidated a position (added to its answer)
 
 
 _ANSWERED = ("balances", "positions", "history")
@@ -87,7 +88,7 @@ _WHOLE = ("status", "picker", "mark", "ticket_mark", "balances", "positions", "c
 #: pushes, margin calls and liquidation notices go only when they changed (always on a
 #: snapshot), and panels only to the accounts that have them.
 REDRAWS: dict[Event, tuple[str, ...]] = {
-    Event.ORDER: ("ticket", "leverage", *_ANSWERED),
+    Event.ORDER: ("ticket", *_ANSWERED),  # the ticket holds the leverage control
     Event.ORDER_KEPT: ("ticket", *_ANSWERED),
     Event.CLOSE: ("positions", "leverage", "balances", "history"),
     Event.MARGIN: ("positions", "leverage", "balances", "history"),
@@ -102,6 +103,8 @@ REDRAWS: dict[Event, tuple[str, ...]] = {
     Event.OWN: (*_WHOLE, "history", "alerts", "liquidations"),
     Event.SNAPSHOT: (*_WHOLE, "history", "alerts", "liquidations"),
     Event.TEACHER: (*_WHOLE, "alerts", "liquidations"),
+    # Whatever caused it (Set mark, an order, ...), a liquidation shows the live notice.
+    Event.LIQUIDATED: ("liquidations",),
 }
 #: The pushes that send whole sections (the others send a tick's figures).
 WHOLE = frozenset({Event.OWN, Event.SNAPSHOT, Event.TEACHER})
@@ -120,6 +123,12 @@ def answer_parts(event: Event, *, ok: bool) -> list[tuple[str, bool]]:
     the one that sent it first (swapped in place)."""
     names = REDRAWS[event] if ok else REDRAWS[event][:1]
     return [(PARTIALS[name], index > 0) for index, name in enumerate(names)]
+
+
+def liquidation_parts() -> list[tuple[str, bool]]:
+    """Added to an action's answer when its outcome liquidated a position: the notices,
+    out of band, as the live feed draws them."""
+    return [(PARTIALS[name], True) for name in REDRAWS[Event.LIQUIDATED]]
 
 
 # ------------------------------------------------------------------------------ notices

@@ -392,10 +392,51 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
         return outcome
 
 
+def margin_label(mode: engine.MarginMode, leverage: Decimal) -> str:
+    """A margin setting in words: "cross margin" or "isolated 10x"."""
+    if mode is engine.MarginMode.CROSS:
+        return "cross margin"
+    return f"isolated {display.leverage(leverage)}"
+
+
+def same_setting(first: engine.MarginSetting | None, second: engine.MarginSetting) -> bool:
+    """Whether two settings are the slider's same stop (cross is one stop, whatever
+    leverage its initial margin is figured at)."""
+    if first is None or first.mode is not second.mode:
+        return False
+    return first.mode is engine.MarginMode.CROSS or first.leverage == second.leverage
+
+
 def order_place(
-    *, account: PaperAccount, symbol: str, side: engine.Side, qty: Decimal
+    *,
+    account: PaperAccount,
+    symbol: str,
+    side: engine.Side,
+    qty: Decimal,
+    setting: engine.MarginSetting | None = None,
 ) -> engine.Outcome:
-    return _apply(account, lambda a, m: engine.place_order(a, m, symbol, side, qty))
+    """A market order. ``setting``: the margin mode and leverage the ticket's slider shows.
+    With no open position on ``symbol`` the order opens one under it (the setting is saved
+    with the order, in one transaction); with a position open, the order keeps the
+    position's own setting, and a different ``setting`` is refused (the learner applies it
+    first, or moves the slider back), so an order never runs on a leverage it did not show."""
+
+    def action(before: engine.Account, market: engine.Market) -> engine.Outcome:
+        start = before
+        position = before.positions.get(symbol)
+        if setting is not None and position is not None:
+            if not same_setting(engine.MarginSetting(position.mode, position.leverage), setting):
+                raise engine.Rejected(
+                    f"Your {symbol} position uses {margin_label(position.mode, position.leverage)}"
+                    f", not {margin_label(setting.mode, setting.leverage)}: apply the new "
+                    "leverage first, or move the slider back, then place the order."
+                )
+        elif setting is not None and not same_setting(before.settings.get(symbol), setting):
+            chosen = engine.set_leverage(before, market, symbol, setting.mode, setting.leverage)
+            start = chosen.account
+        return engine.place_order(start, market, symbol, side, qty)
+
+    return _apply(account, action)
 
 
 def position_close(*, account: PaperAccount, symbol: str) -> engine.Outcome:
@@ -465,10 +506,22 @@ def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int,
             outcome_save(member, before, outcome, moved, sequence=market_row.sequence)
             outcomes[member.pk] = outcome
         sequence = market_row.sequence
-        transaction.on_commit(
-            lambda: broadcast.market_changed(market_row.pk, sequence, ledger=True)
-        )
+        # The accounts the new mark liquidated (or whose stop fired) hear of it in a message
+        # of their own, as after a tick: their desks redraw whole, notices included.
+        changed = sorted(pk for pk, outcome in outcomes.items() if outcome.events)
+        transaction.on_commit(lambda: _mark_news(market_row.pk, sequence, changed))
         return outcomes
+
+
+def _mark_news(market_id: int, sequence: int, changed: list[int]) -> None:
+    broadcast.send(
+        broadcast.market_group(market_id),
+        {"type": "market.tick", "sequence": sequence, "ledger": True, "changed": changed},
+    )
+    for account_id in changed:
+        broadcast.send(
+            broadcast.account_group(account_id), {"type": "account.changed", "sequence": sequence}
+        )
 
 
 def twins_check(source: Market) -> None:

@@ -39,8 +39,10 @@ from .answers import (
     outcome_notice,
 )
 from .forms import LeverageForm, MarginForm, MarkForm, OrderForm, TriggerForm
-from .models import Instrument, PaperAccount
+from .models import Instrument, LiquidationRecord, PaperAccount
 from .screen import Event
+
+HISTORY_LIQUIDATIONS = 100  # the newest, on the history page
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -62,6 +64,8 @@ def history(request: HttpRequest, account_id: int) -> HttpResponse:
         "fills": selectors.recent_fills(account, limit=None),
         "ledger": ledger,
         "totals": selectors.ledger_totals(account, ledger),
+        # Each liquidation with its breakdown, dismissed or not (the notices link here).
+        "liquidations": LiquidationRecord.objects.filter(account=account)[:HISTORY_LIQUIDATIONS],
     }
     return render(request, "desk/history.html", context)
 
@@ -104,8 +108,9 @@ def order_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> Htt
 @require_GET
 def leverage_preview(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
+    # The ticket has one preview: the slider's own requests get the order preview too.
     context = _preview_context(request, account, desk_instrument(account, symbol))
-    return render(request, "desk/desk.html#leverage_preview", context)
+    return render(request, "desk/desk.html#order_preview", context)
 
 
 @require_POST
@@ -113,10 +118,23 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
     account = get_account_for_request(request, account_id)
     instrument = desk_instrument(account, symbol)
     form = OrderForm(request.POST, instrument=instrument)
+    # The ticket's slider: the setting the order opens a position at (a post without it,
+    # from an older page or a script, uses the symbol's current setting).
+    slider = None
+    if "stop" in request.POST:
+        maximum = selectors.account_state(account).market.instrument(symbol).max_leverage
+        slider = LeverageForm(request.POST, instrument=instrument, max_leverage=maximum)
 
     def run() -> Done:
         side, qty = form.cleaned_side(), form.cleaned_data["qty"]
-        outcome = services.order_place(account=account, symbol=symbol, side=side, qty=qty)
+        setting = None
+        if slider is not None:
+            if not slider.is_valid():
+                raise engine.Rejected("The order was not placed: " + str(slider.errors["stop"][0]))
+            setting = engine.MarginSetting(*slider.margin_choice())
+        outcome = services.order_place(
+            account=account, symbol=symbol, side=side, qty=qty, setting=setting
+        )
         verb = "Bought" if side is engine.Side.BUY else "Sold"
         text = (
             f"{verb} {display.qty(qty, instrument.qty_step)} {symbol} at "
@@ -135,6 +153,7 @@ def order_submit(request: HtmxHttpRequest, account_id: int, symbol: str) -> Http
         form=form,
         form_name="order_form",
         invalid="The order was not placed: correct the fields below.",
+        also={"leverage_form": slider} if slider is not None else None,
     )
 
 
@@ -316,7 +335,9 @@ def margin(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpRespon
                 # The form lives in the dialog; the result belongs in the positions table.
                 retarget(response, "#positions")
                 reswap(response, "outerHTML")
-                trigger_client_event(response, "margin-changed", {})
+                # Once the positions are redrawn: the dialog closes, and the focus goes
+                # back to the row's "Margin…" control (desk.js).
+                trigger_client_event(response, "margin-changed", {}, after="settle")
             return response
     context = _margin_context(request, account, instrument, form)
     context["margin_error"] = error or "The margin was not changed: correct the fields below."

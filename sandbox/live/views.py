@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -19,6 +19,7 @@ from sandbox.engine import display
 from sandbox.engine.money import parse_decimal
 
 from . import services
+from .selectors import open_liquidations
 
 
 def _gap_percent(text: str) -> Decimal:
@@ -91,12 +92,22 @@ def _back_to(request: HttpRequest) -> str:
 
 
 @require_POST
-def liquidation_dismiss(request: HttpRequest, account_id: int, record_id: int) -> HttpResponse:
+def liquidation_dismiss(request: HtmxHttpRequest, account_id: int, record_id: int) -> HttpResponse:
+    """Dismiss a liquidation notice (the record stays: the history and the chart show it).
+    With htmx the answer is the notices left; a plain post returns to the desk."""
     account = get_account_for_request(request, account_id)
     record = get_object_or_404(LiquidationRecord, pk=record_id, account=account)
     record.acknowledged = True
     record.save(update_fields=["acknowledged"])
     symbol = request.POST.get("symbol") or record.symbol
-    if not Instrument.objects.filter(symbol=symbol).exists():
-        symbol = record.symbol
-    return redirect("desk", account_id=account.pk, symbol=symbol)
+    instrument = Instrument.objects.filter(symbol=symbol).first()
+    if instrument is None:
+        instrument = Instrument.objects.get(symbol=record.symbol)
+    if request.htmx:
+        context = {
+            "account": account,
+            "instrument": instrument,
+            "liquidations": open_liquidations([account.pk]).get(account.pk, []),
+        }
+        return render(request, "live/live.html#liquidations", context)
+    return redirect("desk", account_id=account.pk, symbol=instrument.symbol)

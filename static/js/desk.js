@@ -1,4 +1,5 @@
-// The desk's own script: the margin dialog and the slider's spoken value.
+// The desk's own script: the margin dialog, the slider's spoken value, where the keyboard
+// focus goes after an action, and margin calls announced once per level.
 // Everything else is htmx (shipped by django-htmx); every action also works without this.
 (function () {
   "use strict";
@@ -6,6 +7,105 @@
   function dialog() {
     return document.getElementById("margin-dialog");
   }
+
+  // The row whose "Margin…" control opened the dialog: closing the dialog (Escape, Cancel
+  // or a confirmed change, which redraws the positions) returns the focus to that control.
+  var opener = null;
+
+  function focusOpener() {
+    if (!opener) {
+      return false;
+    }
+    var row = document.querySelector('#positions [data-symbol="' + opener + '"]');
+    var control = row && row.querySelector("[data-margin-open]");
+    if (control) {
+      control.focus();
+      return true;
+    }
+    return false;
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    var control = target instanceof Element && target.closest("[data-margin-open]");
+    if (control) {
+      var row = control.closest("[data-symbol]");
+      opener = row ? row.getAttribute("data-symbol") : null;
+    }
+  }, true);
+
+  // After an action answers (its section swapped in place), the focus goes to the message
+  // that answers it (a notice marked data-focus), or back to the control that was used.
+  function focusAfter(event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.id) {
+      return;
+    }
+    var section = document.getElementById(target.id);
+    if (!section) {
+      return;
+    }
+    var message = section.querySelector("[data-focus]");
+    if (message) {
+      message.focus();
+      return;
+    }
+    var used = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (used && used.id && document.getElementById(used.id)) {
+      document.getElementById(used.id).focus();
+    }
+  }
+  var focusedFor = null; // the answer the focus was placed for (each section settles)
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var detail = event.detail || {};
+    var config = detail.requestConfig;
+    // Only an action the learner took (a post), once per answer; previews and live
+    // pushes leave the focus where it is.
+    if (config && config.verb === "post" && detail.xhr && detail.xhr !== focusedFor) {
+      focusedFor = detail.xhr;
+      focusAfter(event);
+    }
+  });
+
+  // Dismissing a notice: the focus goes to the next notice, or to the desk's ticket.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    var config = event.detail && event.detail.requestConfig;
+    if (target && target.id === "liquidation-notices" && config && config.verb === "post") {
+      var next = document.querySelector("#liquidation-notices [data-liquidation]");
+      var ticket = document.getElementById("ticket-title");
+      if (next) {
+        next.focus();
+      } else if (ticket) {
+        ticket.setAttribute("tabindex", "-1");
+        ticket.focus();
+      }
+    }
+  });
+
+  // A margin call is announced when it begins and when it turns urgent, not on every
+  // push: a redraw of the alerts that names the same levels is not swapped in (the live
+  // region's text changes only when a level does).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail || !detail.target || detail.target.id !== "margin-alerts") {
+      return;
+    }
+    var incoming = detail.fragment;
+    if (incoming && !(incoming.getAttribute && incoming.hasAttribute("data-levels"))) {
+      incoming = incoming.querySelector ? incoming.querySelector("[data-levels]") : null;
+    }
+    if (incoming && incoming.getAttribute("data-levels") === detail.target.getAttribute("data-levels")) {
+      detail.shouldSwap = false;
+    }
+  });
+
+  // Escape or Cancel: back to the control that opened the dialog.
+  document.addEventListener("close", function (event) {
+    if (event.target && event.target.id === "margin-dialog") {
+      focusOpener();
+    }
+  }, true);
 
   // The "Margin…" link loads the form into the dialog, then the dialog opens as a modal.
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -22,11 +122,13 @@
   });
 
   // A confirmed margin change closes the dialog (the server sends this event).
+  // It comes once the positions are redrawn: the focus goes to the new row's control.
   document.body.addEventListener("margin-changed", function () {
     var d = dialog();
     if (d && d.open) {
       d.close();
     }
+    focusOpener();
   });
 
   document.addEventListener("click", function (event) {
@@ -51,6 +153,12 @@
     var output = document.getElementById("leverage-value");
     if (output) {
       output.textContent = text;
+    }
+    // With no position open, the ticket's sentence names the next order's setting.
+    var words = document.querySelector("#leverage-rule[data-next] strong");
+    if (words) {
+      var stop = parseInt(slider.value, 10);
+      words.textContent = stop === 0 ? "cross margin" : "isolated margin at " + stop + "x";
     }
   }
 

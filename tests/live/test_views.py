@@ -6,9 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.template.loader import get_template
+from django.test import Client
 from django.urls import reverse
 
-from sandbox.desk.models import LiquidationRecord, Market
+from sandbox.desk.models import Instrument, LiquidationRecord, Market
 from sandbox.live import services
 
 from .conftest import BUY, ISOLATED, Learner, open_position, quiet, reload, schedule_gap
@@ -360,3 +362,67 @@ def test_dismissing_takes_posts_only(learner: Learner) -> None:
     assert response.status_code == 405
     record.refresh_from_db()
     assert record.acknowledged is False
+
+
+def test_dismiss_with_htmx_answers_with_the_notices_left(learner: Learner) -> None:
+    """With CSRF checked, as in production: htmx sends the page's token in a header (the
+    body's hx-headers), so a notice the live feed drew (without a request, so without a
+    token of its own) dismisses too."""
+    record = liquidated(learner)
+    client = Client(enforce_csrf_checks=True)
+    client.cookies = learner.client.cookies
+    client.get(learner.url("desk"))
+    token = client.cookies["csrftoken"].value
+
+    refused = client.post(
+        dismiss_url(learner.account.pk, record.pk), headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 403
+    response = client.post(
+        dismiss_url(learner.account.pk, record.pk),
+        {"symbol": "XBTUSDT"},
+        headers={"HX-Request": "true", "X-CSRFToken": token},
+    )
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.strip().startswith('<div id="liquidation-notices"')
+    assert "data-liquidation" not in body
+    record.refresh_from_db()
+    assert record.acknowledged is True
+
+
+def test_a_notice_drawn_by_the_feed_dismisses_through_htmx(learner: Learner) -> None:
+    record = liquidated(learner)
+    context = {
+        "account": learner.account,
+        "instrument": Instrument.objects.get(symbol="XBTUSDT"),
+        "liquidations": [record],
+    }
+
+    drawn = get_template("live/live.html#liquidations").render(context)  # no request
+
+    url = dismiss_url(learner.account.pk, record.pk)
+    assert f'hx-post="{url}" hx-target="#liquidation-notices" hx-swap="outerHTML"' in drawn
+    assert f'href="/desk/{learner.account.pk}/history/#liquidation-{record.pk}"' in drawn
+
+
+def test_several_notices_collapse_into_a_list_with_the_newest_open(learner: Learner) -> None:
+    first = liquidated(learner)
+    market = learner.account.market
+    open_position(learner.account, "XBTUSDT", BUY, "0.1", ISOLATED, "10")
+    schedule_gap(market, "XBTUSDT", "-9.5")
+    assert services.market_tick(market_id=market.pk) is not None
+    newest = LiquidationRecord.objects.exclude(pk=first.pk).get(account=learner.account)
+
+    text = learner.get("desk").content.decode()
+
+    notices = text[text.index('id="liquidation-notices"') :]
+    assert "2 liquidations you have not dismissed yet; the newest is open." in notices
+    assert notices.index(f'id="liquidation-{newest.pk}"') < notices.index(
+        f'id="liquidation-{first.pk}"'
+    )
+    newest_part = notices[notices.index(f'id="liquidation-{newest.pk}"') :]
+    first_part = notices[notices.index(f'id="liquidation-{first.pk}"') :]
+    assert newest_part.index("<details open>") < newest_part.index("</details>")
+    assert first_part.index("<details >") < first_part.index("</details>")

@@ -30,13 +30,19 @@ from tests.web.conftest import Learner
 
 D = Decimal
 ALL_SECTIONS = ["market", "leverage", "ticket", "balances", "positions", "history"]
+# An order redraws the ticket, and with it the leverage control it holds.
+ON_THE_TICKET = {"leverage"}
 CROSS_NOTE = "Cross uses your whole available balance, so there is no margin to add."
 
 # ---------------------------------------------------------------------------------------
 # Helpers shared with the other desk test modules.
 # ---------------------------------------------------------------------------------------
 
-_SECTION = re.compile(r'<section id="(?P<id>[\w-]+)"(?P<attrs>[^>]*)>')
+# The desk's sections, and the leverage control (a section of its own in the answers that
+# redraw only it, part of the ticket otherwise).
+_SECTION = re.compile(
+    r'<section id="(?P<id>[\w-]+)"(?P<attrs>[^>]*)>|<div id="(?P<slider>leverage)"(?P<more>[^>]*)>'
+)
 _FIGURE = re.compile(r'data-figure="(?P<name>[^"]+)">(?:<span[^>]*>)?(?P<value>[^<]*)<')
 
 
@@ -47,11 +53,19 @@ def page(response: Any) -> str:
 
 
 def sections(response: Any) -> list[tuple[str, bool]]:
-    """The top-level sections of a response, in order, and whether each is out of band."""
-    return [
-        (m["id"], 'hx-swap-oob="true"' in m["attrs"])
-        for m in _SECTION.finditer(response.content.decode())
-    ]
+    """The top-level sections of a response, in order, and whether each is out of band
+    (the leverage control inside the ticket is part of the ticket)."""
+    body = response.content.decode()
+    found = []
+    ticket_end = -1
+    for m in _SECTION.finditer(body):
+        name, attrs = (m["id"], m["attrs"]) if m["id"] else (m["slider"], m["more"])
+        if name == "ticket":
+            ticket_end = body.find("</section>", m.end())
+        elif m.start() < ticket_end:
+            continue
+        found.append((name, 'hx-swap-oob="true"' in attrs))
+    return found
 
 
 def figures(response: Any) -> dict[str, str]:
@@ -80,6 +94,8 @@ def answers(response: Any, main: str) -> None:
     # An order, a close or a margin change leaves the market section as it was.
     unchanged = {"market"} if main in ("ticket", "positions") else set()
     others = set(ALL_SECTIONS) - {main, "ticket"} - unchanged
+    if main == "ticket":
+        others -= ON_THE_TICKET
     assert others <= set(names), found
     assert "ticket" not in names, found
     assert not unchanged & set(names), found
@@ -267,7 +283,9 @@ def test_desk_shows_starting_balances_and_the_instrument_picker(learner: Learner
 
     assert response.status_code == 200
     found_sections = sections(response)
-    assert [name for name, _ in found_sections if name in ALL_SECTIONS] == ALL_SECTIONS
+    shown = [name for name, _ in found_sections if name in ALL_SECTIONS]
+    assert sorted(shown) == sorted(set(ALL_SECTIONS) - ON_THE_TICKET)
+    assert 'id="leverage"' in response.content.decode()
     assert not any(oob for _, oob in found_sections)
     found = figures(response)
     assert found["wallet-USDT"] == "10,000"
@@ -292,7 +310,7 @@ def test_desk_shows_starting_balances_and_the_instrument_picker(learner: Learner
     assert f'<a href="/desk/{pk}/XBTUSDT/" aria-current="page">' in text
     assert mark_price(response) == "60,000"
     assert "Maintenance margin 0.5%, up to 100x, taker fee 0.05%." in text
-    assert "Your next XBTUSDT position will use <strong>cross margin</strong>." in text
+    assert "Your next XBTUSDT position will use <strong>cross margin</strong>:" in text
     assert "No open positions. Place an order to open one." in text
     assert "No fills yet." in text
     assert ledger_rows(response) == [
@@ -328,7 +346,8 @@ def test_buy_at_isolated_10x_with_htmx(learner: Learner) -> None:
     answers(response, "ticket")
     assert "desk-changed" in response["HX-Trigger"]
     text = page(response)
-    assert '<div class="notice success" role="status">' in text
+    # The answer's message, where the focus goes after the action (desk.js).
+    assert '<div class="notice success" role="status" tabindex="-1" data-focus>' in text
     assert "Bought 1 XBTUSDT at 60,000." in text
     assert (
         figures(response).items()
@@ -808,7 +827,8 @@ def test_add_margin_with_htmx(learner: Learner) -> None:
     assert response["HX-Retarget"] == "#positions"
     assert response["HX-Reswap"] == "outerHTML"
     assert "desk-changed" in response["HX-Trigger"]
-    assert "margin-changed" in response["HX-Trigger"]
+    # The dialog closes once the positions are redrawn (focus back on its opener).
+    assert "margin-changed" in response["HX-Trigger-After-Settle"]
     answers(response, "positions")
     assert "Added 1,000 USDT of margin on XBTUSDT." in page(response)
     found = figures(response)
@@ -1014,14 +1034,19 @@ def test_order_preview_without_javascript_on_the_desk(learner: Learner) -> None:
 
 
 def test_leverage_preview_for_the_order_being_prepared(learner: Learner) -> None:
+    """The slider's own request answers with the ticket's one preview: the order under the
+    slider's setting (no position yet), which is the setting the order will open at."""
     response = learner.get("leverage_preview", {"stop": "20", "side": "buy", "qty": "1"}, htmx=True)
 
     assert response.status_code == 200
     assert figures(response) == {
-        "preview-initial-margin": "3,000 USDT",
-        "preview-liquidation-price": "57,300",
-        "preview-bankruptcy-price": "57,000",
+        "order-value": "60,000 USDT",
+        "order-initial-margin": "3,000 USDT",
+        "order-fee": "30 USDT",
+        "order-liquidation-price": "57,300",
+        "order-bankruptcy-price": "57,000",
     }
+    assert "<dt>Margin</dt><dd>isolated 20x</dd>" in page(response)
     assert snapshot(learner.account)["settings"] == []
 
 
@@ -1055,27 +1080,185 @@ def test_leverage_preview_gives_the_rejection_reason(learner: Learner) -> None:
 def test_leverage_preview_without_a_quantity_shows_the_hint(learner: Learner) -> None:
     response = learner.get("leverage_preview", {"stop": "20"}, htmx=True)
 
-    assert "Enter a quantity in the order ticket to see what each leverage does" in page(response)
+    assert "Enter a quantity to see the order's value, margin, fee" in page(response)
 
 
-def test_an_order_redraws_the_slider_only_when_it_opens_or_closes_the_position(
+def test_an_order_redraws_the_slider_with_the_ticket_that_holds_it(
     learner: Learner,
 ) -> None:
-    def redrawn(data: dict[str, str]) -> list[str]:
+    def ticket(data: dict[str, str]) -> str:
         response = learner.post("order_submit", data, htmx=True)
         assert response.status_code == 200
-        return [name for name, _ in sections(response)]
+        assert [name for name, _ in sections(response)][0] == "ticket"
+        assert 'id="leverage-stop"' in response.content.decode()
+        return page(response)
 
     # Opens the position: the slider now speaks of "your position".
-    opened = redrawn({"side": "buy", "qty": "1"})
-    assert "leverage" in opened
-    # Adds to it, then reduces it: the mode and leverage stand, the slider is not sent.
-    added = redrawn({"side": "buy", "qty": "1"})
-    reduced = redrawn({"side": "sell", "qty": "0.5"})
-    for names in (added, reduced):
-        assert "leverage" not in names
-        assert {"balances", "positions", "history"} <= set(names)
-    # Closes it: the slider speaks of the next position again.
-    closed = redrawn({"side": "sell", "qty": "1.5"})
-    assert "leverage" in closed
+    opened = ticket({"side": "buy", "qty": "1", "stop": "10"})
+    assert "Your XBTUSDT position uses <strong>isolated margin at 10x</strong>." in opened
+    # Adds to it: the mode and leverage stand.
+    added = ticket({"side": "buy", "qty": "0.5", "stop": "10"})
+    assert "Bought 0.5 XBTUSDT" in added
+    assert "Your XBTUSDT position uses <strong>isolated margin at 10x</strong>." in added
+    # Closes it: the slider speaks of the next position again, at the same stop.
+    closed = ticket({"side": "sell", "qty": "1.5", "stop": "10"})
+    assert "Your next XBTUSDT position will use <strong>isolated margin at 10x" in (closed)
     assert not Position.objects.filter(account=learner.account).exists()
+
+
+# ---------------------------------------------------------------------------------------
+# The slider on the ticket drives the order (#12).
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_slider_sits_on_the_order_ticket(learner: Learner) -> None:
+    text = learner.client.get(learner.url("desk")).content.decode()
+    form = text[
+        text.index('<form id="ticket-form"') : text.index(
+            "</form>", text.index('<form id="ticket-form"')
+        )
+    ]
+    assert 'type="range" id="leverage-stop" name="stop"' in form
+    assert "[name=stop]" in form  # the order preview sends the slider's stop
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_an_order_opens_at_the_sliders_setting_without_apply(learner: Learner, htmx: bool) -> None:
+    response = learner.post("order_submit", {"side": "buy", "qty": "1", "stop": "10"}, htmx=htmx)
+
+    assert response.status_code == (200 if htmx else 302)
+    position = Position.objects.get(account=learner.account)
+    assert (position.mode, position.leverage, position.position_margin) == (
+        "isolated",
+        D("10"),
+        D("6000"),
+    )
+    assert snapshot(learner.account)["settings"] == [("XBTUSDT", "isolated", D("10"))]
+
+
+@pytest.mark.parametrize("stop", ["101", "abc", "-1", ""])
+def test_an_order_with_a_bad_slider_stop_is_refused(learner: Learner, stop: str) -> None:
+    before = snapshot(learner.account)
+
+    response = learner.post("order_submit", {"side": "buy", "qty": "1", "stop": stop}, htmx=True)
+
+    assert response.status_code == 200
+    assert sections(response) == [("ticket", False)]
+    assert "Not done:</strong> The order was not placed: " in page(response)
+    assert snapshot(learner.account) == before
+
+
+def test_an_order_on_a_position_whose_slider_moved_is_refused_until_applied(
+    learner: Learner,
+) -> None:
+    isolated_long(learner)
+    before = snapshot(learner.account)
+
+    response = learner.post("order_submit", {"side": "buy", "qty": "0.1", "stop": "20"}, htmx=True)
+
+    assert (
+        "Your XBTUSDT position uses isolated 10x, not isolated 20x: apply the new leverage "
+        "first, or move the slider back, then place the order." in page(response)
+    )
+    assert 'value="20"' in page(response)  # the slider stays where the learner left it
+    assert snapshot(learner.account) == before
+
+
+def test_the_order_preview_follows_the_slider(learner: Learner) -> None:
+    response = learner.get("order_preview", {"side": "buy", "qty": "1", "stop": "10"}, htmx=True)
+
+    assert "<dt>Margin</dt><dd>isolated 10x</dd>" in page(response)
+    assert figure_of(response, "order-initial-margin") == "6,000 USDT"
+    assert figure_of(response, "order-liquidation-price") == "54,300"
+    # Cross at the far left.
+    response = learner.get("order_preview", {"side": "buy", "qty": "1", "stop": "0"}, htmx=True)
+    assert "<dt>Margin</dt><dd>cross</dd>" in page(response)
+
+
+def test_on_an_open_position_the_moved_slider_previews_the_change_with_its_apply(
+    learner: Learner,
+) -> None:
+    isolated_long(learner)
+
+    response = learner.get("order_preview", {"side": "buy", "qty": "0.1", "stop": "20"}, htmx=True)
+
+    text = page(response)
+    assert (
+        "Your position uses isolated 10x; the slider shows <strong>isolated 20x</strong>." in text
+    )
+    assert figure_of(response, "preview-liquidation-price") == "57,300"
+    assert "order-liquidation-price" not in text  # no order figures under another leverage
+    assert f'formaction="{learner.url("leverage_apply")}"' in text
+    assert ">Apply isolated 20x</button>" in text
+    # Back at the position's own stop: the order's preview, under the position's setting.
+    response = learner.get("order_preview", {"side": "buy", "qty": "0.1", "stop": "10"}, htmx=True)
+    assert "<dt>Margin</dt><dd>isolated 10x</dd>" in page(response)
+    assert "Apply" not in page(response)
+
+
+def test_the_moved_slider_without_javascript_previews_then_applies(learner: Learner) -> None:
+    """The ticket's Preview button (a GET of the desk) and the Apply button (posting the
+    ticket's fields to leverage_apply) do the same without JavaScript."""
+    isolated_long(learner)
+
+    preview = learner.get("desk", {"side": "buy", "qty": "", "stop": "20"})
+    assert ">Apply isolated 20x</button>" in page(preview)
+    response = learner.post("leverage_apply", {"side": "buy", "qty": "", "stop": "20"})
+
+    assert response.status_code == 302
+    assert Position.objects.get(account=learner.account).leverage == D("20")
+
+
+def test_an_apply_that_would_be_refused_offers_no_apply(learner: Learner) -> None:
+    isolated_long(learner)
+
+    response = learner.get("order_preview", {"stop": "5"}, htmx=True)
+
+    assert "This setting would be refused: Not enough available balance" in page(response)
+    assert "Apply" not in page(response)
+
+
+# ---------------------------------------------------------------------------------------
+# Liquidation notices: the same live notice whatever caused it (#12).
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_liquidation_by_set_mark_answers_with_the_live_notice(learner: Learner) -> None:
+    isolated_long(learner)
+
+    response = learner.post("mark_set", {"price": "54000"}, htmx=True)
+
+    body = response.content.decode()
+    assert re.search(r'<div id="liquidation-notices"[^>]*hx-swap-oob="true"', body)
+    notices = body[body.index('id="liquidation-notices"') :]
+    assert 'data-liquidation="XBTUSDT"' in notices
+    assert "Liquidated: your XBTUSDT long (isolated margin)" in notices
+    assert '<dd data-figure="liquidation-loss">6,000 USDT</dd>' in notices
+    assert "<details open>" in notices
+    # An action that liquidates nothing does not redraw the notices.
+    calm = learner.post("mark_set", {"price": "54100"}, htmx=True)
+    assert 'id="liquidation-notices"' not in calm.content.decode()
+
+
+def test_a_liquidation_by_set_mark_without_javascript_shows_the_notice(learner: Learner) -> None:
+    isolated_long(learner)
+
+    desk = follow(learner, learner.post("mark_set", {"price": "54000"}))
+
+    assert 'data-liquidation="XBTUSDT"' in page(desk)
+    assert "6,000 USDT" in page(desk)
+
+
+def test_the_history_lists_each_liquidation_with_its_breakdown(learner: Learner) -> None:
+    isolated_long(learner)
+    learner.post("mark_set", {"price": "54000"})
+    record = learner.account.liquidations.get()
+    record.acknowledged = True  # dismissed: still in the history
+    record.save()
+
+    text = page(learner.client.get(f"/desk/{learner.account.pk}/history/"))
+
+    assert f'<article id="liquidation-{record.pk}"' in text
+    assert "XBTUSDT long (isolated margin)" in text
+    assert "<dt>Liquidation price</dt><dd>54,300</dd>" in text
+    assert '<dd data-figure="liquidation-loss">6,000 USDT</dd>' in text

@@ -88,8 +88,7 @@ def test_every_section_an_event_redraws_has_one_partial() -> None:
 
 def test_an_action_answers_first_in_the_section_that_sent_it() -> None:
     assert answer_parts(Event.ORDER, ok=True) == [
-        ("desk/desk.html#ticket", False),
-        ("desk/desk.html#leverage", True),
+        ("desk/desk.html#ticket", False),  # with the leverage control it holds
         ("desk/desk.html#balances", True),
         ("desk/desk.html#positions", True),
         ("desk/desk.html#history", True),

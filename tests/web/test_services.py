@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -397,3 +398,115 @@ def test_two_simultaneous_orders_cannot_double_spend(
             "usdt": D("9700"),
             "ledger adds up": True,
         }
+
+
+# ---------------------------------------------------------------- the ticket's slider (#12)
+
+
+def test_an_order_with_the_sliders_setting_opens_the_position_under_it(seeded: None) -> None:
+    """No Apply: one service call saves the setting and opens the position under it."""
+    account = services.account_create()
+    setting = engine.MarginSetting(ISOLATED, D(10))
+
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D(1), setting=setting)
+
+    position = Position.objects.get(account=account)
+    assert (position.mode, position.leverage, position.position_margin) == (
+        "isolated",
+        D("10"),
+        D("6000"),
+    )
+    assert snapshot(account)["settings"] == [("XBTUSDT", "isolated", D("10"))]
+    assert_ledger_adds_up(account)
+
+
+def test_an_order_the_setting_cannot_carry_writes_nothing(seeded: None) -> None:
+    """Isolated 1x sets 60,000 aside: refused, and the setting is not saved either."""
+    account = services.account_create()
+    before = snapshot(account)
+
+    with pytest.raises(engine.Rejected):
+        services.order_place(
+            account=account,
+            symbol="XBTUSDT",
+            side=BUY,
+            qty=D(1),
+            setting=engine.MarginSetting(ISOLATED, D(1)),
+        )
+
+    assert snapshot(account) == before
+
+
+def test_an_order_on_an_open_position_keeps_its_setting_unless_applied(seeded: None) -> None:
+    account = services.account_create()
+    ten = engine.MarginSetting(ISOLATED, D(10))
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D(1), setting=ten)
+    before = snapshot(account)
+
+    with pytest.raises(engine.Rejected) as refused:
+        services.order_place(
+            account=account,
+            symbol="XBTUSDT",
+            side=BUY,
+            qty=D("0.1"),
+            setting=engine.MarginSetting(ISOLATED, D(20)),
+        )
+
+    assert refused.value.message == (
+        "Your XBTUSDT position uses isolated 10x, not isolated 20x: apply the new leverage "
+        "first, or move the slider back, then place the order."
+    )
+    assert snapshot(account) == before
+    # The position's own setting (or none given) is accepted.
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.1"), setting=ten)
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.1"))
+    assert Position.objects.get(account=account).qty == D("1.2")
+
+
+def test_cross_is_one_stop_whatever_leverage_it_is_figured_at(seeded: None) -> None:
+    assert services.same_setting(
+        engine.MarginSetting(CROSS, D(100)), engine.MarginSetting(CROSS, D(50))
+    )
+    assert not services.same_setting(
+        engine.MarginSetting(ISOLATED, D(10)), engine.MarginSetting(ISOLATED, D(20))
+    )
+    assert not services.same_setting(None, engine.MarginSetting(CROSS, D(100)))
+
+
+def test_a_mark_set_by_hand_tells_the_accounts_it_liquidated(
+    seeded: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Their desks redraw whole (the liquidation notice with its breakdown), as after a
+    tick that liquidates; the market hears a tick that skips them."""
+    sent: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(
+        services.broadcast, "send", lambda group, message: sent.append((group, message))
+    )
+    account = services.account_create()
+    bystander = services.account_create(market=account.market)
+    services.order_place(
+        account=account,
+        symbol="XBTUSDT",
+        side=BUY,
+        qty=D(1),
+        setting=engine.MarginSetting(ISOLATED, D(10)),
+    )
+    sent.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mark_set(account=account, symbol="XBTUSDT", price=D(54000))
+
+    market = account.market
+    assert sent == [
+        (
+            f"market-{market.pk}",
+            {
+                "type": "market.tick",
+                "sequence": market.sequence,
+                "ledger": True,
+                "changed": [account.pk],
+            },
+        ),
+        (f"account-{account.pk}", {"type": "account.changed", "sequence": market.sequence}),
+    ]
+    assert bystander.pk not in sent[0][1]["changed"]  # type: ignore[operator]

@@ -65,8 +65,8 @@ def test_a_crash_liquidates_two_learners_live(browser: Any, asgi_server: str, se
         page.locator("#leverage-stop").focus()
         for _ in range(20):
             page.keyboard.press("ArrowRight")
-        page.get_by_role("button", name="Apply leverage").click()
-        page.wait_for_selector("text=XBTUSDT now uses isolated 20x.")
+        # The slider alone sets the order's leverage: its preview says so first.
+        page.wait_for_selector("#order-preview >> text=isolated 20x")
         page.get_by_role("button", name="Place order").click()
         page.wait_for_selector('#positions tr[data-symbol="XBTUSDT"]')
         page.evaluate("window.__sameDocument = true")

@@ -32,32 +32,26 @@ def test_slider_order_and_margin_dialog(page: Any) -> None:
     slider.focus()
     for _ in range(10):
         page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
-        " && document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
-        ".innerText.trim() === '54,300'"
-    )
-    assert page.locator("#leverage-value").inner_text() == "Isolated 10x"
-    assert figure(page, "preview-bankruptcy-price") == "54,000"
-    page.keyboard.press("ArrowLeft")
-    page.wait_for_function(
-        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
-        ".innerText.trim() === '53,633.3'"  # at XBTUSDT's tick (0.5): one decimal
-    )
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "() => document.querySelector('[data-figure=\"preview-liquidation-price\"]')"
-        ".innerText.trim() === '54,300'"
-    )
-    page.get_by_role("button", name="Apply leverage").click()
-    page.wait_for_selector("text=XBTUSDT now uses isolated 10x.")
-
-    # Open the position: the ticket shows the figures before confirming.
+    # The ticket's one preview follows the slider: the order at isolated 10x.
     page.wait_for_function(
         "() => document.querySelector('[data-figure=\"order-liquidation-price\"]')"
         " && document.querySelector('[data-figure=\"order-liquidation-price\"]')"
         ".innerText.trim() === '54,300'"
     )
+    assert page.locator("#leverage-value").inner_text() == "Isolated 10x"
+    assert figure(page, "order-bankruptcy-price") == "54,000"
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        "() => document.querySelector('[data-figure=\"order-liquidation-price\"]')"
+        ".innerText.trim() === '53,633.3'"  # at XBTUSDT's tick (0.5): one decimal
+    )
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "() => document.querySelector('[data-figure=\"order-liquidation-price\"]')"
+        ".innerText.trim() === '54,300'"
+    )
+
+    # Open the position at the slider's 10x (no Apply): the figures before confirming.
     assert figure(page, "order-initial-margin") == "6,000 USDT"
     assert figure(page, "order-fee") == "30 USDT"
     page.get_by_role("button", name="Place order").click()

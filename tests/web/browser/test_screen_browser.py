@@ -232,7 +232,7 @@ def test_the_figures_that_matter_are_in_the_first_screen(page_at: Any, size: Siz
     assert "6,000" in figure["position-margin"]
 
 
-@pytest.mark.parametrize("size", sizes(LAPTOP, PHONE, among=(LAPTOP, PHONE)))
+@pytest.mark.parametrize("size", sizes(among=(LAPTOP, PHONE)))
 def test_slider_at_isolated_10x_then_the_order_opens_isolated_10x(page_at: Any, size: Size) -> None:
     """No Apply: the slider alone sets the leverage of the next order, and the order's
     preview says so before it is placed."""
@@ -257,7 +257,7 @@ def test_slider_at_isolated_10x_then_the_order_opens_isolated_10x(page_at: Any, 
     row = page.locator(POSITION)
     expect(row.locator('[data-figure="mode"]')).to_have_text(re.compile("Isolated 10x"))
     position = Position.objects.get(account=account)
-    assert position.margin_mode == "isolated"
+    assert position.mode == "isolated"
     assert position.leverage == 10
 
 
@@ -272,7 +272,6 @@ def liquidated(page: Any) -> LiquidationRecord:
     return record
 
 
-@PENDING
 def test_a_liquidation_by_set_mark_shows_its_notice_live(page_at: Any) -> None:
     page = page_at(LAPTOP)
     account = learner_with_position(page)
@@ -290,7 +289,6 @@ def test_a_liquidation_by_set_mark_shows_its_notice_live(page_at: Any) -> None:
     assert LiquidationRecord.objects.filter(account=account).count() == 1
 
 
-@PENDING
 def test_dismiss_removes_a_notice_that_came_live(page_at: Any) -> None:
     """A notice pushed over the websocket (rendered without a request) dismisses too."""
     page = page_at(LAPTOP)
@@ -313,7 +311,6 @@ def test_dismiss_removes_a_notice_that_came_live(page_at: Any) -> None:
     assert record.acknowledged
 
 
-@PENDING
 def test_dismiss_removes_the_notice(page_at: Any) -> None:
     """Once the socket has sent its snapshot, the notice on the page is the one it drew."""
     page = page_at(LAPTOP)
@@ -354,7 +351,6 @@ def focused(page: Any) -> dict[str, Any]:
     return dict(page.evaluate(FOCUSED) or {})
 
 
-@PENDING
 def test_focus_after_an_order_is_on_the_ticket(page_at: Any) -> None:
     page = page_at(LAPTOP)
     page.goto(page.base_url + "/")
@@ -369,7 +365,6 @@ def test_focus_after_an_order_is_on_the_ticket(page_at: Any) -> None:
     assert now["text"] == "Place order" or "Bought 1 XBTUSDT" in now["text"], now
 
 
-@PENDING
 def test_focus_after_a_close_is_on_the_positions_message(page_at: Any) -> None:
     page = page_at(LAPTOP)
     learner_with_position(page)
@@ -381,7 +376,7 @@ def test_focus_after_a_close_is_on_the_positions_message(page_at: Any) -> None:
     assert "XBTUSDT" in now["text"], now
 
 
-@pytest.mark.parametrize("how", ["Escape", "Cancel", pytest.param("Confirm", marks=[PENDING])])
+@pytest.mark.parametrize("how", ["Escape", "Cancel", "Confirm"])
 def test_focus_after_the_margin_dialog_is_on_its_opener(page_at: Any, how: str) -> None:
     page = page_at(LAPTOP)
     learner_with_position(page)
