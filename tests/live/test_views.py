@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from sandbox.desk.models import Instrument, LiquidationRecord, Market
 from sandbox.live import services
+from sandbox.live.selectors import MarginAlert
 
 from .conftest import BUY, ISOLATED, Learner, open_position, quiet, reload, schedule_gap
 
@@ -426,3 +427,20 @@ def test_several_notices_collapse_into_a_list_with_the_newest_open(learner: Lear
     first_part = notices[notices.index(f'id="liquidation-{first.pk}"') :]
     assert newest_part.index("<details open>") < newest_part.index("</details>")
     assert first_part.index("<details >") < first_part.index("</details>")
+
+
+def test_margin_calls_name_their_levels_so_a_same_level_redraw_is_not_announced(
+    seeded: None,
+) -> None:
+    """desk.js keeps out a redraw of the alerts whose data-levels match the page's: the
+    assertive live region changes only when a margin call begins or turns urgent."""
+    alerts = [
+        MarginAlert("XBTUSDT", "warning", D("4.1"), D("56600"), D("54300")),
+        MarginAlert("ETHUSDT", "danger", D("1.5"), D("2030"), D("2000")),
+    ]
+
+    drawn = get_template("live/live.html#alerts").render({"alerts": alerts, "oob": True})
+    calm = get_template("live/live.html#alerts").render({"alerts": [], "oob": True})
+
+    assert 'data-levels="XBTUSDT:warning ETHUSDT:danger "' in drawn
+    assert 'data-levels=""' in calm
