@@ -298,7 +298,7 @@ def _tick_push(
         }
         shared[symbol] = get_template("live/tick.html#shared").render(context)
         if chart is not None:
-            shared["plot:" + symbol] = plot_prices(chart)
+            shared["plot:" + symbol] = plot_prices(chart, context["instrument"])
     parts = [shared[symbol]]
     if figures:
         parts.append(tick_figures(own, viewer.seen.figures))
