@@ -193,7 +193,7 @@ def test_no_page_scrolls_sideways(page_at: Any, where: str, size: Size) -> None:
     assert not problems, problems
 
 
-@pytest.mark.parametrize("size", sizes(*LAPTOPS, among=LAPTOPS))
+@pytest.mark.parametrize("size", sizes(among=LAPTOPS))
 def test_the_figures_that_matter_are_in_the_first_screen(page_at: Any, size: Size) -> None:
     page = page_at(size)
     learner_with_position(page)
