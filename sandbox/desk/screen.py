@@ -100,9 +100,12 @@ REDRAWS: dict[Event, tuple[str, ...]] = {
     Event.RESET: tuple(PARTIALS),
     Event.TICK: (*_TICKED, FIGURES),
     Event.REALISATION: (*_TICKED, *_ANSWERED),
-    Event.OWN: (*_WHOLE, "history", "alerts", "liquidations"),
-    Event.SNAPSHOT: (*_WHOLE, "history", "alerts", "liquidations"),
-    Event.TEACHER: (*_WHOLE, "alerts", "liquidations"),
+    # A trade, a liquidation or a stop that fired may open or close the position, and a
+    # teacher's action change the room's terms: the slider says again what the next order
+    # uses (so it never speaks of a position that is gone).
+    Event.OWN: (*_WHOLE, "leverage", "history", "alerts", "liquidations"),
+    Event.SNAPSHOT: (*_WHOLE, "leverage", "history", "alerts", "liquidations"),
+    Event.TEACHER: (*_WHOLE, "leverage", "alerts", "liquidations"),
     # Whatever caused it (Set mark, an order, ...), a liquidation shows the live notice.
     Event.LIQUIDATED: ("liquidations",),
 }

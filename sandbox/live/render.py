@@ -109,9 +109,11 @@ def desk_context(
     markers: Sequence[tuple[int, Decimal, str]] | None = None,
     liquidations: Sequence[LiquidationRecord] | None = None,
     history: tuple[Any, Any] | None = None,
+    controls: bool = False,
 ) -> dict[str, Any]:
-    """Everything a pushed section needs, for one account and the symbol it views."""
-    screen = build_screen(account, symbol, view, state, history=history)
+    """Everything a pushed section needs, for one account and the symbol it views
+    (``controls``: also what the slider shows, for the pushes that redraw it)."""
+    screen = build_screen(account, symbol, view, state, history=history, controls=controls)
     screen.extra.update(live_layer(screen, view, markers=markers, liquidations=liquidations))
     add_panels(screen, panels)
     return screen.context()
@@ -239,6 +241,7 @@ def desk_updates(
             markers=own_markers,
             liquidations=liquidations.get(viewer.account_id, []),
             history=recent if "history" in names else None,
+            controls="leverage" in names,
         )
         viewer.seen.chart = _chart_key(context["chart"]())
         viewer.seen.figures = {}  # whole sections: the next tick sends every figure again

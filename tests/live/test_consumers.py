@@ -291,6 +291,11 @@ async def test_a_liquidation_reaches_the_learner_with_their_numbers(
     assert "-600" in history
     assert "No open positions" in section(push, "positions")
     assert '<td data-figure="wallet-USDT">9,397</td>' in section(push, "balances")
+    # The slider on the ticket no longer speaks of the position: the next order uses it.
+    assert oob(push, "leverage")
+    slider = section(push, "leverage")
+    assert "Your next XBTUSDT position will use" in slider
+    assert "position uses" not in slider
 
 
 async def test_a_margin_call_is_sent_when_it_starts(
