@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.web.asgi import http_scope
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- connections under ASGI
@@ -50,21 +52,7 @@ async def get(path: str) -> int:
 
     from sandbox.handlers import SandboxASGIHandler
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    communicator = ApplicationCommunicator(SandboxASGIHandler(), scope)
+    communicator = ApplicationCommunicator(SandboxASGIHandler(), http_scope("GET", path))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(10)
     await communicator.receive_output(10)  # the body

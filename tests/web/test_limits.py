@@ -28,27 +28,11 @@ from django.contrib.sessions.backends.db import SessionStore
 from sandbox.desk.roles import make_teacher
 from sandbox.lessons.models import Lesson
 from sandbox.security import CONTENT_SECURITY_POLICY
+from tests.web.asgi import http_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 CSRF = "c" * 32
-
-
-def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]], raw: bytes = b"") -> Any:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": raw or path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), *headers],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
 
 
 async def _answer(communicator: ApplicationCommunicator) -> tuple[int, dict[bytes, bytes], str]:
@@ -117,7 +101,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_re
     seeded: None, path: str
 ) -> None:
     headers = [(b"content-length", str(100 * MB).encode())]
-    communicator = ApplicationCommunicator(_application(), _scope("POST", path, headers))
+    communicator = ApplicationCommunicator(_application(), http_scope("POST", path, headers))
 
     # No body is sent at all: the answer comes without the application reading it.
     status, response_headers, page = await _answer(communicator)
@@ -136,7 +120,7 @@ async def test_a_lesson_upload_may_be_larger_than_a_form_but_not_than_a_lesson_f
     over = settings.SANDBOX_MAX_LESSON_FILE_BYTES + 64 * 1024
     headers = [(b"content-length", str(over).encode())]
     communicator = ApplicationCommunicator(
-        _application(), _scope("POST", "/lessons/upload/", headers)
+        _application(), http_scope("POST", "/lessons/upload/", headers)
     )
 
     status, _, page = await _answer(communicator)
@@ -151,7 +135,7 @@ async def test_a_body_of_undeclared_length_is_cut_off_at_the_limit_and_nothing_i
 ) -> None:
     headers = [*teacher_headers, (b"content-type", b"multipart/form-data; boundary=x")]
     communicator = ApplicationCommunicator(
-        _application(), _scope("POST", "/lessons/upload/", headers)
+        _application(), http_scope("POST", "/lessons/upload/", headers)
     )
     piece = b"x" * (256 * 1024)
     for _ in range(5):  # 1.25 MB, more than the limit, then the client would go on
@@ -175,7 +159,7 @@ async def test_a_lesson_file_within_the_limit_is_uploaded_through_the_stack(
         (b"content-length", str(len(body)).encode()),
     ]
     communicator = ApplicationCommunicator(
-        _application(), _scope("POST", "/lessons/upload/", headers)
+        _application(), http_scope("POST", "/lessons/upload/", headers)
     )
     await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
 
@@ -188,7 +172,7 @@ async def test_a_lesson_file_within_the_limit_is_uploaded_through_the_stack(
 @pytest.mark.django_db(transaction=True)
 async def test_a_length_that_is_not_a_number_is_refused(seeded: None) -> None:
     headers = [(b"content-length", b"12abc")]
-    communicator = ApplicationCommunicator(_application(), _scope("POST", "/join/", headers))
+    communicator = ApplicationCommunicator(_application(), http_scope("POST", "/join/", headers))
 
     status, _, page = await _answer(communicator)
 
@@ -214,7 +198,7 @@ async def test_a_length_that_is_not_a_number_is_refused(seeded: None) -> None:
 async def test_static_addresses_outside_its_files_answer_the_404_page(
     seeded: None, path: str, raw: bytes
 ) -> None:
-    communicator = ApplicationCommunicator(_application(), _scope("GET", path, [], raw))
+    communicator = ApplicationCommunicator(_application(), http_scope("GET", path, [], raw))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
 
     status, _, page = await _answer(communicator)
@@ -226,7 +210,7 @@ async def test_static_addresses_outside_its_files_answer_the_404_page(
 @pytest.mark.django_db(transaction=True)
 async def test_the_static_files_are_still_served(seeded: None) -> None:
     communicator = ApplicationCommunicator(
-        _application(), _scope("GET", "/static/css/sandbox.css", [])
+        _application(), http_scope("GET", "/static/css/sandbox.css", [])
     )
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
 

@@ -14,6 +14,7 @@ from django.test import AsyncClient, Client
 
 from sandbox import middleware as middleware_module
 from sandbox.middleware import server_timing
+from tests.web.asgi import http_scope
 from tests.web.conftest import Learner
 
 TIMING = re.compile(r"^app;dur=\d+\.\d\d$")
@@ -148,21 +149,7 @@ async def _through_the_servers_handler(path: str) -> dict[bytes, bytes]:
 
     from sandbox.asgi import router
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    communicator = ApplicationCommunicator(router, scope)
+    communicator = ApplicationCommunicator(router, http_scope("GET", path))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(10)
     await communicator.receive_output(10)  # the body

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from sandbox.staticfiles import check_static_files_or_exit, static_files_problem
+from tests.web.asgi import http_scope
 from tests.web.conftest import Learner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,20 +166,7 @@ async def test_under_asgi_a_hashed_file_is_sent_gzipped_in_one_piece_without_a_w
     from sandbox.asgi import router
 
     address = staticfiles_storage.url("js/desk.js")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": address,
-        "raw_path": address.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"accept-encoding", b"gzip")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope("GET", address, [(b"accept-encoding", b"gzip")])
     communicator = ApplicationCommunicator(router, scope)
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
 
