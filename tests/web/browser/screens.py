@@ -12,9 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from sandbox import engine
+from sandbox.classroom.models import Room
+from sandbox.classroom.services import room_create
 from sandbox.desk import services
 from sandbox.desk.models import Market, MarkPrice, PaperAccount
+from sandbox.desk.roles import make_teacher
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -288,3 +293,23 @@ def screenshot(page: Any, name: str, **options: Any) -> Path:
     path = folder / name
     page.screenshot(path=str(path), **options)
     return path
+
+
+TEACHER_PASSWORD = "a long teacher password 42"
+
+
+def teachers_room(username: str, name: str) -> Room:
+    """A new teacher (``username``, :data:`TEACHER_PASSWORD`) and their room on XBTUSDT:
+    10,000 USDT each, up to 50x, fees on, funding off, the leaderboard shown."""
+    teacher = User.objects.create_user(username, password=TEACHER_PASSWORD)
+    make_teacher(teacher)
+    return room_create(
+        teacher=teacher,
+        name=name,
+        symbols=["XBTUSDT"],
+        balances={"USDT": Decimal(10000)},
+        max_leverage=Decimal(50),
+        fees=True,
+        funding=False,
+        leaderboard=True,
+    )

@@ -4,19 +4,15 @@ shows both, all without a reload."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-
-from sandbox.classroom.services import room_create
-from sandbox.desk.roles import make_teacher
 
 from .conftest import ARTIFACTS
+from .screens import TEACHER_PASSWORD, teachers_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "a long teacher password 42"
+PASSWORD = TEACHER_PASSWORD
 
 
 def new_page(browser: Any, base: str) -> Any:
@@ -30,18 +26,7 @@ def new_page(browser: Any, base: str) -> Any:
 
 
 def test_a_crash_liquidates_two_learners_live(browser: Any, asgi_server: str, seeded: None) -> None:
-    teacher = User.objects.create_user("mr-keynes", password=PASSWORD)
-    make_teacher(teacher)
-    room = room_create(
-        teacher=teacher,
-        name="Year 12",
-        symbols=["XBTUSDT"],
-        balances={"USDT": Decimal(10000)},
-        max_leverage=Decimal(50),
-        fees=True,
-        funding=False,
-        leaderboard=True,
-    )
+    room = teachers_room("mr-keynes", "Year 12")
 
     board = new_page(browser, asgi_server)
     board.goto(asgi_server + "/login/")

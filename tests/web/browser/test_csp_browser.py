@@ -8,18 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
 from sandbox import engine
-from sandbox.classroom.services import room_create
 from sandbox.desk import services
 from sandbox.desk.models import Market, MarkPrice, PaperAccount
-from sandbox.desk.roles import make_teacher
 from sandbox.lessons.services import lessons_seed
 from sandbox.security import CONTENT_SECURITY_POLICY
 
+from .screens import TEACHER_PASSWORD, teachers_room
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "a long teacher password 42"
+PASSWORD = TEACHER_PASSWORD
 
 # Every violation the page sees, as the browser reports it to the page (the listener is
 # added by Playwright, which the policy does not apply to).
@@ -83,18 +82,7 @@ def login(watched: Watched, name: str) -> None:
 
 def test_no_page_violates_the_policy(browser: Any, asgi_server: str, seeded: None) -> None:
     lessons_seed()
-    teacher = User.objects.create_user("ms-robinson", password=PASSWORD)
-    make_teacher(teacher)
-    room = room_create(
-        teacher=teacher,
-        name="Year 13",
-        symbols=["XBTUSDT"],
-        balances={"USDT": Decimal(10000)},
-        max_leverage=Decimal(50),
-        fees=True,
-        funding=False,
-        leaderboard=True,
-    )
+    room = teachers_room("ms-robinson", "Year 13")
     learner = Watched(browser, asgi_server)
     teacher_view = Watched(browser, asgi_server)
     page = learner.page

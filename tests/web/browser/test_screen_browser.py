@@ -33,13 +33,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from sandbox.classroom.models import Room
-from sandbox.classroom.services import room_create
 from sandbox.desk.models import LiquidationRecord, Market, Position
-from sandbox.desk.roles import make_teacher
 from sandbox.desk.services import market_mark_set, twins_open
 from sandbox.engine import Side
 from sandbox.lessons.services import lessons_seed
@@ -50,6 +47,7 @@ from .screens import (
     LAPTOPS,
     PHONE,
     SIZES,
+    TEACHER_PASSWORD,
     Size,
     account_of,
     axe,
@@ -60,10 +58,11 @@ from .screens import (
     screenshot,
     small_inputs,
     small_targets,
+    teachers_room,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "a long teacher password 42"
+PASSWORD = TEACHER_PASSWORD
 PENDING = pytest.mark.xfail(strict=True, reason="#12 layout: pending")
 POSITION = '#positions [data-symbol="XBTUSDT"]'
 
@@ -79,18 +78,7 @@ def sizes(*pending: Size, among: tuple[Size, ...] = SIZES) -> list[Any]:
 def a_room() -> Room:
     """A teacher's room. Its code is the widest one can be (WWWWWWWW), so the pages that
     show it are measured at their worst, the same on every run."""
-    teacher = User.objects.create_user("ms-robinson", password=PASSWORD)
-    make_teacher(teacher)
-    room = room_create(
-        teacher=teacher,
-        name="Year 13",
-        symbols=["XBTUSDT"],
-        balances={"USDT": Decimal(10000)},
-        max_leverage=Decimal(50),
-        fees=True,
-        funding=False,
-        leaderboard=True,
-    )
+    room = teachers_room("ms-robinson", "Year 13")
     Room.objects.filter(pk=room.pk).update(code="WWWWWWWW")
     room.refresh_from_db()
     return room
