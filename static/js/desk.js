@@ -223,6 +223,48 @@
     liveConnection(true);
   });
 
+  // A section redrawn out of band (a live push, or another part of an answer) must not
+  // take the keyboard focus with it: the message that answered the learner's last action
+  // is carried into the new section and keeps the focus; any other focused control is
+  // focused again in the new section (the same id).
+  var kept = null;
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    var active = document.activeElement;
+    if (!target || !target.id || !active || active === document.body || !target.contains(active)) {
+      return;
+    }
+    kept = {
+      section: target.id,
+      notice: active.hasAttribute("data-focus") ? active : null,
+      id: active.id || null,
+    };
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    if (!kept) {
+      return;
+    }
+    var was = kept;
+    kept = null;
+    var section = document.getElementById(was.section);
+    if (!section) {
+      return;
+    }
+    if (was.notice) {
+      if (!section.querySelector("[data-focus]")) {
+        var heading = section.querySelector("h2");
+        if (heading && heading.parentNode === section) {
+          heading.insertAdjacentElement("afterend", was.notice);
+        } else {
+          section.insertAdjacentElement("afterbegin", was.notice);
+        }
+      }
+      section.querySelector("[data-focus]").focus();
+    } else if (was.id && document.getElementById(was.id)) {
+      document.getElementById(was.id).focus();
+    }
+  });
+
   function init() {
     var slider = document.getElementById("leverage-stop");
     if (slider) {

@@ -336,6 +336,14 @@ FOCUSED = """() => {
 
 
 def focused(page: Any) -> dict[str, Any]:
+    """Where the keyboard focus is once it has settled: htmx moves it after its settle
+    delay, and the live push that follows an action (the account's own news) comes after
+    the answer and must not take it away."""
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement !== document.body",
+        timeout=3000,
+    )
+    page.wait_for_timeout(700)  # the push: it redraws the sections around the focus
     return dict(page.evaluate(FOCUSED) or {})
 
 
@@ -362,6 +370,22 @@ def test_focus_after_a_close_is_on_the_positions_message(page_at: Any) -> None:
     now = focused(page)
     assert now.get("section") == "positions", now
     assert "XBTUSDT" in now["text"], now
+
+
+def test_a_live_push_redrawing_the_slider_leaves_the_focus_on_it(page_at: Any) -> None:
+    page = page_at(LAPTOP)
+    account = learner_with_position(page)
+    page.locator("#leverage-stop").focus()
+    # The market moves on its own: a 20% gap on the next tick liquidates the 10x long, and
+    # the push of that news redraws the slider (no position any more) while it has focus.
+    Market.objects.filter(pk=account.market_id).update(
+        running=True, volatility=0, drift=0, pending_gaps={"XBTUSDT": ["-20"]}
+    )
+    expect(page.locator("#leverage-rule")).to_contain_text(
+        "Your next XBTUSDT position will use", timeout=15_000
+    )
+    page.wait_for_timeout(300)  # the focus is put back as the push settles
+    assert page.evaluate("() => document.activeElement.id") == "leverage-stop"
 
 
 @pytest.mark.parametrize("how", ["Escape", "Cancel", "Confirm"])
