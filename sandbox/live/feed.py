@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections import deque
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -41,6 +42,7 @@ WATCH_EVERY = 5  # ticks between "still watched" marks on a practice market
 HEARTBEAT_SECONDS = 2.0  # how often a feed checks that the channel layer carries messages
 HEARTBEAT_TIMEOUT = 2.0  # how long it waits for its own message to come back
 HEARTBEAT = "feed.heartbeat"
+INBOX = 100  # ticks heard and not yet drawn, at most (the channel layer's own capacity)
 
 
 class Desk(Protocol):
@@ -77,7 +79,13 @@ class MarketFeed:
         self.desks: dict[str, Desk] = {}
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
+        self.worker: asyncio.Task[None] | None = None
         self.watchdog: asyncio.Task[None] | None = None
+        # What the feed has heard and not yet drawn. The drawing runs apart from the
+        # listening, so a heartbeat is answered even while a tick for many desks is drawn
+        # (judged behind that drawing, a busy feed would be taken for a Redis outage).
+        self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX)
+        self.heard = asyncio.Event()
         self.ticks = 0
         self.live = True  # whether the channel layer carried the last heartbeat
         self.pong = asyncio.Event()
@@ -88,10 +96,11 @@ class MarketFeed:
         await self.layer.group_add(market_group(self.market_id), self.channel)
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self.listen())
+        self.worker = loop.create_task(self.work())
         self.watchdog = loop.create_task(self.check())
 
     async def stop(self) -> None:
-        for task in (self.task, self.watchdog):
+        for task in (self.task, self.worker, self.watchdog):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -107,10 +116,21 @@ class MarketFeed:
             if event.get("type") == HEARTBEAT:
                 self.pong.set()
                 continue
-            try:
-                await self.deliver(event)
-            except Exception:  # one bad tick must not stop the feed
-                log.exception("feed of market %s failed", self.market_id)
+            # (Full, the oldest is dropped: the next tick's sequence shows the gap, and the
+            # desks are sent snapshots.)
+            self.inbox.append(event)
+            self.heard.set()
+
+    async def work(self) -> None:
+        """Draw and send what the feed heard, in order."""
+        while True:
+            await self.heard.wait()
+            self.heard.clear()
+            while self.inbox:
+                try:
+                    await self.deliver(self.inbox.popleft())
+                except Exception:  # one bad tick must not stop the feed
+                    log.exception("feed of market %s failed", self.market_id)
 
     async def heartbeat(self) -> bool:
         """Whether a message sent to this feed's own channel comes back in time."""

@@ -10,6 +10,7 @@ inside the test's loop.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from sandbox.classroom.models import RoomMember
 from sandbox.classroom.panel import BOARD_TOP, ranked_for
 from sandbox.classroom.selectors import LearnerRow
 from sandbox.desk import services as desk_services
+from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Fill, Market, PaperAccount, Position
 from sandbox.live import feed, services
 from sandbox.live.render import Seen, Viewer, desk_updates
@@ -496,6 +498,37 @@ async def test_a_heartbeat_that_never_comes_back_counts_as_the_layer_away(
         assert not market.live
         assert [notice(m) for m in desk.sent] == ["shown"]
     finally:
+        await market.stop()
+
+
+async def test_a_feed_busy_drawing_a_tick_still_answers_its_heartbeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tick for many desks takes a while to draw; the heartbeat must not wait behind it,
+    or a busy feed is taken for a Redis outage and snapshots every desk (a storm)."""
+    monkeypatch.setattr(feed, "HEARTBEAT_TIMEOUT", 0.2)
+    drawing = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow(self: feed.MarketFeed, event: dict[str, object]) -> None:
+        drawing.set()
+        await go_on.wait()  # still drawing, well past the heartbeat's timeout
+
+    monkeypatch.setattr(feed.MarketFeed, "deliver", slow)
+    market = feed.MarketFeed(4)
+    await market.start()
+    desk = QuietDesk("a", 1)
+    market.desks = {"a": desk}
+    try:
+        await market.layer.group_send(market_group(4), {"type": "market.tick", "sequence": 1})
+        await asyncio.wait_for(drawing.wait(), 2)
+
+        await market.beat()
+
+        assert market.live
+        assert desk.sent == []  # no "unavailable" notice, no snapshot
+    finally:
+        go_on.set()
         await market.stop()
 
 
