@@ -10,26 +10,34 @@ channel layer their broadcast reaches the consumers in this process.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
-from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from sandbox.asgi import router
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
-from sandbox.live import consumers, feed, services
+from sandbox.live import consumers, feed
 from sandbox.live.consumers import FLOODED, REFUSED, TOO_MANY_SOCKETS
+from tests.live.sockets import (
+    WAIT,
+    D,
+    asnapshot,
+    atick,
+    browser_cookie,
+    desk_socket,
+    oob,
+    refused,
+    section,
+    socket,
+)
 
 from .conftest import (
     BUY,
@@ -39,113 +47,12 @@ from .conftest import (
     open_position,
     quiet,
     schedule_gap,
-    snapshot,
 )
-
-D = Decimal
-WAIT = 10  # seconds a test may wait for a message; only a bound, never asserted on
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("empty_channel_layer"),
 ]
-
-
-def browser_cookie(learner: Learner) -> str:
-    return "sandbox_account=" + learner.client.cookies["sandbox_account"].value
-
-
-def socket(
-    account_id: int,
-    cookie: str | None,
-    symbol: str = "XBTUSDT",
-    origin: bytes | None = b"http://localhost",
-) -> WebsocketCommunicator:
-    headers = [(b"host", b"localhost")]
-    if origin is not None:
-        headers.insert(0, (b"origin", origin))
-    if cookie is not None:
-        headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(router, f"/ws/desk/{account_id}/{symbol}/", headers=headers)
-
-
-@asynccontextmanager
-async def desk_socket(
-    account_id: int, cookie: str, symbol: str = "XBTUSDT"
-) -> AsyncIterator[tuple[WebsocketCommunicator, str]]:
-    """A connected socket and the snapshot it was sent on connect."""
-    communicator = socket(account_id, cookie, symbol)
-    connected, _ = await communicator.connect(timeout=WAIT)
-    assert connected
-    try:
-        first = await communicator.receive_from(timeout=WAIT)
-        yield communicator, first
-    finally:
-        await communicator.disconnect()
-
-
-async def refused(communicator: WebsocketCommunicator) -> tuple[bool, object]:
-    result = await communicator.connect(timeout=WAIT)
-    await communicator.disconnect(timeout=WAIT)
-    return result
-
-
-def tick(market_id: int) -> services.TickResult:
-    result = services.market_tick(market_id=market_id)
-    assert result is not None
-    return result
-
-
-atick = database_sync_to_async(tick)
-asnapshot = database_sync_to_async(snapshot)
-
-
-def oob(html: str, element_id: str) -> bool:
-    """Whether the element with ``element_id`` is sent to be swapped out of band."""
-    return re.search(rf'<[a-z]+ id="{element_id}"[^>]*hx-swap-oob="true"', html) is not None
-
-
-class _Element(HTMLParser):
-    """Finds the element with a given id and where it ends (tags of its name counted)."""
-
-    def __init__(self, element_id: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self.element_id = element_id
-        self.tag = ""
-        self.depth = 0
-        self.start: tuple[int, int] | None = None
-        self.end: tuple[int, int] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.end is not None:
-            return
-        if self.start is None and ("id", self.element_id) in attrs:
-            self.tag, self.depth, self.start = tag, 1, self.getpos()
-        elif self.start is not None and tag == self.tag:
-            self.depth += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.start is not None and self.end is None and tag == self.tag:
-            self.depth -= 1
-            if self.depth == 0:
-                line, column = self.getpos()
-                self.end = (line, column + len(f"</{tag}>"))
-
-
-def section(html: str, element_id: str) -> str:
-    """The whole element with ``element_id`` in a push (its nested elements included)."""
-    finder = _Element(element_id)
-    finder.feed(html)
-    assert finder.start is not None and finder.end is not None, f"no #{element_id} in the push"
-    lines = html.splitlines(keepends=True)
-
-    def offset(position: tuple[int, int]) -> int:
-        return sum(len(line) for line in lines[: position[0] - 1]) + position[1]
-
-    return html[offset(finder.start) : offset(finder.end)]
-
-
-# ------------------------------------------------------------------------- snapshot
 
 
 async def test_a_connection_is_sent_a_full_snapshot(learner: Learner) -> None:

@@ -27,7 +27,7 @@ from sandbox.live import feed, services
 from sandbox.live.render import Seen, Viewer, desk_updates
 
 from .conftest import BUY, ISOLATED, Learner, open_position, quiet, schedule_gap, wallet
-from .test_consumers import WAIT, atick, browser_cookie, desk_socket, oob, section
+from .sockets import WAIT, atick, browser_cookie, desk_socket, oob, section
 
 D = Decimal
 TICK_SPAN = re.compile(r'<span id="(?:pos|bal)-[^"]*"[^>]*hx-swap-oob="true"')

@@ -10,7 +10,7 @@ from django.test import Client
 from sandbox.desk.accounts import COOKIE
 from sandbox.desk.models import PaperAccount, Position, Wallet
 from tests.web.conftest import Learner
-from tests.web.test_desk_views import desk_url, figure_of, page
+from tests.web.desks import desk_url, figure_of, page
 
 D = Decimal
 PASSWORD = "a-long-sandbox-passphrase-41"

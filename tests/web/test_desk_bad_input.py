@@ -16,7 +16,7 @@ from django.test import Client
 
 from sandbox.desk.models import PaperAccount
 from tests.web.conftest import Learner
-from tests.web.test_desk_views import (
+from tests.web.desks import (
     figures,
     isolated_long,
     mark_price,

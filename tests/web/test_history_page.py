@@ -17,7 +17,7 @@ from django.urls import reverse
 from sandbox import engine
 from sandbox.desk import services
 from sandbox.desk.models import LedgerEntry, Wallet
-from tests.live.test_consumers import section
+from tests.live.sockets import section
 from tests.web.conftest import Learner
 
 D = Decimal

@@ -16,7 +16,7 @@ from sandbox import engine
 from sandbox.desk import services
 from sandbox.desk.models import Fill, InsuranceFund, LedgerEntry, PaperAccount, Position, Wallet
 from sandbox.desk.selectors import engine_market
-from tests.web.test_desk_views import snapshot
+from tests.web.desks import snapshot
 
 D = Decimal
 BUY, SELL = engine.Side.BUY, engine.Side.SELL
