@@ -66,7 +66,6 @@ def outcome_notice(event: Event, text: str, outcome: engine.Outcome) -> Notice:
 
 
 def answer_screen(
-    request: HttpRequest,
     account: PaperAccount,
     instrument: Instrument,
     *,
@@ -140,7 +139,7 @@ def desk_response(
         for event in notice.liquidations:
             messages.error(request, liquidation_text(event))
         return redirect("desk", account_id=account.pk, symbol=instrument.symbol)
-    screen = answer_screen(request, account, instrument, page=not request.htmx, notice=notice)
+    screen = answer_screen(account, instrument, page=not request.htmx, notice=notice)
     context = screen.context(**(forms or {}))
     add_previews(request, context)
     if not request.htmx:

@@ -73,7 +73,7 @@ def history(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_GET
 def desk(request: HtmxHttpRequest, account_id: int, symbol: str) -> HttpResponse:
     account = get_account_for_request(request, account_id)
-    screen = answer_screen(request, account, desk_instrument(account, symbol), page=True)
+    screen = answer_screen(account, desk_instrument(account, symbol), page=True)
     context = screen.context()
     add_previews(request, context)
     return render(request, "desk/desk.html", context)
@@ -293,7 +293,7 @@ def account_reset(request: HtmxHttpRequest, account_id: int) -> HttpResponse:
 def _margin_context(
     request: HttpRequest, account: PaperAccount, instrument: Instrument, form: MarginForm
 ) -> dict[str, Any]:
-    context = answer_screen(request, account, instrument, page=True).context(margin_form=form)
+    context = answer_screen(account, instrument, page=True).context(margin_form=form)
     add_previews(request, context)
     if form.is_bound and form.is_valid():
         state = context["state"]  # already loaded for the desk's own figures

@@ -28,23 +28,26 @@ CURRENCY_PLACES = display.CURRENCY_PLACES
 DEFAULT_PLACES = display.DEFAULT_MONEY_PLACES
 
 
-def tick_size(instrument: object) -> Decimal | None:
-    """The tick size of ``instrument``: an object with a ``tick_size`` (an instrument, the
-    engine's or the desk's), or a symbol (or a dict with one), looked up among the desk's
-    instruments (kept per process, see selectors.instruments) and then the built-in ones.
-    None when unknown."""
-    tick = getattr(instrument, "tick_size", None)
-    if isinstance(tick, Decimal):
-        return tick
-    if isinstance(instrument, dict):  # a context's {"symbol": …}
+def named_instrument(instrument: object) -> Any:
+    """``instrument`` itself when it is one (the engine's or the desk's); else the one a
+    symbol (or a context's ``{"symbol": …}``) names, among the desk's instruments (kept per
+    process, see selectors.instruments) and then the built-in ones; None when unknown."""
+    if hasattr(instrument, "tick_size"):
+        return instrument
+    if isinstance(instrument, dict):
         instrument = instrument.get("symbol")
     if not isinstance(instrument, str) or not instrument:
         return None
     for row in instruments():
         if row.symbol == instrument:
-            return Decimal(row.tick_size)
-    built_in = BUILT_IN_INSTRUMENTS.get(instrument)
-    return built_in.tick_size if built_in is not None else None
+            return row
+    return BUILT_IN_INSTRUMENTS.get(instrument)
+
+
+def tick_size(instrument: object) -> Decimal | None:
+    """The tick size of ``instrument`` (see :func:`named_instrument`); None when unknown."""
+    tick = getattr(named_instrument(instrument), "tick_size", None)
+    return None if tick is None else Decimal(tick)
 
 
 @register.filter
@@ -74,11 +77,7 @@ def signed(value: Decimal | None, currency: str = "") -> str:
 
 def settle_of(symbol: str) -> str:
     """The currency ``symbol`` settles in ("" when the instrument is not known)."""
-    for row in instruments():
-        if row.symbol == symbol:
-            return str(row.settle)
-    built_in = BUILT_IN_INSTRUMENTS.get(symbol)
-    return built_in.settle if built_in is not None else ""
+    return str(getattr(named_instrument(symbol), "settle", ""))
 
 
 @register.filter
@@ -110,9 +109,7 @@ def at_least(value: Decimal | None, currency: str = "") -> str:
 @register.filter
 def quantity(value: Decimal | None, instrument: object = None) -> str:
     """A quantity at its instrument's step (a symbol or an instrument)."""
-    step = getattr(instrument, "qty_step", None)
-    if step is None and isinstance(instrument, str):
-        step = next((row.qty_step for row in instruments() if row.symbol == instrument), None)
+    step = getattr(named_instrument(instrument), "qty_step", None)
     return display.qty(None if value is None else Decimal(value), step)
 
 
