@@ -92,25 +92,7 @@ def first_visit_section(report: dict[str, Any] | None) -> list[str]:
 
 
 if __name__ == "__main__":
-    import sys
-    import tempfile
+    from bench.servers import standalone_setup
 
-    root = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(root))
-    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "sandbox.settings",
-            "SANDBOX_SQLITE_PATH": str(work / "bench.sqlite3"),
-            "SANDBOX_LOCAL_DIR": str(work),
-            "SANDBOX_TICKER": "off",
-        }
-    )
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("collectstatic", "--noinput", verbosity=0)
-    call_command("migrate", verbosity=0)
-    call_command("seed_sandbox", verbosity=0)
+    work = standalone_setup()
     print("\n".join(first_visit_section(first_visit_benchmark(work))))

@@ -3,9 +3,11 @@ it to listen."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO
@@ -41,3 +43,26 @@ def start_daphne(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def standalone_setup() -> Path:
+    """For a benchmark run on its own (``python -m bench.<name>``): a fresh work folder
+    holding its database, secret key and collected static files, Django set up on it, the
+    migrations applied and the instruments and lessons loaded. Returns the folder."""
+    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "sandbox.settings",
+            "SANDBOX_SQLITE_PATH": str(work / "bench.sqlite3"),
+            "SANDBOX_LOCAL_DIR": str(work),
+            "SANDBOX_TICKER": "off",
+        }
+    )
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("collectstatic", "--noinput", verbosity=0)  # into work, for its servers
+    call_command("migrate", verbosity=0)
+    call_command("seed_sandbox", verbosity=0)
+    return work
