@@ -20,10 +20,6 @@ What the tests ask of the desk's markup (stable selectors, not layout):
   breakdown and a "Dismiss" button;
 - the margin dialog: ``#margin-dialog``, opened by the row's "Margin…" control, which
   carries ``data-margin-open``.
-
-Tests the layout work has yet to make pass are marked ``xfail(strict=True)`` with the
-reason "#12 layout: pending": whoever makes one pass removes its marker (strict, so a pass
-with the marker left on fails).
 """
 
 from __future__ import annotations
@@ -63,16 +59,12 @@ from .screens import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = TEACHER_PASSWORD
-PENDING = pytest.mark.xfail(strict=True, reason="#12 layout: pending")
 POSITION = '#positions [data-symbol="XBTUSDT"]'
 
 
-def sizes(*pending: Size, among: tuple[Size, ...] = SIZES) -> list[Any]:
-    """The sizes as parameters, those given marked pending."""
-    return [
-        pytest.param(size, id=str(size), marks=[PENDING] if size in pending else [])
-        for size in among
-    ]
+def sizes(among: tuple[Size, ...] = SIZES) -> list[Any]:
+    """The sizes as parameters, each named by its size."""
+    return [pytest.param(size, id=str(size)) for size in among]
 
 
 def a_room() -> Room:
@@ -148,30 +140,11 @@ PAGES = {
     "twins": show_twins,
     "history": show_history,
 }
-# Which pages scroll sideways today, at which sizes.
-WIDE_TODAY: dict[str, tuple[Size, ...]] = {
-    "desk": (),
-    "lessons": (),
-    "lesson step": (),
-    "join": (),
-    "room panel": (),
-    "twins": (),
-    "history": (),
-}
 
 
 @pytest.mark.parametrize(
     ("where", "size"),
-    [
-        pytest.param(
-            where,
-            size,
-            id=f"{where}-{size}",
-            marks=[PENDING] if size in WIDE_TODAY[where] else [],
-        )
-        for where in PAGES
-        for size in SIZES
-    ],
+    [pytest.param(where, size, id=f"{where}-{size}") for where in PAGES for size in SIZES],
 )
 def test_no_page_scrolls_sideways(page_at: Any, where: str, size: Size) -> None:
     page = page_at(size)
@@ -432,27 +405,13 @@ def test_the_desk_is_made_for_fingers_on_a_phone(page_at: Any) -> None:
     assert not problems, problems
 
 
-# Which pages axe-core finds fault with today, at which sizes.
-AXE_TODAY: dict[str, tuple[Size, ...]] = {
-    "desk": (),
-    "lesson step": (),
-    "join": (),
-    "room panel": (),
-}
+# The pages axe-core checks (the issue's list).
+AXE_PAGES = ("desk", "lesson step", "join", "room panel")
 
 
 @pytest.mark.parametrize(
     ("where", "size"),
-    [
-        pytest.param(
-            where,
-            size,
-            id=f"{where}-{size}",
-            marks=[PENDING] if size in AXE_TODAY[where] else [],
-        )
-        for where in AXE_TODAY
-        for size in SIZES
-    ],
+    [pytest.param(where, size, id=f"{where}-{size}") for where in AXE_PAGES for size in SIZES],
 )
 def test_axe_finds_no_violation(page_at: Any, where: str, size: Size) -> None:
     page = page_at(size, bypass_csp=True)
