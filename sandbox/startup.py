@@ -116,11 +116,16 @@ def _first_line(error: BaseException) -> str:
     return text[0].rstrip(".") if text else type(error).__name__
 
 
+def refuse_to_start(problem: str | None) -> None:
+    """Exit (status 1, ``problem`` on stderr) when there is one: a server that cannot work
+    says why at once rather than answer 500 to everyone."""
+    if problem:
+        print(f"{problem}\nThe sandbox did not start.", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+
+
 def check_database_or_exit(alias: str = DEFAULT_DB_ALIAS) -> None:
     """Refuse to start (exit status 1, the reason on stderr) if the database is unusable."""
     if os.environ.get("SANDBOX_DATABASE_CHECK", "on").lower() in ("off", "0", "no"):
         return
-    problem = database_problem(alias)
-    if problem:
-        print(f"{problem}\nThe sandbox did not start.", file=sys.stderr, flush=True)
-        raise SystemExit(1)
+    refuse_to_start(database_problem(alias))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 from whitenoise.responders import StaticFile
+
+from sandbox.startup import refuse_to_start
 
 COLLECT = ".venv/bin/python manage.py collectstatic --noinput (make run does it)"
 MANIFEST = "staticfiles.json"
@@ -79,7 +80,4 @@ def static_files_problem() -> str | None:
 
 def check_static_files_or_exit() -> None:
     """Refuse to start (exit status 1, the reason on stderr) without the collected files."""
-    problem = static_files_problem()
-    if problem:
-        print(f"{problem}\nThe sandbox did not start.", file=sys.stderr, flush=True)
-        raise SystemExit(1)
+    refuse_to_start(static_files_problem())
