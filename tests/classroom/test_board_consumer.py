@@ -8,8 +8,7 @@ with the in-memory channel layer their broadcasts reach the consumers in this pr
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from decimal import Decimal
 
 import pytest
@@ -25,11 +24,11 @@ from sandbox.live import consumers
 from sandbox.live.consumers import FLOODED, TOO_MANY_SOCKETS
 from sandbox.live.consumers import REFUSED as DESK_REFUSED
 from tests.live.conftest import empty_channel_layer  # noqa: F401 (a fixture)
+from tests.live.sockets import WAIT, opened, refused
 
 from .conftest import RoomLearner, join_room, quiet, reload_room, tick
 
 D = Decimal
-WAIT = 10  # seconds a test may wait for a message; only a bound, never asserted on
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -61,25 +60,11 @@ def board_path(code: str) -> str:
     return f"/ws/rooms/{code}/board/"
 
 
-@asynccontextmanager
-async def connected(
+def connected(
     path: str, cookie: str | None
-) -> AsyncIterator[tuple[WebsocketCommunicator, str]]:
+) -> AbstractAsyncContextManager[tuple[WebsocketCommunicator, str]]:
     """A connected socket and the snapshot it was sent on connect."""
-    socket = communicator(path, cookie)
-    ok, _ = await socket.connect(timeout=WAIT)
-    assert ok
-    try:
-        first = await socket.receive_from(timeout=WAIT)
-        yield socket, first
-    finally:
-        await socket.disconnect()
-
-
-async def refused(socket: WebsocketCommunicator) -> tuple[bool, object]:
-    result = await socket.connect(timeout=WAIT)
-    await socket.disconnect(timeout=WAIT)
-    return result
+    return opened(communicator(path, cookie))
 
 
 def status(html: str) -> str:

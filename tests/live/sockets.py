@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -43,11 +43,10 @@ def socket(
 
 
 @asynccontextmanager
-async def desk_socket(
-    account_id: int, cookie: str, symbol: str = "XBTUSDT"
+async def opened(
+    communicator: WebsocketCommunicator,
 ) -> AsyncIterator[tuple[WebsocketCommunicator, str]]:
-    """A connected socket and the snapshot it was sent on connect."""
-    communicator = socket(account_id, cookie, symbol)
+    """The socket connected, and the snapshot it was sent on connect; closed after."""
     connected, _ = await communicator.connect(timeout=WAIT)
     assert connected
     try:
@@ -55,6 +54,13 @@ async def desk_socket(
         yield communicator, first
     finally:
         await communicator.disconnect()
+
+
+def desk_socket(
+    account_id: int, cookie: str, symbol: str = "XBTUSDT"
+) -> AbstractAsyncContextManager[tuple[WebsocketCommunicator, str]]:
+    """A learner's desk socket, connected, and the snapshot it was sent on connect."""
+    return opened(socket(account_id, cookie, symbol))
 
 
 async def refused(communicator: WebsocketCommunicator) -> tuple[bool, object]:
