@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from sandbox.desk.models import Market, PaperAccount
+from sandbox.lessons.models import Lesson
 
 from .names import MAX_KEY, MAX_NAME
 
@@ -30,6 +31,8 @@ class Room(models.Model):
     market = models.OneToOneField(Market, on_delete=models.PROTECT, related_name="room")
     starting_balances = models.JSONField(default=dict)  # {"USDT": "10000"}, exact text
     leaderboard_visible = models.BooleanField(default=True)
+    # The secret of the projector's read-only link (empty: no link made yet).
+    projector_key = models.CharField(max_length=64, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -55,3 +58,20 @@ class RoomMember(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class RoomLesson(models.Model):
+    """A lesson the teacher assigned to the room's learners."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="lessons")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="rooms")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["lesson__number", "lesson__title"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "lesson"], name="one_assignment_per_lesson")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lesson} in {self.room}"

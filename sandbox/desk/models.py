@@ -96,6 +96,9 @@ class Market(models.Model):
     pending_gaps = models.JSONField(default=dict, blank=True)
     # What a classroom's teacher decides for its market.
     trading_open = models.BooleanField(default=True)
+    # Closed to trading: learners may still close or reduce positions (reduce-only, as an
+    # exchange does), unless the teacher freezes everything (False).
+    closed_reduce_only = models.BooleanField(default=True, db_default=True)
     fees_enabled = models.BooleanField(default=True)
     max_leverage_cap = NullableExactDecimalField(blank=True)
     symbols = models.JSONField(default=list, blank=True)  # empty: every instrument

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from sandbox.desk.models import PaperAccount
 from sandbox.engine.lessons import Lesson as EngineLesson
 from sandbox.engine.lessons import parse_lesson
 
@@ -29,3 +30,28 @@ class Lesson(models.Model):
 
     def parsed(self) -> EngineLesson:
         return parse_lesson(self.source)
+
+
+class LessonProgress(models.Model):
+    """How far one learner (their paper account: a room learner's is the room's) got in a
+    lesson: the furthest step seen, the tasks done, and each question's tries."""
+
+    account = models.ForeignKey(
+        PaperAccount, on_delete=models.CASCADE, related_name="lesson_progress"
+    )
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    furthest_step = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    tasks_done = models.JSONField(default=list, blank=True)  # step indexes
+    # {"<step>": {"tries": 2, "right": true, "first_try": false}}
+    questions = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "lesson"], name="one_progress_per_lesson")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lesson} for {self.account}"
