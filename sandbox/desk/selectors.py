@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -51,13 +52,25 @@ def market_instruments(market: Market) -> list[Instrument]:
     return rows
 
 
+#: A market kind whose contracts trade under terms of its own: given a market, its
+#: instruments as the engine sees them, by symbol (a lesson's market trades under the
+#: lesson's terms). Registered by the apps built on the desk when Django starts.
+MarketTerms = Callable[[Market], Mapping[str, engine.Instrument]]
+_terms: dict[str, MarketTerms] = {}
+
+
+def register_terms(kind: str, terms: MarketTerms) -> None:
+    _terms[kind] = terms
+
+
 def engine_market(market: Market) -> engine.Market:
     """The engine's view of a market, with the market's own terms applied: no taker fee
     when fees are off, and leverage capped where a teacher capped it."""
     marks = {row.instrument_id: row.price for row in MarkPrice.objects.filter(market=market)}
+    own = _terms[market.kind](market) if market.kind in _terms else {}
     table = {}
     for row in market_instruments(market):
-        inst = row.to_engine()
+        inst = own.get(row.symbol) or row.to_engine()
         if not market.fees_enabled:
             inst = replace(inst, taker_fee=Decimal(0))
         if market.max_leverage_cap is not None:
