@@ -55,3 +55,30 @@ class LessonProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lesson} for {self.account}"
+
+
+class TaskAccount(models.Model):
+    """A lesson task played on the learner's own desk: a paper account of its own (a child
+    of the learner's, ``learner``) on a lesson market set up as the task starts, for one
+    step of one lesson. Started again, it is set back to the task's start."""
+
+    account = models.OneToOneField(
+        PaperAccount, on_delete=models.CASCADE, related_name="lesson_task"
+    )
+    learner = models.ForeignKey(PaperAccount, on_delete=models.CASCADE, related_name="lesson_tasks")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="task_accounts")
+    step = models.PositiveIntegerField()  # 0-based index of the task's step
+    hints_shown = models.PositiveSmallIntegerField(default=0)
+    # The task's "then" prices have been played on its market (the consequence shown).
+    moved_on = models.BooleanField(default=False)
+    started_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "lesson", "step"], name="one_task_account_per_step"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lesson}, step {self.step + 1}, for {self.learner}"
