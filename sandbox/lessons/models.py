@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.db import models
 
 from sandbox.desk.models import PaperAccount
 from sandbox.engine.lessons import Lesson as EngineLesson
 from sandbox.engine.lessons import parse_lesson
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(source: str) -> EngineLesson:
+    """A lesson file read once per process (the parsed lesson is immutable)."""
+    return parse_lesson(source)
 
 
 class Lesson(models.Model):
@@ -29,7 +37,7 @@ class Lesson(models.Model):
         return self.title
 
     def parsed(self) -> EngineLesson:
-        return parse_lesson(self.source)
+        return _parsed(self.source)
 
 
 class LessonProgress(models.Model):

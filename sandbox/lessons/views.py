@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandbox.desk import accounts
 from sandbox.desk.answers import HtmxHttpRequest
 from sandbox.desk.forms import MAX_PRICE, ExactDecimalField
+from sandbox.desk.models import PaperAccount
 from sandbox.desk.roles import is_teacher, teacher_required
 from sandbox.engine.lessons import Frame, answer_question, frame
 from sandbox.engine.money import MONEY_PLACES
 from sandbox.limits import size_text
 from sandbox.live.chart import build_chart, position_lines
 
+from . import selectors
 from .models import Lesson
-from .services import MAX_UPLOAD_BYTES, UploadRefused, lesson_upload, too_large_message
+from .services import (
+    MAX_UPLOAD_BYTES,
+    UploadRefused,
+    lesson_upload,
+    progress_step_seen,
+    too_large_message,
+)
 
 
 class AnswerForm(forms.Form):
@@ -41,13 +53,54 @@ class UploadForm(forms.Form):
         return upload
 
 
+# ------------------------------------------------------------------------------ the learner
+
+ACCOUNT_ID = re.compile(r"[0-9]{1,18}")
+
+
+def lesson_learner(request: HttpRequest, *, create: bool = False) -> PaperAccount | None:
+    """The paper account a lesson is played as: ``?account=<id>`` when this browser owns
+    that account (a room's account, say; 404 otherwise), else the learner's own account.
+    A browser that never visited the desk gets one only when ``create`` (it acts)."""
+    raw = request.GET.get("account", "")
+    if raw:
+        if not ACCOUNT_ID.fullmatch(raw):
+            raise Http404("No such paper account.")
+        account = accounts.get_account_for_request(request, int(raw))
+        if account.parent_id is not None:  # a side-by-side twin or a lesson's own desk
+            raise Http404("A lesson is played as the learner's own account.")
+        return account
+    if create or request.user.is_authenticated or accounts.COOKIE in request.COOKIES:
+        return accounts.current_account(request)
+    return None
+
+
+def account_query(request: HttpRequest) -> str:
+    """The player's ``?account=`` kept on its links and forms ("" for the own account)."""
+    raw = request.GET.get("account", "")
+    return "?" + urlencode({"account": raw}) if raw else ""
+
+
+def keep_learner(request: HttpRequest, response: HttpResponse, learner: PaperAccount) -> None:
+    """A browser's own account, made on its first visit, is remembered by its cookie."""
+    if not request.user.is_authenticated and not request.GET.get("account"):
+        accounts.remember(response, learner)
+
+
 @require_GET
 def lesson_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "lessons/list.html",
-        {"lessons": Lesson.objects.all(), "teacher": is_teacher(request.user)},
-    )
+    lessons = list(Lesson.objects.all())
+    learner = lesson_learner(request)
+    progress = selectors.lessons_progress(learner, lessons)
+    context = {
+        "lessons": [(lesson, progress.get(lesson.pk)) for lesson in lessons],
+        "teacher": is_teacher(request.user),
+        "account_query": account_query(request),
+    }
+    response = render(request, "lessons/list.html", context)
+    if learner is not None:
+        keep_learner(request, response, learner)
+    return response
 
 
 def _chart(current: Frame) -> Any:
@@ -91,10 +144,21 @@ def _player_context(lesson: Lesson, number: int, **extra: Any) -> dict[str, Any]
 
 @require_GET
 def lesson_step(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
+    """A step of the lesson, recorded as seen for the learner; step 0 goes on from the
+    furthest step the learner saw."""
     lesson = get_object_or_404(Lesson, slug=slug)
-    context = _player_context(lesson, number)
+    learner = lesson_learner(request)
+    if number == 0:
+        furthest = selectors.furthest_step(learner, lesson) + 1
+        url = reverse("lesson_step", kwargs={"slug": slug, "number": furthest})
+        return redirect(url + account_query(request))
+    context = _player_context(lesson, number, account_query=account_query(request))
     template = "lessons/player.html#player" if request.htmx else "lessons/player.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    if learner is not None:
+        progress_step_seen(account=learner, lesson=lesson, index=number - 1)
+        keep_learner(request, response, learner)
+    return response
 
 
 @require_POST
