@@ -20,6 +20,8 @@ scenario runner ignores, so every lesson is still a valid scenario:
   imagine on top of the state after this step (the lesson itself does not take them). The
   engine computes the answer; a learner's answer is right when it equals the engine's
   figure rounded half-up to ``places`` decimals.
+* on any step, a ``"task"``: something the learner does on their own desk, checked by the
+  engine (:mod:`.tasks`). ``docs/lessons.md`` describes all three.
 
 Playing a lesson replays its steps through the engine, so every figure the player shows
 is the engine's own, at any step, forwards or back.
@@ -47,6 +49,7 @@ from .scenario import (
     stated_figures,
     step_lines,
 )
+from .tasks import Task, parse_tasks
 
 FIGURE_ROOTS = ("balances", "positions", "insurance_fund")
 MAX_LESSON_NUMBER = 9999  # the order of the built-in lessons
@@ -68,6 +71,7 @@ class Lesson:
     number: int | None
     scenario: Scenario
     questions: Mapping[int, Question] = field(default_factory=dict)
+    tasks: Mapping[int, Task] = field(default_factory=dict)  # see :mod:`.tasks`
 
     @property
     def steps(self) -> int:
@@ -150,9 +154,14 @@ def parse_lesson(text: str | bytes) -> Lesson:
             except ScenarioFormatError as problem:
                 where = f"line {lines[step.index]}, " if step.index in lines else ""
                 errors.append(where + problem.message)
+    tasks: dict[int, Task] = {}
+    try:
+        tasks = parse_tasks(scenario, text)
+    except ScenarioFormatError as problem:
+        errors.extend(problem.errors)
     if errors:
         raise ScenarioFormatError(errors[0], errors)
-    return Lesson(title.strip(), summary.strip(), number, scenario, questions)
+    return Lesson(title.strip(), summary.strip(), number, scenario, questions, tasks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,7 @@ class Frame:
     record: StepRecord
     stated: tuple[StatedFigure, ...]
     question: Question | None
+    task: Task | None
     marks: tuple[tuple[int, str, Decimal], ...]  # (step, symbol, price) so far, for the chart
     notes: tuple[tuple[int, str], ...]  # the narration so far, newest last
 
@@ -195,6 +205,7 @@ def frame(lesson: Lesson, index: int) -> Frame:
         record=records[-1],
         stated=tuple(stated_figures(steps[index], records[-1])),
         question=lesson.questions.get(index),
+        task=lesson.tasks.get(index),
         marks=marks,
         notes=tuple((s.index, s.note) for s in steps[: index + 1] if s.note),
     )
