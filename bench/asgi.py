@@ -1,4 +1,5 @@
-"""The sandbox's ASGI application with the benchmark's settings (its bare view added)."""
+"""The sandbox's ASGI application with the benchmark's settings (its bare view added),
+and, when ``SANDBOX_BENCH_LOG`` names a file, the benchmark's timestamps (bench.hooks)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
+from bench import hooks  # noqa: E402
 from sandbox.asgi import application as app  # noqa: E402
+
+hooks.install()
 
 __all__ = ["app"]
