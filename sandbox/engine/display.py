@@ -108,3 +108,116 @@ def percent(value: Decimal | None, places: int = PERCENT_PLACES) -> str:
 
 def leverage(value: Decimal | None) -> str:
     return NONE if value is None else number(value, LEVERAGE_PLACES) + "x"
+
+
+# ------------------------------------------------------------------------------ reading
+
+#: The longest text :func:`read_number` reads (a figure as the desk prints it is far shorter).
+MAX_NUMBER_TEXT = 40
+#: Digits a number read from a person may have before and after the point.
+MAX_WHOLE_DIGITS = 30
+MAX_FRACTION_DIGITS = 30
+_MINUSES = "-\u2212\u2013"  # hyphen-minus, the minus sign, an en dash
+_SPACES = " \u00a0\u2009\u202f"  # space, no-break space, thin space, narrow no-break space
+_UNIT_SUFFIXES = ("%", "x")
+
+
+class NumberTextError(ValueError):
+    """Text that is not a number a person meant; ``message`` says how to write it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _grouped(whole: str, separator: str) -> bool:
+    """Digits grouped in threes by ``separator`` (1,234,567), the first group 1 to 3."""
+    groups = whole.split(separator)
+    return 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+
+
+def read_number(text: str, units: tuple[str, ...] = ()) -> Decimal:
+    """Read a number as the app prints it, the inverse of :func:`number` and its kin.
+
+    Accepted: thousands separators (``44,250``, ``16 420`` with any kind of space), a
+    decimal point (``44,250.5``), a sign (``+12.5``, ``-3.5``, ``−3.5`` with the minus
+    sign), and a trailing ``%``, ``x`` or one of ``units`` (``4 XBT``). Refused, with a
+    message saying how to write it: a comma that looks like a decimal point (``44,25``),
+    thousands not grouped in threes, exponents, and anything else. Exact: never a float.
+    """
+    raw = text.strip()
+    if not raw:
+        raise NumberTextError("Enter a number.")
+    if len(raw) > MAX_NUMBER_TEXT:
+        raise NumberTextError(
+            f"That is too long to be a number: at most {MAX_NUMBER_TEXT} characters."
+        )
+    body = raw
+    for unit in sorted((*units, *_UNIT_SUFFIXES), key=len, reverse=True):
+        if unit and body.casefold().endswith(unit.casefold()) and body[: -len(unit)].strip():
+            body = body[: -len(unit)].strip()
+            break
+    sign = ""
+    if body[:1] in _MINUSES or body[:1] == "+":
+        sign = "-" if body[0] in _MINUSES else ""
+        body = body[1:].lstrip(_SPACES)
+    for space in _SPACES:
+        body = body.replace(space, " ")
+    example = "44,250.5"
+    if not body or any(c not in "0123456789,. " for c in body):
+        if body.lower().count("e") == 1 and _reads_as_decimal(body.lower().replace(" ", "")):
+            raise NumberTextError(
+                f"Write the number in plain digits, like {example}: exponent notation (such "
+                "as 1e3) is not accepted."
+            )
+        raise NumberTextError(f"Enter a number, like {example} or -3.5.")
+    if body.count(".") > 1 and "," not in body:
+        raise NumberTextError(
+            f"{raw} has more than one point. Write a number like {example} (commas or spaces "
+            "for thousands, a point for decimals)."
+        )
+    whole, point, fraction = body.rpartition(".") if "." in body else (body, "", "")
+    if point and ("," in fraction or " " in fraction):
+        # 1.234,5: points for thousands and a decimal comma.
+        suggestion = body.replace(".", "").replace(" ", "").replace(",", ".")
+        raise NumberTextError(
+            f"A comma here looks like a decimal point: write {sign}{suggestion} (a point for "
+            "decimals, commas only between thousands)."
+        )
+    head, comma, tail = whole.rpartition(",")
+    if comma and not point and 1 <= len(tail) <= 2 and tail.isdigit() and "," not in head:
+        raise NumberTextError(
+            f"A comma here looks like a decimal point: write {sign}{head.replace(' ', '')}."
+            f"{tail} (a point for decimals, commas only between thousands)."
+        )
+    if "," in whole and " " in whole:
+        raise NumberTextError(
+            f"{raw} mixes commas and spaces between its digits: use one or the other, "
+            f"like {example}."
+        )
+    separator = "," if "," in whole else " "
+    if separator in whole and not _grouped(whole, separator):
+        name = "commas" if separator == "," else "spaces"
+        raise NumberTextError(
+            f"In {raw} the {name} are not between thousands: digits go in groups of three "
+            f"(44,250 or 44 250), or write them with no separator (44250)."
+        )
+    digits = whole.replace(separator, "")
+    if not digits and not fraction:
+        raise NumberTextError(f"Enter a number, like {example} or -3.5.")
+    if len(digits.lstrip("0")) > MAX_WHOLE_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
+        raise NumberTextError(
+            f"That number is too large or too long: at most {MAX_WHOLE_DIGITS} digits before "
+            f"the point and {MAX_FRACTION_DIGITS} after it."
+        )
+    value = Decimal(f"{sign}{digits or '0'}" + (f".{fraction}" if fraction else ""))
+    return abs(value) if value.is_zero() else value
+
+
+def _reads_as_decimal(text: str) -> bool:
+    """Whether ``text`` reads as a decimal at all (for telling exponents apart)."""
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
