@@ -213,11 +213,13 @@ def chart_view(
     *,
     span: int | None = WINDOW_TICKS - 1,
     unit: str = "tick",
+    include: Sequence[Decimal] = (),
 ) -> Chart | None:
     """One viewer's chart of a shared window.
 
-    The scale covers the prices and ``markers`` (tick, price, label), with a margin, and
-    the viewer's ``lines`` (kind, label, price) nearest first while the prices still fill
+    The scale covers the prices, ``markers`` (tick, price, label) and the prices of
+    ``include`` (lines that must be drawn on it, however far), with a margin, and the
+    viewer's other ``lines`` (kind, label, price) nearest first while the prices still fill
     a quarter of it; a line beyond is drawn as an arrow at the plot's edge. ``keep`` is the
     scale the viewer already has, kept while everything on it still fits it well (so from
     one tick to the next only the price line moves). The plot is ``span`` ticks wide with
@@ -226,8 +228,8 @@ def chart_view(
     if window is None:
         return None
     markers = [m for m in markers if window.first_tick <= m[0] <= window.last_tick]
-    low = min([window.low] + [p for _, p, _ in markers])
-    high = max([window.high] + [p for _, p, _ in markers])
+    low = min([window.low] + [p for _, p, _ in markers] + list(include))
+    high = max([window.high] + [p for _, p, _ in markers] + list(include))
     reach = max(high - low, window.last * MIN_SPAN) * ZOOM_OUT
     priced = [(k, label, p) for k, label, p in lines if p is not None]
     for p in sorted((p for *_, p in priced), key=lambda p: max(low - p, p - high)):
@@ -348,6 +350,10 @@ def build_chart(
     manual: Sequence[tuple[int, Decimal]] = (),
     span: int | None = WINDOW_TICKS - 1,
     unit: str = "tick",
+    include: Sequence[Decimal] = (),
 ) -> Chart | None:
-    """A chart of ``points`` (tick, price) for one viewer. None when there is nothing to draw."""
-    return chart_view(price_window(points, manual), lines, markers, span=span, unit=unit)
+    """A chart of ``points`` (tick, price) for one viewer, its scale covering ``include``.
+    None when there is nothing to draw."""
+    return chart_view(
+        price_window(points, manual), lines, markers, span=span, unit=unit, include=include
+    )

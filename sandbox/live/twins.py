@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -24,9 +25,16 @@ from sandbox.desk.accounts import get_account_for_request, twins_for_scope
 from sandbox.desk.answers import HtmxHttpRequest, desk_instrument, desk_response
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.forms import OrderForm, parse_whole
-from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.models import (
+    Fill,
+    LiquidationRecord,
+    MarginSettingRow,
+    Market,
+    PaperAccount,
+)
 from sandbox.desk.screen import Event, Notice
 from sandbox.desk.selectors import account_state, engine_market
+from sandbox.engine.twins import compare_twins
 
 from . import services
 from .chart import build_chart
@@ -53,15 +61,27 @@ class Twin:
     def positions(self) -> list[engine.PositionFigures]:
         return [self.position] if self.position else []
 
+    @property
+    def liquidation_price(self) -> Decimal | None:
+        """Where it is liquidated: its open position's price, or where it was."""
+        if self.position is not None:
+            return self.position.liquidation_price
+        return self.liquidation.liquidation_price if self.liquidation else None
 
-def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
-    market.refresh_from_db()
+
+def _twins(owner: PaperAccount, market: Market) -> list[PaperAccount]:
+    """The isolated twin, then the cross one (the order ``twins_open`` creates them in)."""
     accounts = list(owner.twins.filter(market=market).order_by("pk"))
     if len(accounts) != 2:
         raise Http404("No such side-by-side comparison.")
+    return accounts
+
+
+def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
+    market.refresh_from_db()
     symbol = ""
     twins: list[Twin] = []
-    for account in accounts:
+    for account in _twins(owner, market):
         state = account_state(account)
         record = LiquidationRecord.objects.filter(account=account).first()
         symbol = symbol or (record.symbol if record else next(iter(state.figures.positions), ""))
@@ -77,34 +97,74 @@ def twins_context(owner: PaperAccount, market: Market) -> dict[str, Any]:
                 prefix=f"twin-{len(twins) + 1}-",
             )
         )
+    isolated, cross = twins
+    comparison = (
+        compare_twins(isolated.balance, cross.balance, isolated.position, cross.position)
+        if isolated.balance is not None and cross.balance is not None
+        else None
+    )
     rows, manual = chart_marks(market, symbol)
-    lines = [
-        (
-            f"liquidation {'isolated' if i == 0 else 'cross'}",
-            f"{t.label} liquidation",
-            t.position.liquidation_price if t.position else None,
-        )
-        for i, t in enumerate(twins)
-    ]
+    # Both liquidation prices on the chart, its scale reaching both (a liquidated twin's
+    # where it was), so the learner sees how much further away the cross one is.
+    lines = [("liquidation", f"{t.label} liquidation", t.liquidation_price) for t in twins]
     markers = [
         (t.liquidation.sequence, t.liquidation.mark_price, f"{t.label} liquidated")
         for t in twins
         if t.liquidation is not None
     ]
+    liquidated = [t for t in twins if t.liquidation is not None]
+    still_open = [t for t in twins if t.position is not None]
     return {
         "owner": owner,
         "market": market,
         "symbol": symbol,
         "instrument": {"symbol": symbol},
         "twins": twins,
+        "isolated": isolated,
+        "cross": cross,
+        "comparison": comparison,
+        "realisation_minutes": int(services.REALISATION_SECONDS) // 60,
         "chart": build_chart(
-            rows, [(k.split()[0], label, p) for k, label, p in lines], markers, manual=manual
+            rows,
+            lines,
+            markers,
+            manual=manual,
+            include=[p for *_, p in lines if p is not None],
         ),
-        "control_account": twins[0].account,
+        "control_account": isolated.account,
         "speeds": services.SPEEDS,
         "gaps": GAP_CHOICES,
-        "decided": any(t.liquidation is not None for t in twins),
+        "decided": bool(liquidated),
+        "liquidated": liquidated,
+        "still_open": still_open,
     }
+
+
+def clock_state(context: dict[str, Any]) -> tuple[bool, bool, int]:
+    """What the clock's controls depend on: when it changes, a push redraws them."""
+    return (context["market"].running, context["decided"], len(context["still_open"]))
+
+
+@dataclass(frozen=True)
+class TwinsOrder:
+    """The order the twins were opened with, to open them again."""
+
+    symbol: str
+    side: engine.Side
+    qty: Decimal
+    leverage: Decimal
+
+
+def twins_order(owner: PaperAccount, market: Market) -> TwinsOrder:
+    """Read back from the twins' first fill and the isolated twin's leverage."""
+    isolated, cross = _twins(owner, market)
+    fill = Fill.objects.filter(account=cross, liquidation=False).order_by("pk").first()
+    if fill is None:
+        raise Http404("No such side-by-side comparison.")
+    setting = MarginSettingRow.objects.filter(account=isolated, instrument_id=fill.symbol).first()
+    if setting is None:
+        raise Http404("No such side-by-side comparison.")
+    return TwinsOrder(fill.symbol, engine.Side(fill.side), fill.qty, setting.leverage)
 
 
 @require_POST
@@ -150,16 +210,51 @@ def twins_page(request: HttpRequest, account_id: int, market_id: int) -> HttpRes
     return render(request, "live/twins.html", twins_context(owner, market))
 
 
-def _render(account_id: int, market_id: int) -> str:
-    owner = PaperAccount.objects.get(pk=account_id)
-    market = Market.objects.get(pk=market_id)
+@require_POST
+def twins_again(request: HttpRequest, account_id: int, market_id: int) -> HttpResponse:
+    """Open the same twins afresh (the same order, from the learner's desk's prices now),
+    once this comparison is decided. A plain form post: the answer is the new page, or
+    this one with the reason it could not."""
+    owner = get_account_for_request(request, account_id)
+    market = get_object_or_404(Market, pk=market_id, kind=Market.Kind.TWINS)
+    order = twins_order(owner, market)
+    here = f"/desk/{owner.pk}/twins/{market.pk}/"
+    try:
+        again = desk_services.twins_open(
+            account=owner,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            leverage=order.leverage,
+        )
+    except engine.Rejected as refusal:
+        messages.error(request, f"The twins were not opened again: {refusal.message}")
+        return redirect(here)
+    messages.success(
+        request, "The same twins, opened again from your desk's prices: the market is moving."
+    )
+    return redirect(f"/desk/{owner.pk}/twins/{again.pk}/")
+
+
+def _render(consumer: TwinsConsumer) -> str:
+    owner = PaperAccount.objects.get(pk=consumer.account_id)
+    market = Market.objects.get(pk=consumer.market_id)
     context = twins_context(owner, market)
     context["oob"] = True
-    return render_to_string("live/twins.html#twins", context)
+    page = render_to_string("live/twins.html#twins", context)
+    # The clock's controls only when what they offer changed (a liquidation stopped the
+    # market, say), so a choice being made in them is not redrawn away on every tick.
+    state = clock_state(context)
+    if state != consumer.clock:
+        consumer.clock = state
+        page += render_to_string("live/twins.html#clock", context)
+    return page
 
 
 class TwinsConsumer(FragmentConsumer):
     """Pushes both twins on every tick of their market."""
+
+    clock: tuple[bool, bool, int] | None = None  # the clock's state the page shows
 
     async def connect(self) -> None:
         route = self.scope["url_route"]["kwargs"]
@@ -176,10 +271,11 @@ class TwinsConsumer(FragmentConsumer):
         await self.push()
 
     async def snapshot(self) -> None:
+        self.clock = None  # a snapshot redraws everything
         await self.push()
 
     async def push(self) -> None:
-        await self.draw_and_send(lambda: _render(self.account_id, self.market_id))
+        await self.draw_and_send(lambda: _render(self))
 
     async def market_tick(self, event: dict[str, Any]) -> None:
         await database_sync_to_async(services.market_watched)(market_id=self.market_id)

@@ -15,8 +15,10 @@ from sandbox.asgi import router
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
 from sandbox.live import services
+from sandbox.live.chart import build_chart
 
 from .conftest import Learner, quiet, schedule_gap
+from .sockets import oob, section
 
 D = Decimal
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -244,3 +246,231 @@ def test_each_twin_shows_the_desks_own_positions_and_balances_sections(
     assert "Close</button>" not in page and "Reset account" not in page
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # two twins, no id twice
+
+
+# ------------------------------------------------------- equity side by side, and why
+
+
+def page_of(learner: Learner, market: Market) -> str:
+    response = learner.client.get(f"/desk/{learner.account.pk}/twins/{market.pk}/")
+    assert response.status_code == 200
+    return str(response.content.decode())
+
+
+def text(html_part: str) -> str:
+    """What a reader reads of some markup: its text, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_part)).split())
+
+
+def figures_of(page: str) -> dict[str, str]:
+    """The equity table's figures, by their data-figure name."""
+    table = section(page, "twins-compare")
+    found = re.findall(r'data-figure="([a-z-]+)"[^>]*>(.*?)</td>', table, flags=re.S)
+    return {name: text(value) for name, value in found}
+
+
+def why(page: str) -> str:
+    return text(section(page, "twins-why"))
+
+
+def realising(market: Market, percent: str) -> None:
+    """The next tick moves the mark by ``percent`` and realises profit (600x speed: ten
+    simulated minutes a tick)."""
+    Market.objects.filter(pk=market.pk).update(speed=600)
+    schedule_gap(market, "XBTUSDT", percent)
+    assert services.market_tick(market_id=market.pk) is not None
+
+
+def test_the_twins_equity_is_alike_before_any_realisation(learner: Learner) -> None:
+    market = quiet(open_twins(learner))  # 1 XBT long at 60,000; 30 USDT taker fee each
+    page = page_of(learner, market)
+    assert figures_of(page) == {
+        "wallet-isolated": "9,970",
+        "wallet-cross": "9,970",
+        "upnl-isolated": "0",
+        "upnl-cross": "0",
+        "equity-isolated": "9,970",
+        "equity-cross": "9,970",
+    }
+    assert 'data-gap="alike"' in page
+    assert why(page).startswith(
+        "At the same mark both twins are alike so far: the same wallet, the same unrealised "
+        "PnL, so the same equity, 9,970 USDT."
+    )
+    assert "every 10 simulated minutes the cross twin's profit is moved" in why(page)
+
+
+def test_a_realisation_moves_the_cross_twins_profit_into_its_wallet(learner: Learner) -> None:
+    market = quiet(open_twins(learner))
+    realising(market, "1")  # 60,600: +600 each; the cross twin's is realised
+    page = page_of(learner, market)
+    assert figures_of(page) == {
+        "wallet-isolated": "9,970",
+        "wallet-cross": "10,570",
+        "upnl-isolated": "+600",
+        "upnl-cross": "0",
+        "equity-isolated": "10,570",
+        "equity-cross": "10,570",
+    }
+    assert "Equity side by side at the mark 60,600" in text(section(page, "twins-compare"))
+    assert 'data-gap="realised"' in page
+    assert why(page) == (
+        "At the same mark both twins have the same equity, 10,570 USDT, but hold it "
+        "differently: the cross twin's wallet is 600 USDT higher and its unrealised PnL "
+        "600 USDT lower. Every 10 simulated minutes the exchange realises a cross "
+        "position's profit: it moves into the wallet, and the position's avg entry price "
+        "moves to that moment's mark (60,600 now, against the isolated twin's 60,000), so "
+        "its unrealised PnL counts only what came after. The isolated twin's profit stays "
+        "unrealised until the position is closed."
+    )
+
+    # Down 2% (59,388) at 1x, no realisation: the 600 stays in the cross twin's wallet.
+    Market.objects.filter(pk=market.pk).update(speed=1)
+    schedule_gap(market, "XBTUSDT", "-2")
+    assert services.market_tick(market_id=market.pk) is not None
+    page = page_of(learner, market)
+    figures = figures_of(page)
+    assert (figures["upnl-isolated"], figures["upnl-cross"]) == ("-612", "-1,212")
+    assert figures["equity-isolated"] == figures["equity-cross"] == "9,358"
+    assert "the cross twin's wallet is 600 USDT higher and its unrealised PnL 600 USDT lower" in (
+        why(page)
+    )
+
+
+def test_both_liquidation_prices_are_on_the_chart(learner: Learner) -> None:
+    """The scale reaches both: 57,300 (isolated 20x) and 50,330 (cross), a tick of 1%
+    away from the mark; before, the cross line was an arrow off the chart."""
+    market = quiet(open_twins(learner))
+    schedule_gap(market, "XBTUSDT", "1")
+    assert services.market_tick(market_id=market.pk) is not None
+    chart = section(page_of(learner, market), "chart")
+    assert "ref-arrow" not in chart and "↓" not in chart
+    assert chart.count('class="ref ref-liquidation"') == 2
+    assert "isolated 20x liquidation 57,300" in chart
+    assert "cross liquidation 50,330" in chart
+    axis = re.search(r"Price axis from ([\d,.]+) to ([\d,.]+)\.", chart)
+    assert axis is not None
+    low, high = (D(figure.replace(",", "")) for figure in axis.groups())
+    assert low < D(50330) and high > D(60600)
+
+
+def test_after_a_liquidation_the_clock_shows_the_stop_and_offers_to_start_again(
+    learner: Learner,
+) -> None:
+    market = quiet(open_twins(learner))
+    schedule_gap(market, "XBTUSDT", "-10")  # 54,000: the isolated 20x twin is liquidated
+    assert services.market_tick(market_id=market.pk) is not None
+    page = page_of(learner, market)
+    clock = text(section(page, "twins-clock"))
+    assert clock.startswith(
+        "Stopped at tick 1 : the isolated 20x twin was liquidated. Go on to watch the cross "
+        "twin carry on, or start again."
+    )
+    assert "Stop the market" not in page
+    assert re.search(r'<button type="submit" name="action" value="go"[^>]*>Go on</button>', page)
+    assert f'formaction="/desk/{learner.account.pk}/twins/{market.pk}/again/"' in page
+    # The equity row and the reason, in the twins' own figures.
+    figures = figures_of(page)
+    assert (figures["wallet-isolated"], figures["equity-isolated"]) == ("6,970", "6,970")
+    assert (figures["upnl-cross"], figures["equity-cross"]) == ("-6,000", "3,970")
+    assert 'data-gap="liquidated"' in page
+    assert why(page).startswith(
+        "The isolated 20x twin was liquidated at the mark 54,000 and lost 3,000 USDT: its "
+        "equity is now 6,970 USDT, all of it in its wallet. The cross twin still holds the "
+        "position, with an equity of 3,970 USDT and its liquidation price at 50,330."
+    )
+    # The chart keeps where the isolated twin was liquidated.
+    chart = section(page, "chart")
+    assert "isolated 20x liquidation 57,300" in chart and "cross liquidation 50,330" in chart
+
+
+def test_start_again_opens_the_same_twins_afresh(learner: Learner) -> None:
+    market = quiet(open_twins(learner, qty="0.5", leverage="10"))
+    schedule_gap(market, "XBTUSDT", "-10")
+    assert services.market_tick(market_id=market.pk) is not None
+    response = learner.client.post(f"/desk/{learner.account.pk}/twins/{market.pk}/again/")
+    assert response.status_code == 302
+    again = Market.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert again.pk != market.pk and again.kind == Market.Kind.TWINS and again.running
+    isolated, cross = PaperAccount.objects.filter(market=again).order_by("pk")
+    assert (isolated.label, cross.label) == ("isolated 10x", "cross")
+    for twin, mode in ((isolated, "isolated"), (cross, "cross")):
+        position = twin.positions.get()
+        assert (position.instrument_id, position.qty, position.mode) == ("XBTUSDT", D("0.5"), mode)
+    assert isolated.positions.get().leverage == 10
+    page = learner.client.get(response["Location"]).content.decode()
+    assert "The same twins, opened again from your desk&#x27;s prices" in page
+
+
+def test_start_again_is_refused_with_the_reason_and_opens_nothing(learner: Learner) -> None:
+    market = quiet(open_twins(learner))
+    as_room(learner)
+    markets, accounts = Market.objects.count(), PaperAccount.objects.count()
+    response = learner.client.post(
+        f"/desk/{learner.account.pk}/twins/{market.pk}/again/", follow=True
+    )
+    assert response.redirect_chain == [(f"/desk/{learner.account.pk}/twins/{market.pk}/", 302)]
+    assert "The twins were not opened again: Side by side opens only from your own" in (
+        html.unescape(response.content.decode())
+    )
+    assert (Market.objects.count(), PaperAccount.objects.count()) == (markets, accounts)
+
+
+def test_another_learner_cannot_start_someone_elses_twins_again(
+    learner: Learner, other_learner: Learner
+) -> None:
+    market = open_twins(learner)
+    markets = Market.objects.count()
+    other_learner.client.raise_request_exception = False
+    for account_id in (learner.account.pk, other_learner.account.pk):
+        response = other_learner.client.post(f"/desk/{account_id}/twins/{market.pk}/again/")
+        assert response.status_code == 404
+    assert (
+        learner.client.get(f"/desk/{learner.account.pk}/twins/{market.pk}/again/").status_code
+        == 405
+    )
+    assert Market.objects.count() == markets
+
+
+async def test_a_push_redraws_the_clock_only_when_what_it_offers_changes(
+    learner: Learner,
+) -> None:
+    market = await database_sync_to_async(lambda: quiet(open_twins(learner)))()
+    cookie = "sandbox_account=" + learner.client.cookies["sandbox_account"].value
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+        (b"cookie", cookie.encode()),
+    ]
+    communicator = WebsocketCommunicator(
+        router, f"/ws/twins/{learner.account.pk}/{market.pk}/", headers=headers
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    first = await communicator.receive_from(timeout=10)
+    assert oob(first, "twins") and oob(first, "twins-clock")  # the snapshot: everything
+    assert "Stop the market" in section(first, "twins-clock")
+    await database_sync_to_async(schedule_gap)(market, "XBTUSDT", "1")
+    await database_sync_to_async(services.market_tick)(market_id=market.pk)
+    update = await communicator.receive_from(timeout=10)
+    assert oob(update, "twins") and "twins-clock" not in update  # nothing changed there
+    await database_sync_to_async(schedule_gap)(market, "XBTUSDT", "-10")
+    await database_sync_to_async(services.market_tick)(market_id=market.pk)
+    update = await communicator.receive_from(timeout=10)
+    clock = section(update, "twins-clock")
+    assert oob(update, "twins-clock") and "Stopped at tick 2" in clock
+    assert "Start again" in clock and "Go on" in clock and "Stop the market" not in clock
+    await communicator.disconnect()
+
+
+def test_a_chart_scale_includes_the_prices_it_is_given() -> None:
+    """Without ``include`` a line ten times the prices' range away is an arrow off the
+    chart; with it, the scale reaches it and it is a line."""
+    points = [(1, D(60000)), (2, D(60600))]
+    lines = [("liquidation", "cross liquidation", D(50330))]
+    plain = build_chart(points, lines)
+    assert plain is not None and plain.off_chart == (("cross liquidation", D(50330)),)
+    chart = build_chart(points, lines, include=[D(50330)])
+    assert chart is not None and chart.off_chart == ()
+    assert chart.low < D(50330) and chart.high > D(60600)
+    assert [line.arrow for line in chart.lines] == [""]
