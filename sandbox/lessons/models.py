@@ -6,6 +6,7 @@ import functools
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from sandbox.desk.models import PaperAccount
 from sandbox.engine.lessons import Lesson as EngineLesson
@@ -77,9 +78,9 @@ class TaskAccount(models.Model):
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="task_accounts")
     step = models.PositiveIntegerField()  # 0-based index of the task's step
     hints_shown = models.PositiveSmallIntegerField(default=0)
-    # The task's "then" prices have been played on its market (the consequence shown).
-    moved_on = models.BooleanField(default=False)
-    started_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(default=timezone.now)  # set again on a restart
+    # When the task's "then" moves were played on its market (None: not yet).
+    moved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

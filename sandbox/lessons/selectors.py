@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
-from sandbox.desk.models import PaperAccount
-from sandbox.engine.scenario import ScenarioFormatError
+from django.urls import reverse
 
-from .models import Lesson, LessonProgress
+from sandbox import engine
+from sandbox.desk import selectors as desk_selectors
+from sandbox.desk.models import Fill, LiquidationRecord, Market, PaperAccount
+from sandbox.desk.templatetags import figures
+from sandbox.engine import display
+from sandbox.engine.scenario import ScenarioFormatError, Step
+from sandbox.engine.tasks import Task, TaskCheck, task_check, task_then
+
+from .models import Lesson, LessonProgress, TaskAccount
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ def progress_from(lesson: Lesson, row: LessonProgress | None) -> Progress | None
         parsed = lesson.parsed()
     except ScenarioFormatError:
         return None
-    tasks = set(getattr(parsed, "tasks", {}))
+    tasks = set(parsed.tasks)
     questions = set(parsed.questions)
     if row is None:
         return Progress(parsed.steps, 0, False, len(tasks), 0, len(questions), 0, 0)
@@ -75,3 +84,99 @@ def furthest_step(account: PaperAccount | None, lesson: Lesson) -> int:
         return 0
     row = LessonProgress.objects.filter(account=account, lesson=lesson).first()
     return row.furthest_step if row else 0
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+@dataclass
+class TaskView:
+    """What the task panel on a lesson desk shows."""
+
+    row: TaskAccount
+    task: Task
+    check: TaskCheck
+    hints: tuple[str, ...]  # the hints asked for so far
+    more_hints: bool
+    moves: list[str]  # the "then" moves, in words
+    liquidations: list[LiquidationRecord]  # what the moves liquidated
+    stops: list[Fill]  # the stop-losses and take-profits they fired
+    lesson_url: str  # back to the lesson, at the step after the task
+    task_url: str  # the task's own step
+
+    @property
+    def moved(self) -> bool:
+        return self.row.moved_at is not None
+
+    @property
+    def number(self) -> int:
+        return self.row.step + 1
+
+    @property
+    def met(self) -> int:
+        return sum(1 for goal in self.check.goals if goal.met)
+
+
+def move_text(move: Step, market: engine.Market) -> str:
+    """A ``then`` move in words: "XBTUSDT mark 44,700", "XBTUSDT funding at 0.1%"."""
+    symbol = str(move.args["symbol"])
+    if move.op == "mark":
+        tick = market.instruments[symbol].tick_size if symbol in market.instruments else None
+        return f"{symbol} mark {display.price(move.args['price'], tick)}"
+    return f"{symbol} funding at a rate of {figures.percent_of(move.args['rate'])}"
+
+
+def task_view(row: TaskAccount, state: engine.Account, prices: engine.Market) -> TaskView:
+    """The panel of a task account, from its engine state on its market."""
+    lesson = row.lesson
+    task = lesson.parsed().tasks[row.step]
+    check = task_check(task, state, prices)
+    liquidations: list[LiquidationRecord] = []
+    stops: list[Fill] = []
+    if row.moved_at is not None:
+        liquidations = list(
+            LiquidationRecord.objects.filter(
+                account_id=row.account_id, created_at__gte=row.moved_at
+            )
+        )
+        stops = list(
+            Fill.objects.filter(account_id=row.account_id, created_at__gte=row.moved_at).exclude(
+                trigger=""
+            )
+        )
+    steps = lesson.parsed().steps
+    query = "?" + urlencode({"account": row.learner_id})
+    step_url = functools.partial(reverse, "lesson_step")
+    return TaskView(
+        row=row,
+        task=task,
+        check=check,
+        hints=task.hints[: row.hints_shown],
+        more_hints=row.hints_shown < len(task.hints),
+        moves=[move_text(move, prices) for move in task_then(task)],
+        liquidations=liquidations,
+        stops=stops,
+        lesson_url=step_url(kwargs={"slug": lesson.slug, "number": min(row.step + 2, steps)})
+        + query,
+        task_url=step_url(kwargs={"slug": lesson.slug, "number": row.step + 1}) + query,
+    )
+
+
+def task_views(market: Market, account_ids: Collection[int]) -> dict[int, TaskView]:
+    """The task panel of each of these accounts that plays a task on ``market``."""
+    rows = list(
+        TaskAccount.objects.filter(
+            account_id__in=account_ids, account__market=market
+        ).select_related("lesson", "account")
+    )
+    if not rows:
+        return {}
+    states = desk_selectors.engine_accounts([row.account_id for row in rows])
+    prices = desk_selectors.engine_market(market)
+    found = {}
+    for row in rows:
+        try:
+            found[row.account_id] = task_view(row, states[row.account_id], prices)
+        except (ScenarioFormatError, KeyError):
+            continue  # the lesson was changed since: its task is gone
+    return found

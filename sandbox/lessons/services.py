@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -11,13 +13,17 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from sandbox.desk.models import PaperAccount
-from sandbox.desk.services import writer
+from sandbox import engine
+from sandbox.desk import selectors as desk_selectors
+from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
+from sandbox.desk.services import outcome_save, writer
 from sandbox.engine.lessons import parse_lesson
 from sandbox.engine.scenario import ScenarioFormatError, run_scenario
+from sandbox.engine.tasks import Task, task_check, task_start, task_then
 from sandbox.limits import size_text
+from sandbox.live import services as live_services
 
-from .models import Lesson, LessonProgress
+from .models import Lesson, LessonProgress, TaskAccount
 
 BUILT_IN_FOLDER = Path(settings.BASE_DIR) / "scenarios"
 MAX_UPLOAD_BYTES: int = settings.SANDBOX_MAX_LESSON_FILE_BYTES
@@ -158,9 +164,204 @@ def progress_answer(
 
 def progress_task_done(*, account: PaperAccount, lesson: Lesson, step: int) -> LessonProgress:
     """The learner met every goal of the task of step ``step`` (0-based)."""
+    known = LessonProgress.objects.filter(account=account, lesson=lesson).first()
+    if known is not None and step in known.tasks_done:
+        return known
     with writer(), transaction.atomic():
         progress = _progress_locked(account, lesson)
         if step not in progress.tasks_done:
             progress.tasks_done = sorted([*progress.tasks_done, step])
             progress.save(update_fields=["tasks_done", "updated_at"])
         return progress
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+class TaskRefused(Exception):
+    """A task that cannot be started or moved on; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def lesson_task(lesson: Lesson, index: int) -> Task:
+    """The task of step ``index`` (0-based); LookupError if that step has none."""
+    task = lesson.parsed().tasks.get(index)
+    if task is None:
+        raise LookupError(f"step {index} of {lesson.slug} has no task")
+    return task
+
+
+def desk_terms(instruments: Mapping[str, engine.Instrument]) -> dict[str, engine.Instrument]:
+    """The lesson's contracts as the desk trades them: the desk's instrument (its tick and
+    quantity step, which its controls use) under the lesson's margin terms (maintenance
+    rate, leverage limit, fee, funding rate). TaskRefused when the desk has no such
+    contract, or one of another kind or settle currency."""
+    desk = {row.symbol: row.to_engine() for row in desk_selectors.instruments()}
+    terms = {}
+    for symbol, inst in instruments.items():
+        own = desk.get(symbol)
+        if own is None or (own.kind, own.settle) != (inst.kind, inst.settle):
+            raise TaskRefused(
+                f"This task trades {symbol} as a {inst.kind.value} contract settled in "
+                f"{inst.settle}, which the desk does not offer, so it cannot be played on "
+                "a desk. The lesson's own steps still show it."
+            )
+        terms[symbol] = replace(
+            own,
+            maint_margin_rate=inst.maint_margin_rate,
+            max_leverage=inst.max_leverage,
+            taker_fee=inst.taker_fee,
+            funding_rate=inst.funding_rate,
+        )
+    return terms
+
+
+def lesson_market_terms(market: Market) -> Mapping[str, engine.Instrument]:
+    """The terms a lesson's market trades under (registered with the desk's selectors)."""
+    row = TaskAccount.objects.filter(account__market=market).select_related("lesson").first()
+    if row is None:
+        return {}
+    try:
+        return desk_terms(row.lesson.parsed().scenario.instruments)
+    except (TaskRefused, ScenarioFormatError):
+        return {}
+
+
+def _start_outcomes(
+    before: engine.Account, start: engine.Account, *, new: bool
+) -> list[engine.Outcome]:
+    """The outcomes, applied in turn, that take an account to a task's start: its wallets
+    (a deposit each on a new account, a reset on one started before: every change a ledger
+    entry), then its positions and margin settings."""
+    outcomes: list[engine.Outcome] = []
+    state = before
+    if new and all(amount > 0 for amount in start.wallets.values()):
+        for currency, amount in start.wallets.items():
+            outcomes.append(engine.deposit(state, currency, amount))
+            state = outcomes[-1].account
+    else:
+        outcomes.append(engine.reset_account(state, start.wallets))
+        state = outcomes[-1].account
+    outcomes.append(engine.Outcome(engine.Account(state.wallets, start.positions, start.settings)))
+    return outcomes
+
+
+def task_open(*, learner: PaperAccount, lesson: Lesson, index: int) -> TaskAccount:
+    """Set up the learner's desk for the task of step ``index``: a paper account of its
+    own (a child of ``learner``) on a new lesson market that does not tick by itself, with
+    the lesson's marks, wallets, positions and margin settings as the task starts. Started
+    again, the same account is set back to the start on a fresh market."""
+    parsed = lesson.parsed()
+    if index not in parsed.tasks:
+        raise LookupError(f"step {index} of {lesson.slug} has no task")
+    start = task_start(parsed, index)
+    terms = desk_terms(start.instruments)
+    with writer(), transaction.atomic():
+        market = Market.objects.create(
+            name=f"Lesson: {lesson.title}"[:100],
+            kind=Market.Kind.LESSON,
+            running=False,
+            volatility=Decimal(0),
+            drift=Decimal(0),
+            jump_intensity=Decimal(0),
+            funding_enabled=False,
+            symbols=sorted(terms),
+        )
+        MarkPrice.objects.bulk_create(
+            MarkPrice(market=market, instrument_id=symbol, price=price)
+            for symbol, price in start.market.marks.items()
+            if symbol in terms
+        )
+        task = (
+            TaskAccount.objects.select_for_update()
+            .filter(learner=learner, lesson=lesson, step=index)
+            .first()
+        )
+        new = task is None
+        if task is None:
+            account = PaperAccount.objects.create(market=market, parent=learner, label="lesson")
+            task = TaskAccount.objects.create(
+                account=account, learner=learner, lesson=lesson, step=index
+            )
+            before = engine.Account()
+        else:
+            account = PaperAccount.objects.select_for_update().get(pk=task.account_id)
+            old_market = account.market_id
+            before = desk_selectors.engine_account(account)
+            account.market = market
+            account.save(update_fields=["market"])
+            task.hints_shown, task.started_at, task.moved_at = 0, timezone.now(), None
+            task.save(update_fields=["hints_shown", "started_at", "moved_at"])
+            # The last attempt's notices are history now.
+            LiquidationRecord.objects.filter(account=account, acknowledged=False).update(
+                acknowledged=True
+            )
+        prices = desk_selectors.engine_market(market)
+        for outcome in _start_outcomes(before, start.account, new=new):
+            outcome_save(account, before, outcome, prices)
+            before = outcome.account
+        if not new:
+            Market.objects.filter(pk=old_market, accounts__isnull=True).delete()
+        task.account = account
+        return task
+
+
+def task_hint(*, task: TaskAccount) -> int:
+    """One more hint shown (up to the task's last); how many are shown now."""
+    hints = len(lesson_task(task.lesson, task.step).hints)
+    with transaction.atomic():
+        row = TaskAccount.objects.select_for_update().get(pk=task.pk)
+        if row.hints_shown < hints:
+            row.hints_shown += 1
+            row.save(update_fields=["hints_shown"])
+        task.hints_shown = row.hints_shown
+    return task.hints_shown
+
+
+def task_state(task: TaskAccount) -> tuple[engine.Account, engine.Market]:
+    """The task account as the engine sees it, on its market."""
+    account = task.account
+    return desk_selectors.engine_account(account), desk_selectors.engine_market(account.market)
+
+
+def task_move_on(*, task: TaskAccount) -> TaskAccount:
+    """Play the task's ``then`` moves on its market, one tick each, through the live
+    market's own tick (so stops and liquidations happen as on any market); a funding move
+    is paid as a tick pays it. Only once every goal is met, and once per start."""
+    spec = lesson_task(task.lesson, task.step)
+    if task.moved_at is not None:
+        raise TaskRefused(
+            "The market has already moved on for this task: start the task again to replay it."
+        )
+    state, prices = task_state(task)
+    check = task_check(spec, state, prices)
+    if not check.done:
+        raise TaskRefused("Not yet: " + " ".join(check.missing))
+    progress_task_done(account=task.learner, lesson=task.lesson, step=task.step)
+    task.moved_at = timezone.now()
+    task.save(update_fields=["moved_at"])
+    market = task.account.market
+    for move in task_then(spec):
+        symbol = str(move.args["symbol"])
+        if move.op == "mark":
+            live_services.market_script(
+                market=market, symbol=symbol, moves=[f"={format(move.args['price'], 'f')}"]
+            )
+            live_services.market_tick(market_id=market.pk)
+        else:
+            _funding(task.account, symbol, move.args["rate"])
+    return task
+
+
+def _funding(account: PaperAccount, symbol: str, rate: Decimal) -> None:
+    with writer(), transaction.atomic():
+        locked = (
+            PaperAccount.objects.select_for_update().select_related("market").get(pk=account.pk)
+        )
+        before = desk_selectors.engine_account(locked)
+        prices = desk_selectors.engine_market(locked.market)
+        outcome = engine.pay_funding(before, prices, symbol, rate)
+        outcome_save(locked, before, outcome, prices, sequence=locked.market.sequence)

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,12 +26,17 @@ from sandbox.limits import size_text
 from sandbox.live.chart import build_chart, position_lines
 
 from . import selectors
-from .models import Lesson
+from .desk_panel import PARTIAL, TaskPanel
+from .models import Lesson, TaskAccount
 from .services import (
     MAX_UPLOAD_BYTES,
+    TaskRefused,
     UploadRefused,
     lesson_upload,
     progress_step_seen,
+    task_hint,
+    task_move_on,
+    task_open,
     too_large_message,
 )
 
@@ -153,6 +159,14 @@ def lesson_step(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
         url = reverse("lesson_step", kwargs={"slug": slug, "number": furthest})
         return redirect(url + account_query(request))
     context = _player_context(lesson, number, account_query=account_query(request))
+    if learner is not None and number - 1 in lesson.parsed().tasks:
+        row = (
+            TaskAccount.objects.select_related("lesson", "account__market")
+            .filter(learner=learner, lesson=lesson, step=number - 1)
+            .first()
+        )
+        if row is not None:
+            context.update(task_row=row, task_desk=_desk_url(row))
     template = "lessons/player.html#player" if request.htmx else "lessons/player.html"
     response = render(request, template, context)
     if learner is not None:
@@ -196,3 +210,91 @@ def lesson_upload_view(request: HttpRequest) -> HttpResponse:
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "errors": errors, "largest": size_text(MAX_UPLOAD_BYTES)}
     return render(request, "lessons/upload.html", context, status=status)
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+def _task_row(request: HttpRequest, account_id: int) -> TaskAccount:
+    """The lesson task played on this account, if this browser owns it (404 otherwise)."""
+    account = accounts.get_account_for_request(request, account_id)
+    row = (
+        TaskAccount.objects.select_related("lesson", "learner", "account__market")
+        .filter(account=account)
+        .first()
+    )
+    if row is None:
+        raise Http404("This account plays no lesson task.")
+    return row
+
+
+def _desk_url(row: TaskAccount) -> str:
+    """The task's desk, on the instrument the task is about."""
+    symbol = row.lesson.parsed().tasks[row.step].symbol
+    if not symbol or symbol not in row.account.market.symbols:
+        symbol = sorted(row.account.market.symbols or [settings.SANDBOX_DEFAULT_SYMBOL])[0]
+    return reverse("desk", kwargs={"account_id": row.account_id, "symbol": symbol})
+
+
+@require_POST
+def task_open_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """ "Do it on your desk": the task's desk set up (or set back) at its start."""
+    lesson = get_object_or_404(Lesson, slug=slug)
+    if number - 1 not in lesson.parsed().tasks:
+        raise Http404("This step has no task.")
+    learner = lesson_learner(request, create=True)
+    assert learner is not None
+    try:
+        row = task_open(learner=learner, lesson=lesson, index=number - 1)
+    except TaskRefused as refusal:
+        messages.error(request, refusal.message)
+        url = reverse("lesson_step", kwargs={"slug": slug, "number": number})
+        response = redirect(url + account_query(request))
+    else:
+        prompt = lesson.parsed().tasks[number - 1].prompt
+        messages.info(
+            request,
+            f"Lesson task: {prompt} This desk is yours for the task: use its controls; the "
+            "task panel says which goals are met.",
+        )
+        response = redirect(_desk_url(row) + "#task-panel")
+    keep_learner(request, response, learner)
+    return response
+
+
+def _panel(request: HttpRequest, row: TaskAccount, **extra: Any) -> HttpResponse:
+    shown = TaskPanel().load(row.account.market, [row.account_id], fresh=True)
+    if row.account_id not in shown:
+        raise Http404("This lesson no longer has that task.")
+    context = {"account": row.account, **shown[row.account_id].context, **extra}
+    return render(request, PARTIAL, context)
+
+
+@require_GET
+def task_panel(request: HtmxHttpRequest, account_id: int) -> HttpResponse:
+    """The task panel alone, redrawn after each action on the desk (htmx)."""
+    return _panel(request, _task_row(request, account_id))
+
+
+@require_POST
+def task_hint_view(request: HtmxHttpRequest, account_id: int) -> HttpResponse:
+    """The next hint: in the panel (htmx), or on the desk again (a plain post)."""
+    row = _task_row(request, account_id)
+    task_hint(task=row)
+    if request.htmx:
+        return _panel(request, row, hint_added=True)
+    return redirect(_desk_url(row) + "#task-panel")
+
+
+@require_POST
+def task_move_on_view(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Let the market move on: the task's scripted prices, one tick each; the desk shows
+    what they did."""
+    row = _task_row(request, account_id)
+    try:
+        task_move_on(task=row)
+    except TaskRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.info(request, "The market moved on: see what it did in the task panel.")
+    return redirect(_desk_url(row) + "#task-panel")

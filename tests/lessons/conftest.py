@@ -10,6 +10,12 @@ from sandbox.lessons.services import lessons_seed
 
 
 @pytest.fixture
+def seeded(db: None) -> None:
+    """The desk's instruments only (the task tests make their own lessons)."""
+    services.instruments_seed()
+
+
+@pytest.fixture
 def lessons(db: None) -> None:
     services.instruments_seed()
     lessons_seed()
