@@ -33,6 +33,7 @@ from .services import (
     TaskRefused,
     UploadRefused,
     lesson_upload,
+    progress_answer,
     progress_step_seen,
     task_hint,
     task_move_on,
@@ -186,7 +187,12 @@ def lesson_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespo
     result = None
     if form.is_valid():
         result = answer_question(parsed, number - 1, form.cleaned_data["answer"])
-    context = _player_context(lesson, number, answer_form=form, answer=result)
+    learner = lesson_learner(request)
+    if result is not None and learner is not None:
+        progress_answer(account=learner, lesson=lesson, step=number - 1, correct=result.correct)
+    context = _player_context(
+        lesson, number, answer_form=form, answer=result, account_query=account_query(request)
+    )
     template = "lessons/player.html#question" if request.htmx else "lessons/player.html"
     return render(request, template, context, status=200 if result or request.htmx else 400)
 

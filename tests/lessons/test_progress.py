@@ -140,3 +140,27 @@ def test_a_task_done_is_recorded_once(lessons: None) -> None:
     progress_task_done(account=account, lesson=lesson, step=2)
     progress_task_done(account=account, lesson=lesson, step=5)
     assert progress(account).tasks_done == [2, 5]
+
+
+def test_the_answer_view_records_the_tries_for_the_learner(lessons: None, client: Client) -> None:
+    account = own_account(client)
+    url = f"/lessons/{KAREN}/10/answer/"
+    client.post(url, {"answer": "16400"}, headers={"HX-Request": "true"})
+    client.post(url, {"answer": "not a number"}, headers={"HX-Request": "true"})  # no try
+    client.post(url, {"answer": "16420"}, headers={"HX-Request": "true"})
+    assert progress(account).questions == {"9": {"tries": 2, "right": True, "first_try": False}}
+    other = account_create()
+    refused = client.post(f"{url}?account={other.pk}", {"answer": "16420"})
+    assert refused.status_code == 404
+    assert not LessonProgress.objects.filter(account=other).exists()
+
+
+def test_the_answer_form_keeps_the_account_parameter(lessons: None) -> None:
+    user = User.objects.create_user("bo", password="a long password 1234")
+    room = account_create(user=user)
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/lessons/{KAREN}/10/?account={room.pk}").content.decode()
+    assert f'action="/lessons/{KAREN}/10/answer/?account={room.pk}"' in page
+    client.post(f"/lessons/{KAREN}/10/answer/?account={room.pk}", {"answer": "16420"})
+    assert progress(room).questions["9"] == {"tries": 1, "right": True, "first_try": True}
