@@ -289,6 +289,9 @@ SANDBOX_DEFAULT_SYMBOL = "XBTUSDT"
 SANDBOX_TICKER = os.environ.get("SANDBOX_TICKER", "embedded")
 SANDBOX_LEASE_SECONDS = int(os.environ.get("SANDBOX_LEASE_SECONDS", "5"))
 SANDBOX_WATCH_SECONDS = 30  # a practice market keeps ticking this long after it was watched
+# Threads that draw the live desks' pushes (each market's feed draws in them, apart from
+# the ticker's thread and from the thread Channels gives every socket's database work).
+SANDBOX_DRAW_THREADS = 2
 # Margin call: warn when the mark is within this many percent of the liquidation price,
 # and raise the alarm within the second.
 SANDBOX_MARGIN_CALL_PERCENT = Decimal(os.environ.get("SANDBOX_MARGIN_CALL_PERCENT", "5"))

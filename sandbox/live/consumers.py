@@ -3,8 +3,9 @@
 On connect (and reconnect) the learner gets a full snapshot; then, on each tick of their
 market, the mark, their balances and positions, the chart, and (only when they change)
 the margin-call alerts and liquidation notices. A learner receives only their own
-figures: the socket joins the groups of their market and their own account, after the
-same ownership check as the pages. Messages from the browser are limited to asking for a
+figures: after the same ownership check as the pages, the socket is served by the
+process's feed of their market (:mod:`sandbox.live.feed`), which draws every desk it
+serves. Messages from the browser are limited to asking for a
 snapshot; anything else is refused and changes nothing.
 
 What one client may cost is bounded, on every socket of this base class (desk, board,
@@ -36,11 +37,11 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox.desk.accounts import account_for_scope
-from sandbox.desk.broadcast import account_group
+from sandbox.desk.models import Market
 from sandbox.desk.selectors import market_instruments
 
 from . import feed, services
-from .render import Seen, Viewer, render_update
+from .render import Seen, Viewer
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +97,22 @@ def open_sockets(owner: str) -> int:
     return len(_open.get(asyncio.get_running_loop(), {}).get(owner, ()))
 
 
-def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> int | None:
-    """The account's market id if this connection may watch it, else None."""
+#: Markets that tick only while someone watches them (a learner's own).
+KEEP_TICKING = (Market.Kind.PRACTICE, Market.Kind.TWINS)
+
+
+def _authorise(scope: dict[str, Any], account_id: int, symbol: str) -> Market | None:
+    """The account's market if this connection may watch it there, else None: the same
+    few reads whatever the size of the class."""
     account = account_for_scope(scope, account_id)
     if account is None:
         return None
-    if symbol not in {row.symbol for row in market_instruments(account.market)}:
+    market = account.market
+    if symbol not in {row.symbol for row in market_instruments(market)}:
         return None
-    services.market_watched(market_id=account.market_id)
-    return account.market_id
+    if market.kind in KEEP_TICKING:  # (a classroom's market ticks whether watched or not)
+        services.market_watched(market_id=market.pk)
+    return market
 
 
 class FragmentConsumer(AsyncWebsocketConsumer):
@@ -234,9 +242,12 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
 
 class DeskConsumer(FragmentConsumer):
-    """A learner's desk. Ticks come from the process's feed of the market (drawn for all
-    its desks at once); the account's own news (a trade, a liquidation, a stop that
-    fired) comes to this socket, which then sends whole sections."""
+    """A learner's desk. Everything it is sent comes from the process's feed of the
+    market, drawn for many desks at once: each tick; whole sections for its snapshots and
+    for the account's own news (a liquidation or a stop that fired, which the market's
+    message lists). Connecting costs a few reads of the account, whatever the size of the
+    class, and joins no group of its own: the snapshot is drawn by the feed with the
+    others waiting."""
 
     account_id: int
     symbol: str
@@ -248,18 +259,19 @@ class DeskConsumer(FragmentConsumer):
         route = self.scope["url_route"]["kwargs"]
         self.account_id = int(route["account_id"])
         self.symbol = str(route["symbol"])
-        market_id = await database_sync_to_async(_authorise)(
+        # In the loop's pool of threads: not behind the feeds' drawing, nor the ticker.
+        market = await database_sync_to_async(_authorise, thread_sensitive=False)(
             self.scope, self.account_id, self.symbol
         )
-        if market_id is None:
+        if market is None:
             await self.close(code=NOT_FOUND)
             return
-        self.market_id = market_id
+        self.market_id = market.pk
         self.generation = 0
-        await self.join(account_group(self.account_id), owner=f"account:{self.account_id}")
+        await self.join(owner=f"account:{self.account_id}")
         self.viewer = Viewer(self.account_id, self.symbol, Seen())
         try:
-            await feed.watch(market_id, self)
+            await feed.watch(market.pk, self, keep_ticking=market.kind in KEEP_TICKING)
         except Exception as error:  # the channel layer went away meanwhile: the page retries
             log.warning("desk not fed (channel layer unavailable): %r", error)
             del self.viewer
@@ -272,16 +284,4 @@ class DeskConsumer(FragmentConsumer):
             await feed.leave(self.market_id, self)
 
     async def snapshot(self) -> None:
-        await self.push(snapshot=True)
-
-    async def push(self, *, snapshot: bool = False) -> None:
-        self.generation += 1
-        await self.draw_and_send(
-            lambda: render_update(self.account_id, self.symbol, self.viewer.seen, snapshot=snapshot)
-        )
-
-    async def account_liquidated(self, event: dict[str, Any]) -> None:
-        await self.push()
-
-    async def account_changed(self, event: dict[str, Any]) -> None:
-        await self.push()
+        feed.request(self.market_id, self, full=True)

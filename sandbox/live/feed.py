@@ -6,9 +6,19 @@ the process's feed for the market joins it once, draws every desk it serves in o
 (:func:`sandbox.live.render.desk_updates`) and hands each socket its ready fragment.
 With several server processes, each has its own feed and serves its own learners.
 
-A desk that was just sent whole sections (its own trade, a liquidation, a stop that
-fired, a snapshot) is skipped for a tick drawn before them, so it never goes back to
-older figures.
+Whole sections are drawn by the feed too, for many desks at once: the snapshot of a desk
+that just connected (or asked for one), and the account's own news (a liquidation or a
+stop that fired, which the tick's message lists). A desk asks (:func:`request`) and the
+feed draws every desk waiting, at most ``BATCH`` at a time, in one pass between ticks: a
+crash that liquidates a whole class, or a class connecting at the bell, costs a few
+bulk reads and one render per desk, not a round of queries each. A desk waiting for
+whole sections is left out of a tick's pass (its sections show that tick anyway), and a
+desk that was sent whole sections is skipped for a tick drawn before them, so it never
+goes back to older figures.
+
+The drawing runs in threads of its own (:func:`drawing`), apart from the thread that
+Channels gives every consumer's database work, and from the ticker's: a long drawing
+never holds up a tick, a socket's handshake, or the pages.
 
 When the channel layer goes away (Redis stopped), the desks' sockets stay open but hear
 nothing: each feed checks every ``HEARTBEAT_SECONDS`` that a message it sends itself comes
@@ -23,12 +33,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from sandbox.desk.broadcast import market_group
@@ -43,6 +57,34 @@ HEARTBEAT_SECONDS = 2.0  # how often a feed checks that the channel layer carrie
 HEARTBEAT_TIMEOUT = 2.0  # how long it waits for its own message to come back
 HEARTBEAT = "feed.heartbeat"
 INBOX = 100  # ticks heard and not yet drawn, at most (the channel layer's own capacity)
+BATCH = 100  # desks drawn whole in one pass, at most (ticks heard meanwhile go between)
+
+T = TypeVar("T")
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _drawing_threads() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=int(settings.SANDBOX_DRAW_THREADS), thread_name_prefix="draw"
+            )
+        return _executor
+
+
+def drawing(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """``function`` made awaitable, run in the process's drawing threads: not in the one
+    thread Channels gives every consumer's database work (connects, the boards), nor in
+    the ticker's, so neither waits behind a long drawing. Each call opens its database
+    connection and closes it after (``CONN_MAX_AGE=0``; with SQLite's WAL a reader never
+    waits for the tick's writer)."""
+    awaitable: Callable[..., Awaitable[T]] = database_sync_to_async(
+        function, thread_sensitive=False, executor=_drawing_threads()
+    )
+    return awaitable
 
 
 class Desk(Protocol):
@@ -54,8 +96,6 @@ class Desk(Protocol):
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
 
-    async def snapshot(self) -> None: ...
-
 
 def connection_notice(live: bool) -> str:
     """The desk's "live updates are unavailable, retrying" line, shown or hidden."""
@@ -65,11 +105,17 @@ def connection_notice(live: bool) -> str:
 def _draw(
     market_id: int, viewers: list[Viewer], event: dict[str, Any], watched: bool
 ) -> list[str | None]:
+    """A tick's push for each viewer (``watched``: also mark a practice market watched)."""
     if watched:
         services.market_watched(market_id=market_id)
     return desk_updates(
         market_id, viewers, history=bool(event.get("ledger")), room=bool(event.get("room"))
     )
+
+
+def _draw_whole(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
+    """Whole sections for each viewer: a snapshot (``full``) or the account's own news."""
+    return desk_updates(market_id, viewers, full=full, own=not full)
 
 
 class MarketFeed:
@@ -86,7 +132,12 @@ class MarketFeed:
         # (judged behind that drawing, a busy feed would be taken for a Redis outage).
         self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX)
         self.heard = asyncio.Event()
+        # Desks waiting for whole sections, by channel; of which those wanting a snapshot.
+        self.wanted: dict[str, Desk] = {}
+        self.full: set[str] = set()
+        self.drawing = asyncio.Lock()  # one pass at a time: a desk's pushes keep their order
         self.ticks = 0
+        self.keep_ticking = False  # a practice market: marked watched while desks watch it
         self.live = True  # whether the channel layer carried the last heartbeat
         self.pong = asyncio.Event()
         self.sequence: int | None = None  # the last tick heard
@@ -121,16 +172,59 @@ class MarketFeed:
             self.inbox.append(event)
             self.heard.set()
 
+    def want(self, desk: Desk, *, full: bool) -> None:
+        """Draw ``desk`` whole sections soon, with the other desks waiting: a snapshot
+        (``full``) or its own news. A request while one waits is answered by it (a snapshot
+        shows the news too)."""
+        self.wanted[desk.channel_name] = desk
+        if full:
+            self.full.add(desk.channel_name)
+        self.heard.set()
+
     async def work(self) -> None:
-        """Draw and send what the feed heard, in order."""
+        """Draw and send what the feed heard, in order; the desks waiting for whole
+        sections between ticks."""
         while True:
             await self.heard.wait()
             self.heard.clear()
-            while self.inbox:
+            while self.inbox or self.wanted:
                 try:
-                    await self.deliver(self.inbox.popleft())
+                    if self.inbox:
+                        await self.deliver(self.inbox.popleft())
+                    if self.wanted:
+                        await self.draw_wanted()
                 except Exception:  # one bad tick must not stop the feed
                     log.exception("feed of market %s failed", self.market_id)
+
+    async def draw_wanted(self) -> None:
+        """Whole sections for up to ``BATCH`` waiting desks: snapshots in one pass, the
+        accounts' own news in another."""
+        async with self.drawing:
+            batch = dict(list(self.wanted.items())[:BATCH])
+            for name in batch:
+                del self.wanted[name]
+            full = {name for name in batch if name in self.full}
+            self.full -= full
+            for wants_full in (True, False):
+                desks = [d for name, d in batch.items() if (name in full) == wants_full]
+                desks = [d for d in desks if d.channel_name in self.desks]
+                if not desks:
+                    continue
+                for desk in desks:
+                    desk.generation += 1
+                updates = await drawing(_draw_whole)(
+                    self.market_id, [d.viewer for d in desks], wants_full
+                )
+                await self.hand_out(desks, updates)
+
+    async def hand_out(self, desks: list[Desk], updates: list[str | None]) -> None:
+        for desk, html in zip(desks, updates, strict=True):
+            if html is None or desk.channel_name not in self.desks:
+                continue  # shows this tick already, or gone
+            try:
+                await desk.send(text_data=html)
+            except Exception:  # a socket closing as we send must not stop the others
+                log.debug("desk %s went away", desk.channel_name)
 
     async def heartbeat(self) -> bool:
         """Whether a message sent to this feed's own channel comes back in time."""
@@ -165,12 +259,17 @@ class MarketFeed:
             log.exception("feed of market %s could not tell its desks", self.market_id)
 
     async def tell(self, live: bool) -> None:
-        """Show or hide the desks' notice; back live, each desk catches up with a snapshot."""
+        """Show or hide the desks' notice; back live, each desk catches up with a snapshot
+        (drawn for all of them in one pass) before the notice goes."""
         notice = connection_notice(live)
-        for desk in list(self.desks.values()):
+        desks = list(self.desks.values())
+        if live:
+            for desk in desks:
+                self.want(desk, full=True)
+            while self.wanted:
+                await self.draw_wanted()
+        for desk in desks:
             try:
-                if live:
-                    await desk.snapshot()
                 await desk.send(text_data=notice)
             except Exception:  # a socket closing as we send must not stop the others
                 log.debug("desk %s went away", desk.channel_name)
@@ -188,28 +287,37 @@ class MarketFeed:
             log.info("feed of market %s missed ticks: sending snapshots", self.market_id)
             await self.tell(True)
             return
-        skip = set(event.get("changed") or ())
-        desks = [d for d in self.desks.values() if d.viewer.account_id not in skip]
+        # The accounts the tick (or a mark set by hand) liquidated or whose stop fired:
+        # whole sections, drawn together once the tick is out.
+        changed = set(event.get("changed") or ())
+        for desk in self.desks.values():
+            if desk.viewer.account_id in changed:
+                self.want(desk, full=False)
+        desks = [
+            d
+            for d in self.desks.values()
+            if d.viewer.account_id not in changed and d.channel_name not in self.wanted
+        ]
         if not desks:
             return
         self.ticks += 1
-        drawn_at = [d.generation for d in desks]
-        updates = await database_sync_to_async(_draw)(
-            self.market_id, [d.viewer for d in desks], event, self.ticks % WATCH_EVERY == 0
-        )
-        for desk, generation, html in zip(desks, drawn_at, updates, strict=True):
-            if desk.generation != generation:
-                # Sent whole sections meanwhile: this push is not sent, so what the drawing
-                # noted as shown is not; the next tick sends every figure and the chart.
-                desk.viewer.seen.figures = {}
-                desk.viewer.seen.chart = None
-                continue
-            if html is None or desk.channel_name not in self.desks:
-                continue  # shows this tick already, or gone
-            try:
-                await desk.send(text_data=html)
-            except Exception:  # a socket closing as we send must not stop the others
-                log.debug("desk %s went away during a tick", desk.channel_name)
+        watched = self.keep_ticking and self.ticks % WATCH_EVERY == 0
+        async with self.drawing:
+            drawn_at = [d.generation for d in desks]
+            updates = await drawing(_draw)(
+                self.market_id, [d.viewer for d in desks], event, watched
+            )
+            sent = []
+            for desk, generation, html in zip(desks, drawn_at, updates, strict=True):
+                if desk.generation != generation:
+                    # Sent whole sections meanwhile: this push is not sent, so what the
+                    # drawing noted as shown is not; the next tick sends every figure and
+                    # the chart.
+                    desk.viewer.seen.figures = {}
+                    desk.viewer.seen.chart = None
+                    continue
+                sent.append((desk, html))
+            await self.hand_out([d for d, _ in sent], [h for _, h in sent])
 
 
 # One registry per event loop (a server has one; tests start a loop per test).
@@ -222,8 +330,9 @@ def _registry() -> dict[int, MarketFeed]:
     return _feeds.setdefault(asyncio.get_running_loop(), {})
 
 
-async def watch(market_id: int, desk: Desk) -> None:
-    """Serve ``desk`` the ticks of its market (starting the process's feed if needed)."""
+async def watch(market_id: int, desk: Desk, *, keep_ticking: bool = False) -> None:
+    """Serve ``desk`` the ticks of its market (starting the process's feed if needed);
+    ``keep_ticking``: a practice market, which ticks only while someone watches it."""
     feeds = _registry()
     feed = feeds.get(market_id)
     if feed is None:
@@ -235,7 +344,16 @@ async def watch(market_id: int, desk: Desk) -> None:
                 del feeds[market_id]
             await feed.stop()
             raise
+    feed.keep_ticking = feed.keep_ticking or keep_ticking
     feed.desks[desk.channel_name] = desk
+
+
+def request(market_id: int, desk: Desk, *, full: bool) -> None:
+    """Draw ``desk`` whole sections soon (a snapshot, or its own news), with the other
+    desks of its market waiting for theirs; nothing if the desk is not served."""
+    feed = _registry().get(market_id)
+    if feed is not None and desk.channel_name in feed.desks:
+        feed.want(desk, full=full)
 
 
 async def leave(market_id: int, desk: Desk) -> None:
@@ -244,6 +362,8 @@ async def leave(market_id: int, desk: Desk) -> None:
     if feed is None:
         return
     feed.desks.pop(desk.channel_name, None)
+    feed.wanted.pop(desk.channel_name, None)
+    feed.full.discard(desk.channel_name)
     if not feed.desks:
         del feeds[market_id]
         await feed.stop()

@@ -343,19 +343,3 @@ def _ledger_sections(
     context["parts"] = [(PARTIALS[name], True) for name in names]
     viewer.seen.figures = {}  # the sections hold every figure: the next tick sends them all
     return get_template("desk/sections.html").render(context)
-
-
-def render_update(
-    account_id: int,
-    symbol: str,
-    seen: Seen,
-    *,
-    snapshot: bool,
-) -> str:
-    """Whole sections for one desk: on connect (``snapshot``) and when its account
-    changed (a trade of its own, a liquidation, a stop that fired)."""
-    market_id = PaperAccount.objects.values_list("market_id", flat=True).get(pk=account_id)
-    viewer = Viewer(account_id, symbol, seen)
-    update = desk_updates(market_id, [viewer], full=snapshot, own=True)[0]
-    assert update is not None  # whole sections are always drawn
-    return update

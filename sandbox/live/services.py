@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from sandbox import engine
 from sandbox.desk import broadcast
-from sandbox.desk.broadcast import account_group, market_group
+from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_accounts, engine_market
 from sandbox.desk.services import KEY_SCALE, outcome_save, reindex, writer
@@ -195,19 +195,11 @@ def broadcast_tick(result: TickResult) -> None:
             "sequence": result.sequence,
             # Realisation and funding write ledger entries for everyone with a position.
             "ledger": result.realised or result.funded,
-            # These accounts hear of the tick in a message of their own (below).
+            # Their desks are sent whole sections (each process's feed draws them all in
+            # one pass): one message for the market, however many it liquidated.
             "changed": sorted([*result.liquidated, *result.triggered]),
         },
     )
-    for account_id in result.triggered:
-        broadcast.send(
-            account_group(account_id), {"type": "account.changed", "sequence": result.sequence}
-        )
-    for account_id, records in result.liquidated.items():
-        broadcast.send(
-            account_group(account_id),
-            {"type": "account.liquidated", "sequence": result.sequence, "records": records},
-        )
 
 
 # ------------------------------------------------------------------------------ leases

@@ -26,6 +26,7 @@ from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
 from sandbox.live import consumers, feed
 from sandbox.live.consumers import FLOODED, REFUSED, TOO_MANY_SOCKETS
+from sandbox.live.render import Viewer
 from tests.live.sockets import (
     WAIT,
     D,
@@ -499,15 +500,15 @@ async def test_deeply_nested_json_is_refused_and_the_socket_goes_on(learner: Lea
 
 
 def count_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Records every drawing of the desk by a socket (True for a snapshot)."""
+    """Records every desk the feed draws whole (True for a snapshot, False for news)."""
     drawn: list[bool] = []
-    draw = consumers.render_update
+    draw = feed._draw_whole
 
-    def counted(*args: object, snapshot: bool = False) -> str:
-        drawn.append(snapshot)
-        return draw(*args, snapshot=snapshot)  # type: ignore[arg-type]
+    def counted(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
+        drawn.extend(full for _ in viewers)
+        return draw(market_id, viewers, full)
 
-    monkeypatch.setattr(consumers, "render_update", counted)
+    monkeypatch.setattr(feed, "_draw_whole", counted)
     return drawn
 
 

@@ -432,9 +432,19 @@ class QuietDesk:
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.sent.append(text_data or "")
 
-    async def snapshot(self) -> None:
-        self.generation += 1
-        self.sent.append("snapshot")
+
+@pytest.fixture
+def snapshots(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The feed's passes drawing whole sections stand in for by "snapshot" each (or
+    "news"); records the accounts of each pass."""
+    passes: list[list[int]] = []
+
+    def draw(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
+        passes.append([v.account_id for v in viewers])
+        return ["snapshot" if full else "news" for _ in viewers]
+
+    monkeypatch.setattr(feed, "_draw_whole", draw)
+    return passes
 
 
 def notice(html: str) -> str:
@@ -444,8 +454,9 @@ def notice(html: str) -> str:
     return "hidden" if " hidden" in found.group(0) else "shown"
 
 
+@pytest.mark.django_db  # drawing runs through database_sync_to_async, which checks connections
 async def test_a_feed_tells_its_desks_when_the_layer_fails_and_snapshots_them_when_back(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, snapshots: list[list[int]]
 ) -> None:
     market = feed.MarketFeed(1)
     await market.start()
@@ -475,6 +486,7 @@ async def test_a_feed_tells_its_desks_when_the_layer_fails_and_snapshots_them_wh
             assert desk.sent[1] == "snapshot"
             assert notice(desk.sent[2]) == "hidden"
             assert desk.generation == 1
+        assert snapshots == [[1, 2]]  # both desks drawn in one pass
     finally:
         await market.stop()
 
@@ -534,7 +546,7 @@ async def test_a_feed_busy_drawing_a_tick_still_answers_its_heartbeat(
 
 @pytest.mark.django_db  # drawing runs through database_sync_to_async, which checks connections
 async def test_ticks_missed_on_the_way_send_each_desk_a_snapshot_instead(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, snapshots: list[list[int]]
 ) -> None:
     drawn: list[int] = []
 
