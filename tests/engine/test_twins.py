@@ -17,7 +17,7 @@ from sandbox.engine import (
     close_position,
     realise_profit,
 )
-from sandbox.engine.twins import TwinsGap, compare_twins
+from sandbox.engine.twins import TwinsComparison, TwinsGap, compare_twins
 
 from .helpers import ETHUSDT, XBTUSD, bal, funded, market, opened
 
@@ -30,7 +30,7 @@ def opened_twins(mkt: Market) -> tuple[Account, Account]:
     return iso, cross
 
 
-def compared(iso: Account, cross: Account, mkt: Market, currency: str = "USDT") -> object:
+def compared(iso: Account, cross: Account, mkt: Market, currency: str = "USDT") -> TwinsComparison:
     a, b = account_figures(iso, mkt), account_figures(cross, mkt)
     return compare_twins(
         a.balances[currency],
