@@ -139,10 +139,22 @@ def remember(response: HttpResponse, account: PaperAccount) -> None:
 
 
 def account_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | None:
-    """The same rule for a websocket: the signed-in user's account, or the browser's.
+    """The same rule for a websocket: the signed-in user's account, or the browser's, and
+    (as for a page) the accounts that belong to one of them: a side-by-side twin, a lesson
+    task's desk.
 
     ``scope`` carries the user (from Channels' AuthMiddlewareStack) and the cookies.
     """
+    owned = _owned_for_scope(scope, account_id)
+    if owned is not None:
+        return owned
+    child = PaperAccount.objects.filter(pk=account_id, parent__isnull=False).first()
+    if child is not None and child.parent_id and _owned_for_scope(scope, child.parent_id):
+        return child
+    return None
+
+
+def _owned_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | None:
     cookies = scope.get("cookies", {})
     for room_account in _room_accounts(cookies):
         if room_account.pk == account_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -194,6 +194,15 @@ def lesson_task(lesson: Lesson, index: int) -> Task:
     return task
 
 
+def traded(
+    instruments: Mapping[str, engine.Instrument], symbols: Iterable[str]
+) -> dict[str, engine.Instrument]:
+    """The lesson's instruments a task's desk trades: those with a price when it starts
+    (the lesson may know others it never prices)."""
+    wanted = set(symbols)
+    return {symbol: inst for symbol, inst in instruments.items() if symbol in wanted}
+
+
 def desk_terms(instruments: Mapping[str, engine.Instrument]) -> dict[str, engine.Instrument]:
     """The lesson's contracts as the desk trades them: the desk's instrument (its tick and
     quantity step, which its controls use) under the lesson's margin terms (maintenance
@@ -225,7 +234,7 @@ def lesson_market_terms(market: Market) -> Mapping[str, engine.Instrument]:
     if row is None:
         return {}
     try:
-        return desk_terms(row.lesson.parsed().scenario.instruments)
+        return desk_terms(traded(row.lesson.parsed().scenario.instruments, market.symbols))
     except (TaskRefused, ScenarioFormatError):
         return {}
 
@@ -258,7 +267,7 @@ def task_open(*, learner: PaperAccount, lesson: Lesson, index: int) -> TaskAccou
     if index not in parsed.tasks:
         raise LookupError(f"step {index} of {lesson.slug} has no task")
     start = task_start(parsed, index)
-    terms = desk_terms(start.instruments)
+    terms = desk_terms(traded(start.instruments, start.market.marks))
     with writer(), transaction.atomic():
         market = Market.objects.create(
             name=f"Lesson: {lesson.title}"[:100],

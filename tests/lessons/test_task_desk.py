@@ -7,12 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.test import Client
 from django.utils.html import escape
 
 from sandbox import engine
 from sandbox.desk import selectors as desk_selectors
+from sandbox.desk.accounts import COOKIE, account_for_scope
 from sandbox.desk.models import LedgerEntry, LiquidationRecord, Market, PaperAccount
 from sandbox.desk.services import account_create
 from sandbox.engine.tasks import play_then, task_start
@@ -289,3 +290,17 @@ def test_a_room_account_plays_the_task_with_the_account_parameter(seeded: None) 
     assert response["Location"] == f"/desk/{row.account_id}/XBTUSDT/#task-panel"
     # A task account is not itself a learner of lessons.
     assert client.get(f"/lessons/{lesson.slug}/1/?account={row.account_id}").status_code == 404
+
+
+def test_the_task_desks_socket_is_its_owners_only(seeded: None) -> None:
+    lesson = task_lesson("add-margin")
+    owner, _ = visitor()
+    row = opened(owner, lesson)
+    stranger, _ = visitor()
+
+    def scope(client: Client) -> dict[str, object]:
+        return {"cookies": {COOKIE: client.cookies[COOKIE].value}, "user": AnonymousUser()}
+
+    found = account_for_scope(scope(owner), row.account_id)
+    assert found is not None and found.pk == row.account_id
+    assert account_for_scope(scope(stranger), row.account_id) is None
