@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from sandbox import engine
-from sandbox.desk import broadcast
+from sandbox.desk import board_version, broadcast
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import Instrument, Market, MarkPrice
 from sandbox.engine.lessons import parse_lesson
@@ -90,7 +90,7 @@ def room_join(*, room: Room, display_name: str) -> RoomMember:
                 room=room, account=account, display_name=name, name_key=key
             )
             market_id = room.market_id
-            transaction.on_commit(lambda: broadcast.board_changed(market_id))
+            transaction.on_commit(lambda: desk_services.room_changed(market_id))
             return member
     except IntegrityError:
         raise JoinRefused(
@@ -102,10 +102,15 @@ def room_join(*, room: Room, display_name: str) -> RoomMember:
 
 
 def _changed(room: Room) -> None:
+    """Every screen of the room redraws with the teacher's change (once committed); the
+    class is ranked again first."""
     market = Market.objects.get(pk=room.market_id)
-    transaction.on_commit(
-        lambda: broadcast.market_changed(market.pk, market.sequence, ledger=True, room=True)
-    )
+
+    def tell() -> None:
+        board_version.bump(market.pk)
+        broadcast.market_changed(market.pk, market.sequence, ledger=True, room=True)
+
+    transaction.on_commit(tell)
 
 
 def room_play(*, room: Room, running: bool) -> None:
@@ -151,6 +156,8 @@ def room_crash(*, room: Room, symbol: str, percent: Decimal, ticks: int) -> None
 def room_set_price(*, room: Room, symbol: str, price: Decimal) -> None:
     """Set the price now (no waiting for the next tick), liquidating whatever it crosses."""
     desk_services.market_mark_set(market=room.market, symbol=_symbol(room, symbol), price=price)
+    market_id = room.market_id
+    transaction.on_commit(lambda: desk_services.room_changed(market_id))
 
 
 def room_script_lesson(*, room: Room, symbol: str, lesson_source: str) -> int:

@@ -22,12 +22,14 @@ from sandbox.desk.roles import teacher_required
 from sandbox.desk.templatetags import figures
 from sandbox.engine import display
 from sandbox.engine.money import parse_decimal, round_half_up
+from sandbox.engine.valuation import Valuation
 from sandbox.lessons.models import Lesson
 from sandbox.live.services import SPEEDS, ControlError
 
 from . import selectors, services
 from .forms import JoinForm, RoomForm
 from .models import Room, RoomMember
+from .progress import lesson_label, room_progress
 
 # Wrong room codes an address may send in a minute (from its first wrong one); then even
 # the right code waits for the minute to end. A class joining behind one address (a
@@ -82,20 +84,40 @@ def _join_url(request: HttpRequest, room: Room) -> str:
     return request.build_absolute_uri(f"/join/{room.code}/")
 
 
+def valuation_note(valuation: Valuation, *, exact: bool = False) -> str:
+    """How the board counts every currency in its quote currency, in one sentence: "XBT
+    valued at the XBTUSDT mark (56,000.5)". ``exact``: the price as exact text (the CSV)."""
+    parts = []
+    for rate in valuation.marked:
+        shown = format(rate.price, "f") if exact else figures.price(rate.price, rate.symbol)
+        dollar = f", 1 USD counted as 1 {valuation.quote}" if rate.dollar else ""
+        parts.append(f"{rate.currency} valued at the {rate.symbol} mark ({shown}{dollar})")
+    parts += [
+        f"{currency} not counted (no {currency} mark in this room)"
+        for currency in valuation.unvalued
+    ]
+    return "; ".join(parts)
+
+
 def board_context(room: Room) -> dict[str, Any]:
     room.market.refresh_from_db()
-    rows = selectors.learner_rows(room)
-    liquidated = sum(1 for row in rows if row.liquidations)
+    board = selectors.class_board(room, room.market)
+    lessons, progress = room_progress(room.pk, [row.member.account_id for row in board.rows])
     return {
         "room": room,
         "market": room.market,
-        "rows": sorted(rows, key=lambda row: row.member.display_name.casefold()),
-        "ranking": selectors.leaderboard(rows),
+        "rows": board.rows,
+        "lines": [(row, progress.get(row.member.account_id, [])) for row in board.rows],
+        "ranking": board.ranking,
+        "ranking_rule": selectors.RANKING_RULE,
+        "room_lessons": lessons,
+        "valuation": board.valuation,
+        "valuation_note": valuation_note(board.valuation),
         "feed": selectors.liquidation_feed(room),
         "levels": selectors.liquidations_by_level(room),
-        "liquidated": liquidated,
-        "liquidations": sum(row.liquidations for row in rows),
-        "currency": selectors.main_currency(room),
+        "liquidated": sum(1 for row in board.rows if row.liquidations),
+        "liquidations": sum(row.liquidations for row in board.rows),
+        "currency": board.valuation.quote,
         "marks": list(room.market.marks.select_related("instrument").order_by("instrument")),
     }
 
@@ -219,19 +241,51 @@ def room_conduct(request: HtmxHttpRequest, code: str) -> HttpResponse:
     return redirect("room_panel", code=room.code)
 
 
+def _csv_text(value: Decimal | None, places: int) -> str:
+    """A figure for the CSV: plain digits (no thousands separator), rounded half-up to
+    ``places`` decimals; empty where there is none."""
+    return "" if value is None else format(round_half_up(value, places), "f")
+
+
+def _positions_text(row: selectors.LearnerRow) -> str:
+    """Each position's side and the margin its learner chose: "XBTUSD short isolated 20x"."""
+    texts = []
+    for p in row.positions:
+        cross = p.margin_mode is engine.MarginMode.CROSS
+        chosen = "cross" if cross else f"isolated {format(p.leverage, 'f')}x"
+        texts.append(f"{p.symbol} {'long' if p.is_long else 'short'} {chosen}")
+    return "; ".join(texts)
+
+
 @teacher_required
 @require_GET
 def room_export(request: HttpRequest, code: str) -> HttpResponse:
-    """The room's results, one learner a row, as CSV."""
+    """The room's results, one learner a row, as CSV: the board's figures as plain text
+    (amounts to the engine's minor unit, 8 decimals), the valuation stated in the header."""
     room = _room_for_teacher(request, code)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="room-{room.code}.csv"'
     writer = csv.writer(response)
-    currency = selectors.main_currency(room)
+    board = selectors.class_board(room, room.market)
+    quote = board.valuation.quote
+    note = valuation_note(board.valuation, exact=True)
+    currencies = sorted({quote, *room.starting_balances, *board.valuation.rates})
+    lessons, progress = room_progress(room.pk, [row.member.account_id for row in board.rows])
     writer.writerow(
-        ["name", "joined", "trades", "liquidations", f"final equity ({currency})", "return %"]
+        [
+            "name",
+            "joined",
+            "trades",
+            "liquidations",
+            f"final equity ({quote}{'; ' + note if note else ''})",
+            "return % (against the starting balances at the same marks)",
+            *(f"margin balance ({currency})" for currency in currencies),
+            "positions (chosen margin)",
+            "effective leverage (value at mark over equity)",
+            *(f"progress: {lesson_label(lesson)}" for lesson in lessons),
+        ]
     )
-    for row in selectors.learner_rows(room):
+    for row in board.rows:
         name = row.member.display_name
         if name[:1] in ("=", "+", "-", "@"):
             name = "'" + name  # keep a spreadsheet from reading a name as a formula
@@ -241,8 +295,12 @@ def room_export(request: HttpRequest, code: str) -> HttpResponse:
                 row.member.joined_at.isoformat(timespec="seconds"),
                 row.trades,
                 row.liquidations,
-                format(row.equity, "f"),
-                format(round_half_up(row.return_percent, 2), "f"),
+                _csv_text(row.equity, 8),
+                _csv_text(row.return_percent, 2),
+                *(_csv_text(row.balances.get(currency), 8) for currency in currencies),
+                _positions_text(row),
+                _csv_text(row.leverage_used, 2),
+                *(item.text for item in progress.get(row.member.account_id, [])),
             ]
         )
     return response

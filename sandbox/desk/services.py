@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from sandbox import engine
 from sandbox.engine import display
 
-from . import broadcast
+from . import board_version, broadcast
 from .models import (
     Fill,
     Instrument,
@@ -388,8 +388,15 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
         outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
         if locked.market.kind == Market.Kind.ROOM:
             market_id = locked.market_id
-            transaction.on_commit(lambda: broadcast.board_changed(market_id))
+            transaction.on_commit(lambda: room_changed(market_id))
         return outcome
+
+
+def room_changed(market_id: int) -> None:
+    """A classroom's figures changed between ticks (committed): its ranking is computed
+    again (:mod:`.board_version`) and the teacher's board redraws."""
+    board_version.bump(market_id)
+    broadcast.board_changed(market_id)
 
 
 def margin_label(mode: engine.MarginMode, leverage: Decimal) -> str:

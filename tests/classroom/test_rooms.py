@@ -435,8 +435,12 @@ def test_html_in_a_name_is_stored_as_typed_and_escaped_everywhere(
         assert response.status_code == 200
         assert "<b>Ada</b>" not in body, where
         assert "<img src=x" not in body, where
-        assert "&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;: 0%" in body, where
-        assert "&lt;img src=x onerror=f()&gt;: 0%" in body, where
+        if where.endswith("desk"):  # the learners' leaderboard
+            assert "&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;: 0%" in body, where
+            assert "&lt;img src=x onerror=f()&gt;: 0%" in body, where
+        else:  # the teacher's board and leaderboard
+            assert '<th scope="row">&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;</th>' in body, where
+            assert '<th scope="row">&lt;img src=x onerror=f()&gt;</th>' in body, where
     board = text(pages["board"])
     assert '<tr data-learner="&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;">' in board
     assert "You are <strong>&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;</strong>." in text(
@@ -1180,7 +1184,7 @@ def test_an_order_for_an_instrument_not_in_the_room_is_refused(room: Room) -> No
 # ---------------------------------------------------------------------- leaderboard
 
 
-def test_the_leaderboard_counts_ten_points_off_a_liquidation(
+def test_the_leaderboard_ranks_by_return_and_shows_liquidations_apart(
     room: Room, teacher_client: Client
 ) -> None:
     room = quiet(room)
@@ -1201,25 +1205,64 @@ def test_the_leaderboard_counts_ten_points_off_a_liquidation(
     assert rows["Bob"].return_percent == D("-5.15")
     assert rows["Dee"].equity == D(10097)  # 10,000 − 3 fee + 100 unrealised
     assert rows["Dee"].return_percent == D("0.97")
+    # Cy lost the 120 USDT margin of a 0.1 long at 50x and the 3 USDT fee.
+    assert rows["Cy"].equity == D(9877)
+    assert rows["Cy"].return_percent == D("-1.23")
     assert rows["Cy"].liquidations == 1
     assert rows["Cy"].trades == 1
-    # Cy lost less money than Bob, but the liquidation costs 10 points.
-    assert rows["Bob"].return_percent < rows["Cy"].return_percent < 0
-    assert rows["Cy"].score == rows["Cy"].return_percent - 10
-    assert rows["Bob"].score == rows["Bob"].return_percent
+    # Ranked by return alone: Cy lost less than Bob, liquidation or not.
     ranking = [row.member.display_name for row in selectors.leaderboard(list(rows.values()))]
-    assert ranking == ["Dee", "Ada", "Bob", "Cy"]
+    assert ranking == ["Dee", "Ada", "Cy", "Bob"]
 
     board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
-    cy_score = f"{(rows['Cy'].score).quantize(D('0.01'))}%"
-    listed = ["<li>Dee: 0.97%</li>", "<li>Ada: 0%</li>", "<li>Bob: -5.15%</li>"]
-    listed.append(f"<li>Cy: {cy_score}</li>")
-    positions = [board.index(item) for item in listed]
-    assert positions == sorted(positions)
+    assert selectors.RANKING_RULE in board
+    listed = [
+        '<tr data-place="1"><td>1</td><th scope="row">Dee</th><td class="gain">0.97%</td>'
+        "<td>0</td></tr>",
+        '<tr data-place="2"><td>2</td><th scope="row">Ada</th><td class="flat">0%</td>'
+        "<td>0</td></tr>",
+        '<tr data-place="3"><td>3</td><th scope="row">Cy</th><td class="loss">-1.23%</td>'
+        "<td>1</td></tr>",
+        '<tr data-place="4"><td>4</td><th scope="row">Bob</th><td class="loss">-5.15%</td>'
+        "<td>0</td></tr>",
+    ]
+    for item in listed:
+        assert item in board
+    assert "-11.23%" not in board  # no penalty inside a percentage
 
     desk = text(ada.desk())
-    assert f"Cy: {cy_score} (1 liquidation)</li>" in desk
+    assert selectors.RANKING_RULE in desk
+    assert "Cy: -1.23% (1 liquidation)</li>" in desk
     assert '<li value="2" aria-current="true" class="me">Ada: 0% (you)</li>' in desk
+
+
+def test_equal_returns_rank_the_one_with_fewer_liquidations_first(room: Room) -> None:
+    """Two learners back at the same equity: the one liquidated on the way ranks second,
+    whatever the names' order."""
+    room = quiet(room)
+    for name in ("Ann", "Zed"):
+        join_room(room, name)
+    ann = RoomMember.objects.get(room=room, display_name="Ann")
+    LiquidationRecord.objects.create(
+        account_id=ann.account_id,
+        symbol="XBTUSDT",
+        settle="USDT",
+        margin_mode="isolated",
+        qty=D("0.1"),
+        avg_entry_price=D(60000),
+        funds=D(120),
+        maintenance_margin=D(30),
+        liquidation_price=D(59100),
+        bankruptcy_price=D(58800),
+        mark_price=D(59000),
+        loss=D(-120),
+        insurance_fund_change=D(20),
+    )
+    ranking = selectors.leaderboard(selectors.learner_rows(room))
+    assert [(r.member.display_name, r.return_percent, r.liquidations) for r in ranking] == [
+        ("Zed", D(0), 0),
+        ("Ann", D(0), 1),
+    ]
 
 
 def test_ties_are_ranked_by_name(room: Room) -> None:
@@ -1250,7 +1293,7 @@ def test_a_learner_sees_the_leaderboard_only_when_it_is_visible(
     # The teacher still sees it, marked as hidden from learners.
     board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
     assert ": hidden from learners" in board
-    assert "<li>Grace: 0%</li>" in board
+    assert '<th scope="row">Grace</th><td class="flat">0%</td>' in board
 
     conduct(teacher_client, room, "show_board")
     assert reload_room(room).leaderboard_visible is True
@@ -1362,7 +1405,7 @@ def test_the_export_has_one_row_per_learner(room: Room, teacher_client: Client) 
 
     header, *rows = export_rows(teacher_client, room)
 
-    assert header == ["name", "joined", "trades", "liquidations", "final equity (USDT)", "return %"]
+    assert header == EXPORT_HEADER
     by_name = {row[0]: row for row in rows}
     assert sorted(by_name) == ["Ada", "Bob", "Cy"]
     assert len(rows) == 3
@@ -1375,17 +1418,27 @@ def test_the_export_has_one_row_per_learner(room: Room, teacher_client: Client) 
     assert D(by_name["Ada"][4]) == D(9994)  # two fees of 3
     assert by_name["Ada"][2:4] == ["2", "0"]
     assert by_name["Ada"][5] == "-0.06"
-    assert by_name["Bob"][2:] == ["0", "0", "10000", "0.00"]
+    assert by_name["Ada"][6:] == ["9994.00000000", "", ""]
+    assert by_name["Bob"][2:] == ["0", "0", "10000.00000000", "0.00", "10000.00000000", "", ""]
     assert by_name["Cy"][2:4] == ["1", "1"]
-    cy_row = next(r for r in selectors.learner_rows(room) if r.member.display_name == "Cy")
-    assert D(by_name["Cy"][4]) == cy_row.equity
-    assert by_name["Cy"][5] == format(cy_row.return_percent.quantize(D("0.01")), "f")
+    assert by_name["Cy"][4:] == ["9877.00000000", "-1.23", "9877.00000000", "", ""]
+
+
+EXPORT_HEADER = [
+    "name",
+    "joined",
+    "trades",
+    "liquidations",
+    "final equity (USDT)",
+    "return % (against the starting balances at the same marks)",
+    "margin balance (USDT)",
+    "positions (chosen margin)",
+    "effective leverage (value at mark over equity)",
+]
 
 
 def test_the_export_of_an_empty_room_is_its_header(room: Room, teacher_client: Client) -> None:
-    assert export_rows(teacher_client, room) == [
-        ["name", "joined", "trades", "liquidations", "final equity (USDT)", "return %"]
-    ]
+    assert export_rows(teacher_client, room) == [EXPORT_HEADER]
 
 
 @pytest.mark.parametrize(
