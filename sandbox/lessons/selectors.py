@@ -118,7 +118,10 @@ class TaskView:
 
 
 def move_text(move: Step, market: engine.Market) -> str:
-    """A ``then`` move in words: "XBTUSDT mark 44,700", "XBTUSDT funding at 0.1%"."""
+    """A ``then`` move in words: "XBTUSDT mark 44,700", "XBTUSDT funding at a rate of
+    0.1%", "profit realisation"."""
+    if move.op == "realise":
+        return "profit realisation"
     symbol = str(move.args["symbol"])
     if move.op == "mark":
         tick = market.instruments[symbol].tick_size if symbol in market.instruments else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -15,6 +16,7 @@ from django.utils.text import slugify
 
 from sandbox import engine
 from sandbox.desk import selectors as desk_selectors
+from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
 from sandbox.desk.services import outcome_save, writer
 from sandbox.engine.lessons import parse_lesson
@@ -350,27 +352,36 @@ def task_move_on(*, task: TaskAccount) -> TaskAccount:
     if not check.done:
         raise TaskRefused("Not yet: " + " ".join(check.missing))
     progress_task_done(account=task.learner, lesson=task.lesson, step=task.step)
-    task.moved_at = timezone.now()
-    task.save(update_fields=["moved_at"])
+    now = timezone.now()
+    # Claimed once: a second press (another tab) finds it taken and plays nothing.
+    if not TaskAccount.objects.filter(pk=task.pk, moved_at__isnull=True).update(moved_at=now):
+        raise TaskRefused(
+            "The market has already moved on for this task: start the task again to replay it."
+        )
+    task.moved_at = now
     market = task.account.market
     for move in task_then(spec):
-        symbol = str(move.args["symbol"])
+        a = move.args
         if move.op == "mark":
-            live_services.market_script(
-                market=market, symbol=symbol, moves=[f"={format(move.args['price'], 'f')}"]
-            )
+            price = format(a["price"], "f")
+            live_services.market_script(market=market, symbol=a["symbol"], moves=[f"={price}"])
             live_services.market_tick(market_id=market.pk)
-        else:
-            _funding(task.account, symbol, move.args["rate"])
+        elif move.op == "funding":
+            pay = functools.partial(engine.pay_funding, symbol=a["symbol"], rate=a["rate"])
+            _account_move(task.account, pay)
+        else:  # "realise": cross profit into the wallet, as the periodic realisation does
+            _account_move(task.account, engine.realise_profit)
     return task
 
 
-def _funding(account: PaperAccount, symbol: str, rate: Decimal) -> None:
+def _account_move(account: PaperAccount, action: desk_services.Action) -> None:
+    """A ``then`` move that is not a new mark (a funding payment, a profit realisation),
+    applied to the task account as a tick applies it, and saved with its ledger."""
     with writer(), transaction.atomic():
         locked = (
             PaperAccount.objects.select_for_update().select_related("market").get(pk=account.pk)
         )
         before = desk_selectors.engine_account(locked)
         prices = desk_selectors.engine_market(locked.market)
-        outcome = engine.pay_funding(before, prices, symbol, rate)
+        outcome = action(before, prices)
         outcome_save(locked, before, outcome, prices, sequence=locked.market.sequence)

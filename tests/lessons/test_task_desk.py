@@ -304,3 +304,24 @@ def test_the_task_desks_socket_is_its_owners_only(seeded: None) -> None:
     found = account_for_scope(scope(owner), row.account_id)
     assert found is not None and found.pk == row.account_id
     assert account_for_scope(scope(stranger), row.account_id) is None
+
+
+def test_a_funding_move_is_paid_as_the_engine_pays_it(seeded: None) -> None:
+    funding = [{"op": "funding", "symbol": "XBTUSDT", "rate": "0.01"}, *SURVIVED[:1]]
+    lesson = task_lesson("add-margin-funding", funding)
+    client, _ = visitor()
+    row = opened(client, lesson)
+    add_margin(client, row, "50")
+    account = PaperAccount.objects.get(pk=row.account_id)
+    expected = play_then(
+        lesson.parsed().tasks[TASK_STEP],
+        desk_selectors.engine_account(account),
+        desk_selectors.engine_market(account.market),
+    )
+    client.post(f"/lesson-task/{row.account_id}/move-on/")
+    assert desk_selectors.engine_account(account) == expected[-1].account
+    paid = LedgerEntry.objects.get(account=account, reason="funding")
+    assert paid.amount == Decimal("-20")  # 1% of 0.04 x 50,000, paid by the long
+    ledger_adds_up(account.pk)
+    desk = client.get(f"/desk/{account.pk}/XBTUSDT/").content.decode()
+    assert "XBTUSDT funding at a rate of 1%, then XBTUSDT mark 48,000." in desk
