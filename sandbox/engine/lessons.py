@@ -29,6 +29,7 @@ is the engine's own, at any step, forwards or back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -176,6 +177,10 @@ class Frame:
     task: Task | None
     marks: tuple[tuple[int, str, Decimal], ...]  # (step, symbol, price) so far, for the chart
     notes: tuple[tuple[int, str], ...]  # the narration so far, newest last
+    # Until the question is answered: the figure paths that would show its answer, and
+    # whether the step's narration states it (see :func:`answer_on_screen`).
+    hidden: tuple[str, ...] = ()
+    note_states_answer: bool = False
 
     @property
     def all_agree(self) -> bool:
@@ -194,6 +199,16 @@ def frame(lesson: Lesson, index: int) -> Frame:
         raise IndexError(f"the lesson has steps 0 to {lesson.steps - 1}")
     _, records = _replay(lesson, index)
     steps = lesson.scenario.steps
+    hidden: tuple[str, ...] = ()
+    note_states_answer = False
+    if index in lesson.questions:
+        answer = question_answer(lesson, index)
+        question = lesson.questions[index]
+        if answer is not None:
+            shown = figure_at(records[-1], question.figure)
+            if isinstance(shown, Decimal) and round_half_up(shown, question.places) == answer:
+                hidden = (question.figure,)
+            note_states_answer = states_number(steps[index].note, answer, question.places)
     marks = tuple(
         (s.index, s.args["symbol"], s.args["price"])
         for s, r in zip(steps[: index + 1], records, strict=True)
@@ -208,7 +223,48 @@ def frame(lesson: Lesson, index: int) -> Frame:
         task=lesson.tasks.get(index),
         marks=marks,
         notes=tuple((s.index, s.note) for s in steps[: index + 1] if s.note),
+        hidden=hidden,
+        note_states_answer=note_states_answer,
     )
+
+
+_NUMBER_IN_TEXT = re.compile(r"[-\u2212]?\d[\d,]*(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> list[tuple[str, Decimal]]:
+    """Every number written in a text (as the app prints them: 44,250.5), with its value."""
+    found = []
+    for match in _NUMBER_IN_TEXT.finditer(text):
+        written = match.group().rstrip(",")
+        try:
+            found.append((written, display.read_number(written)))
+        except display.NumberTextError:
+            continue
+    return found
+
+
+def states_number(text: str, value: Decimal, places: int) -> bool:
+    """Whether ``text`` states ``value`` (a number in it rounds to it at ``places``)."""
+    return any(round_half_up(n, places) == value for _, n in numbers_in(text))
+
+
+def question_answer(lesson: Lesson, index: int) -> Decimal | None:
+    """The engine's answer to the question of step ``index``, rounded as it is checked."""
+    question = lesson.questions[index]
+    state, records = _replay(lesson, index)
+    record = records[-1]
+    for step in question.after:
+        record = state.apply(step)
+    value = figure_at(record, question.figure)
+    return round_half_up(value, question.places) if isinstance(value, Decimal) else None
+
+
+def answer_on_screen(lesson: Lesson, index: int) -> bool:
+    """Whether the step shows the answer to its own question before it is asked: the
+    figure asked for is on the screen with the answer's value, or the narration states it.
+    The player hides those (:attr:`Frame.hidden`) until the learner has answered."""
+    current = frame(lesson, index)
+    return bool(current.hidden) or current.note_states_answer
 
 
 def figure_at(record: StepRecord, path: str) -> Any:

@@ -35,8 +35,9 @@ its figures, as it ignores ``"question"``, but validates it: see :func:`parse_ta
   start does **not** meet the goals and the solution, every action accepted, **does**:
   every task can be solved, and none is solved already.
 * ``then``: the scripted market after the task, one tick a move: a mark
-  (``{"symbol": ..., "price": ...}``) or a funding payment
-  (``{"op": "funding", "symbol": ..., "rate": ...}``).
+  (``{"symbol": ..., "price": ...}``), a funding payment
+  (``{"op": "funding", "symbol": ..., "rate": ...}``) or a profit realisation
+  (``{"op": "realise"}``).
 
 :func:`task_check` checks the goals against the learner's real account and says, in plain
 words, what is still missing. Pure Python, Decimal throughout, no Django.
@@ -64,6 +65,7 @@ from .operations import (
     default_setting,
     pay_funding,
     place_order,
+    realise_profit,
     set_leverage,
     set_triggers,
 )
@@ -85,7 +87,7 @@ NUMBER_COMPARISONS = ("below", "at_most", "above", "at_least")
 #: The actions a learner takes on the desk (a solution may use only these).
 DESK_ACTIONS = ("leverage", "order", "close", "add_margin", "stop")
 #: What may happen to the market after a task.
-THEN_OPS = ("mark", "funding")
+THEN_OPS = ("mark", "funding", "realise")
 
 BALANCE_GOALS = ("wallet_balance", "available_balance", "unrealised_pnl", "margin_balance")
 POSITION_GOALS = (
@@ -472,19 +474,22 @@ def desk_action(account: Account, market: Market, step: Step) -> Account:
 def then_tick(account: Account, market: Market, move: Step) -> ThenTick:
     """One of the ``then`` moves applied to an account, as a market tick applies it: a new
     mark fires the stops it reaches and liquidates what it pushes through; a funding
-    payment is paid at the mark."""
+    payment is paid at the mark; a realisation moves cross profit into the wallet."""
     a = move.args
     if move.op == "mark":
         market = market.with_mark(a["symbol"], a["price"])
         outcome = apply_mark(account, market, a["symbol"])
+    elif move.op == "realise":
+        outcome = realise_profit(account, market)
     else:
         outcome = pay_funding(account, market, a["symbol"], a["rate"])
     return ThenTick(move, market, outcome.account, outcome.events)
 
 
 def task_then(task: Task) -> tuple[Step, ...]:
-    """The scripted market after the task: mark moves (``op`` "mark", ``symbol``,
-    ``price``) and funding payments (``op`` "funding", ``symbol``, ``rate``), one a tick."""
+    """The scripted market after the task, one a tick: mark moves (``op`` "mark",
+    ``symbol``, ``price``), funding payments (``op`` "funding", ``symbol``, ``rate``) and
+    profit realisations (``op`` "realise")."""
     return task.then
 
 

@@ -391,7 +391,7 @@ def test_a_stop_loss_task_is_solved_by_its_stop_action() -> None:
         ),
         (
             {"then": [{"op": "order", "symbol": "XBTUSDT", "side": "buy", "qty": "1"}]},
-            "step 3, field 'task'.then[0].op: 'order' is not one of mark, funding",
+            "step 3, field 'task'.then[0].op: 'order' is not one of mark, funding, realise",
         ),
         ({"colour": "red"}, "step 3, field 'task': 'colour' is not a field of a task"),
     ],
