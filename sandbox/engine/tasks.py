@@ -55,9 +55,9 @@ from . import display
 from .account import Account, Event
 from .errors import Rejected
 from .figures import PositionFigures, account_figures
-from .instruments import Instrument
+from .instruments import BUILT_IN_INSTRUMENTS, Instrument
 from .market import Market
-from .money import exact
+from .money import exact, is_multiple
 from .operations import (
     apply_mark,
     change_margin,
@@ -675,6 +675,7 @@ def parse_task(index: int, raw: object, instruments: Mapping[str, Instrument]) -
         MAX_THEN,
         mark_by_default=True,
     )
+    _on_desk_steps(index, solution, then)
     explanation = raw.get("explanation", "")
     if not isinstance(explanation, str):
         raise ScenarioFormatError(f"{_where(index, 'explanation')}: expected text")
@@ -682,6 +683,32 @@ def parse_task(index: int, raw: object, instruments: Mapping[str, Instrument]) -
     if unknown:
         raise ScenarioFormatError(f"{_where(index)}: {unknown[0]!r} is not a field of a task")
     return Task(index, prompt.strip(), goals, hints, solution, then, explanation.strip())
+
+
+def _on_desk_steps(index: int, solution: Sequence[Step], then: Sequence[Step]) -> None:
+    """A task is played on the desk, whose contracts (the built-in table's) trade in their
+    own quantity steps and price ticks: a solution's order the desk could not place, or a
+    move to a price the desk's market would round to its tick, is refused."""
+    for field_name, steps in (("solution", solution), ("then", then)):
+        for number, step in enumerate(steps):
+            desk = BUILT_IN_INSTRUMENTS.get(str(step.args.get("symbol", "")))
+            if desk is None:
+                continue
+            where = _where(index, f"{field_name}[{number}]")
+            qty = step.args.get("qty")
+            if step.op == "order" and not is_multiple(qty, desk.qty_step):
+                raise ScenarioFormatError(
+                    f"{where}.qty: the desk trades {desk.symbol} in steps of "
+                    f"{display.qty(desk.qty_step)}; {display.qty(qty)} is not a whole number "
+                    "of them"
+                )
+            prices = [step.args.get(k) for k in ("price", "stop_loss", "take_profit")]
+            for price in prices:
+                if price is not None and not is_multiple(price, desk.tick_size):
+                    raise ScenarioFormatError(
+                        f"{where}: {display.qty(price)} is between the desk's {desk.symbol} "
+                        f"ticks of {display.qty(desk.tick_size)}"
+                    )
 
 
 def _describe(step: Step) -> str:

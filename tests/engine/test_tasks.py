@@ -394,6 +394,19 @@ def test_a_stop_loss_task_is_solved_by_its_stop_action() -> None:
             "step 3, field 'task'.then[0].op: 'order' is not one of mark, funding, realise",
         ),
         ({"colour": "red"}, "step 3, field 'task': 'colour' is not a field of a task"),
+        (
+            {"solution": [{"op": "order", "symbol": "XBTUSDT", "side": "buy", "qty": "0.0005"}]},
+            "step 3, field 'task'.solution[0].qty: the desk trades XBTUSDT in steps of 0.001; "
+            "0.0005 is not a whole number of them",
+        ),
+        (
+            {"then": [{"symbol": "XBTUSDT", "price": "46000.3"}]},
+            "step 3, field 'task'.then[0]: 46,000.3 is between the desk's XBTUSDT ticks of 0.5",
+        ),
+        (
+            {"solution": [{"op": "stop", "symbol": "XBTUSDT", "stop_loss": "48000.25"}]},
+            "step 3, field 'task'.solution[0]: 48,000.25 is between the desk's XBTUSDT ticks",
+        ),
     ],
 )
 def test_a_malformed_task_is_refused_naming_the_line_step_and_field(
