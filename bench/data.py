@@ -50,6 +50,7 @@ def build_market(positions: int, near: int, seed: int = 7) -> Market:
             held.append(
                 Position(
                     account=account,
+                    market=market,
                     instrument_id=symbol,
                     qty=p.qty,
                     cost_value=p.cost_value,

@@ -193,6 +193,13 @@ class Position(models.Model):
     """An open position, as the engine keeps it (values at avg cost and avg entry)."""
 
     account = models.ForeignKey(PaperAccount, on_delete=models.CASCADE, related_name="positions")
+    # The account's market, kept on the position too (written with every position, see
+    # ``outcome_save``): a tick finds the positions a mark reached with one index range
+    # per condition, (market, instrument, key), without a join through the accounts. The
+    # indexes below all start with it, so it needs no index of its own.
+    market = models.ForeignKey(
+        Market, on_delete=models.CASCADE, related_name="positions", db_index=False
+    )
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
     qty = ExactDecimalField()
     cost_value = ExactDecimalField()
@@ -227,12 +234,23 @@ class Position(models.Model):
                 fields=["account", "instrument"], name="one_position_per_symbol"
             )
         ]
+        # One index per condition of a tick's candidate query (see live.services): each
+        # is a range scan within one market and instrument.
         indexes = [
-            models.Index(fields=["instrument", "is_long", "liquidation_key"], name="liq_index"),
-            models.Index(fields=["instrument", "trigger_below_key"], name="trigger_below_index"),
-            models.Index(fields=["instrument", "trigger_above_key"], name="trigger_above_index"),
-            models.Index(fields=["instrument", "band_low_key"], name="band_low_index"),
-            models.Index(fields=["instrument", "band_high_key"], name="band_high_index"),
+            models.Index(
+                fields=["market", "instrument", "is_long", "liquidation_key"],
+                name="position_liquidation",
+            ),
+            models.Index(
+                fields=["market", "instrument", "trigger_below_key"], name="position_below"
+            ),
+            models.Index(
+                fields=["market", "instrument", "trigger_above_key"], name="position_above"
+            ),
+            models.Index(fields=["market", "instrument", "band_low_key"], name="position_band_low"),
+            models.Index(
+                fields=["market", "instrument", "band_high_key"], name="position_band_high"
+            ),
         ]
 
 

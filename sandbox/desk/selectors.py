@@ -92,6 +92,106 @@ POSITION_COLUMNS = (
     "stop_loss",
     "take_profit",
 )
+# A position's index columns (see Position), as ``desk.services.index_keys`` computes them.
+KEY_COLUMNS = (
+    "is_long",
+    "liquidation_key",
+    "trigger_below_key",
+    "trigger_above_key",
+    "band_low_key",
+    "band_high_key",
+)
+# The most ids one query names (SQLite allows 32,766 parameters in a statement).
+ID_CHUNK = 5000
+
+IndexKeys = dict[str, dict[str, Any]]  # symbol → index columns
+
+
+@dataclass(frozen=True)
+class StoredAccounts:
+    """Accounts as the engine sees them, and each position's index columns as stored (what
+    a tick compares its new ones to)."""
+
+    states: dict[int, engine.Account]
+    keys: dict[int, IndexKeys]
+
+
+def id_chunks(ids: list[int]) -> list[list[int]]:
+    """``ids`` in lists short enough for one query's parameters."""
+    return [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
+
+
+def stored_accounts(
+    account_ids: list[int] | None = None, *, market_id: int | None = None, keys: bool = False
+) -> StoredAccounts:
+    """Many accounts in one query per table (more only past ``ID_CHUNK`` ids): the given
+    ones, or with ``account_ids=None`` every account of ``market_id`` that holds a
+    position. With ``market_id`` the rows are selected by market (use it when most of the
+    market's accounts are wanted), not by a long list of ids. With ``keys``, the
+    positions' index columns too. Rows are read as tuples: no model instances."""
+    batches: list[dict[str, Any]]
+    if market_id is not None:
+        batches = [{"account__market_id": market_id}]
+        position_batches: list[dict[str, Any]] = [{"market_id": market_id}]
+    else:
+        assert account_ids is not None
+        batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
+        position_batches = batches
+    columns = POSITION_COLUMNS + KEY_COLUMNS if keys else POSITION_COLUMNS
+    rows = [row for chosen in position_batches for row in _rows(Position, chosen, columns)]
+    if account_ids is None:
+        account_ids = sorted({row[0] for row in rows})
+    wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
+    positions: dict[int, dict[str, engine.Position]] = {pk: {} for pk in account_ids}
+    settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
+    stored: dict[int, IndexKeys] = {pk: {} for pk in account_ids}
+    modes = {mode.value: mode for mode in engine.MarginMode}
+    for row in rows:
+        account_id, symbol, qty, cost, entry, mode, leverage, margin, realised, stop, take = row[
+            :11
+        ]
+        if account_id not in positions:
+            continue
+        positions[account_id][symbol] = engine.Position(
+            symbol=symbol,
+            qty=qty,
+            cost_value=cost,
+            entry_value=entry,
+            mode=modes[mode],
+            leverage=leverage,
+            position_margin=margin,
+            realised_pnl=realised,
+            stop_loss=stop,
+            take_profit=take,
+        )
+        if keys:
+            stored[account_id][symbol] = dict(zip(KEY_COLUMNS, row[11:], strict=True))
+    for chosen in batches:
+        for account_id, currency, balance in _rows(
+            Wallet, chosen, ("account_id", "currency", "balance")
+        ):
+            if account_id in wallets:
+                wallets[account_id][currency] = balance
+        for account_id, symbol, mode, leverage in _rows(
+            MarginSettingRow, chosen, ("account_id", "instrument_id", "mode", "leverage")
+        ):
+            if account_id in settings:
+                settings[account_id][symbol] = engine.MarginSetting(modes[mode], leverage)
+    return StoredAccounts(
+        states={
+            pk: engine.Account(wallets=wallets[pk], positions=positions[pk], settings=settings[pk])
+            for pk in account_ids
+        },
+        keys=stored,
+    )
+
+
+def _rows(
+    model: type[Position] | type[Wallet] | type[MarginSettingRow],
+    chosen: dict[str, Any],
+    columns: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
+    return list(model.objects.filter(**chosen).order_by().values_list(*columns))
 
 
 def engine_accounts(
@@ -102,44 +202,7 @@ def engine_accounts(
 
     With ``market_id`` (the accounts are on that market, and most of its accounts are
     wanted) the rows are selected by market, not by a long list of ids."""
-    wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
-    positions: dict[int, dict[str, engine.Position]] = {pk: {} for pk in account_ids}
-    settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
-    chosen: dict[str, Any] = (
-        {"account__market_id": market_id}
-        if market_id is not None
-        else {"account_id__in": account_ids}
-    )
-    for account_id, currency, balance in Wallet.objects.filter(**chosen).values_list(
-        "account_id", "currency", "balance"
-    ):
-        if account_id in wallets:
-            wallets[account_id][currency] = balance
-    for row in Position.objects.filter(**chosen).values_list(*POSITION_COLUMNS):
-        account_id, symbol, qty, cost, entry, mode, leverage, margin, realised, stop, take = row
-        if account_id not in positions:
-            continue
-        positions[account_id][symbol] = engine.Position(
-            symbol=symbol,
-            qty=qty,
-            cost_value=cost,
-            entry_value=entry,
-            mode=engine.MarginMode(mode),
-            leverage=leverage,
-            position_margin=margin,
-            realised_pnl=realised,
-            stop_loss=stop,
-            take_profit=take,
-        )
-    for account_id, symbol, mode, leverage in MarginSettingRow.objects.filter(**chosen).values_list(
-        "account_id", "instrument_id", "mode", "leverage"
-    ):
-        if account_id in settings:
-            settings[account_id][symbol] = engine.MarginSetting(engine.MarginMode(mode), leverage)
-    return {
-        pk: engine.Account(wallets=wallets[pk], positions=positions[pk], settings=settings[pk])
-        for pk in account_ids
-    }
+    return stored_accounts(account_ids, market_id=market_id).states
 
 
 def engine_account(account: PaperAccount) -> engine.Account:

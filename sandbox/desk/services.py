@@ -13,13 +13,15 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.utils import timezone
 
 from sandbox import engine
 from sandbox.engine import display
@@ -39,7 +41,7 @@ from .models import (
     Position,
     Wallet,
 )
-from .selectors import engine_account, engine_market
+from .selectors import engine_account, engine_market, id_chunks
 
 Action = Callable[[engine.Account, engine.Market], engine.Outcome]
 TRADING_CLOSED = (
@@ -172,28 +174,258 @@ def _band(
     return (mark - step if mark > step else None), mark + step
 
 
-def _index_positions(
-    account: PaperAccount,
-    state: engine.Account,
-    market: engine.Market,
-    keys: dict[str, dict[str, Any]] | None = None,
-    written: frozenset[str] = frozenset(),
-) -> None:
-    """Refresh the index of every open position (but those ``written`` with their index
-    already), and the cross-linked flag."""
-    keys = index_keys(state, market) if keys is None else keys
-    for symbol, columns in keys.items():
-        if symbol not in written:
-            Position.objects.filter(account=account, instrument_id=symbol).update(**columns)
-    linked = any(row["band_high_key"] is not None or row["band_low_key"] for row in keys.values())
-    if account.cross_linked != linked:
-        account.cross_linked = linked
-        PaperAccount.objects.filter(pk=account.pk).update(cross_linked=linked)
+IndexKeys = dict[str, dict[str, Any]]  # symbol → a position's index columns
+POSITION_FIELDS = (
+    "qty",
+    "cost_value",
+    "entry_value",
+    "mode",
+    "leverage",
+    "position_margin",
+    "realised_pnl",
+    "stop_loss",
+    "take_profit",
+)
+KEY_FIELDS = (
+    "is_long",
+    "liquidation_key",
+    "trigger_below_key",
+    "trigger_above_key",
+    "band_low_key",
+    "band_high_key",
+)
 
 
-def reindex(account: PaperAccount, state: engine.Account, market: engine.Market) -> None:
-    """Rebase an account's index on new marks (a tick looked at it and changed nothing)."""
-    _index_positions(account, state, market)
+@dataclass(frozen=True)
+class Change:
+    """One account's outcome to write (see :func:`outcomes_save`): the state it was
+    computed from, and what is stored of the index (``keys``: each position's index
+    columns; None when not read, and then every position's are written)."""
+
+    account_id: int
+    market_id: int
+    before: engine.Account
+    outcome: engine.Outcome
+    cross_linked: bool
+    keys: IndexKeys | None = None
+
+
+def _column(position: engine.Position, name: str) -> Any:
+    value = getattr(position, name)
+    return value.value if name == "mode" else value
+
+
+class _Writes:
+    """Everything a set of outcomes writes, gathered so each kind of row is written by
+    one statement per table (``bulk_create``, or one ``executemany`` per set of changed
+    columns), whatever the number of accounts."""
+
+    def __init__(self) -> None:
+        self.ledger: list[tuple[Any, ...]] = []  # (account, currency, amount, balance after...)
+        self.fills: list[Fill] = []
+        self.records: list[LiquidationRecord] = []
+        self.new_wallets: list[Wallet] = []
+        self.wallets: list[tuple[Any, ...]] = []
+        self.gone: list[tuple[int, str]] = []
+        self.new_positions: list[Position] = []
+        self.positions: dict[tuple[str, ...], list[list[Any]]] = {}
+        self.new_settings: list[MarginSettingRow] = []
+        self.settings: list[tuple[Any, ...]] = []
+        self.gone_settings: list[tuple[int, str]] = []
+        self.insurance: dict[tuple[int, str], Decimal] = {}
+        self.linked: dict[bool, list[int]] = {True: [], False: []}
+
+    def add(self, change: Change, market: engine.Market, sequence: int) -> None:
+        pk, before, outcome = change.account_id, change.before, change.outcome
+        after = outcome.account
+        running = dict(before.wallets)
+        for entry in outcome.ledger:
+            running[entry.currency] = running.get(entry.currency, Decimal(0)) + entry.amount
+            self.ledger.append(
+                (
+                    pk,
+                    entry.currency,
+                    _text(entry.amount),
+                    _text(running[entry.currency]),
+                    entry.reason.value,
+                    entry.symbol,
+                )
+            )
+        for currency, balance in after.wallets.items():
+            if currency not in before.wallets:
+                self.new_wallets.append(Wallet(account_id=pk, currency=currency, balance=balance))
+            elif before.wallets[currency] != balance:
+                self.wallets.append((_text(balance), pk, currency))
+        self.gone += [(pk, symbol) for symbol in set(before.positions) - set(after.positions)]
+        keys = index_keys(after, market) if after.positions else {}
+        for symbol, position in after.positions.items():
+            old = before.positions.get(symbol)
+            if old is None or (old.qty > 0) != (position.qty > 0):
+                if old is not None:
+                    # The position flipped side: a new position with a new opening time.
+                    self.gone.append((pk, symbol))
+                self.new_positions.append(
+                    Position(
+                        account_id=pk,
+                        market_id=change.market_id,
+                        instrument_id=symbol,
+                        **{name: _column(position, name) for name in POSITION_FIELDS},
+                        **keys[symbol],
+                    )
+                )
+                continue
+            stored = None if change.keys is None else change.keys.get(symbol)
+            changed = [n for n in POSITION_FIELDS if getattr(old, n) != getattr(position, n)]
+            changed += [n for n in KEY_FIELDS if stored is None or stored[n] != keys[symbol][n]]
+            if changed:
+                values = [
+                    keys[symbol][n] if n in KEY_FIELDS else _text(_column(position, n))
+                    for n in changed
+                ]
+                self.positions.setdefault(tuple(changed), []).append([*values, pk, symbol])
+        if before.settings != after.settings:
+            for symbol in set(before.settings) - set(after.settings):
+                self.gone_settings.append((pk, symbol))
+            for symbol, setting in after.settings.items():
+                if symbol not in before.settings:
+                    self.new_settings.append(
+                        MarginSettingRow(
+                            account_id=pk,
+                            instrument_id=symbol,
+                            mode=setting.mode.value,
+                            leverage=setting.leverage,
+                        )
+                    )
+                elif before.settings[symbol] != setting:
+                    row = (setting.mode.value, _text(setting.leverage), pk, symbol)
+                    self.settings.append(row)
+        self.fills += [
+            Fill(
+                account_id=pk,
+                symbol=fill.symbol,
+                side=fill.side.value,
+                qty=fill.qty,
+                price=fill.price,
+                value=fill.value,
+                fee=fill.fee,
+                realised_pnl=fill.realised_pnl,
+                liquidation=fill.liquidation,
+                trigger=fill.trigger,
+            )
+            for fill in outcome.fills
+        ]
+        for currency, amount in outcome.insurance.items():
+            fund = (change.market_id, currency)
+            self.insurance[fund] = self.insurance.get(fund, Decimal(0)) + amount
+        self.records += [
+            LiquidationRecord(
+                account_id=pk,
+                symbol=event.symbol,
+                settle=event.settle,
+                margin_mode=event.margin_mode.value,
+                qty=event.qty,
+                avg_entry_price=event.avg_entry_price,
+                funds=event.funds,
+                maintenance_margin=event.maintenance_margin,
+                liquidation_price=event.liquidation_price,
+                bankruptcy_price=event.bankruptcy_price,
+                mark_price=event.mark_price,
+                loss=event.loss,
+                insurance_fund_change=event.insurance_fund_change,
+                sequence=sequence,
+            )
+            for event in outcome.events
+            if isinstance(event, engine.LiquidationEvent)
+        ]
+        linked = any(
+            row["band_high_key"] is not None or row["band_low_key"] for row in keys.values()
+        )
+        if linked != change.cross_linked:
+            self.linked[linked].append(pk)
+
+    def write(self) -> list[LiquidationRecord]:
+        table = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            if self.ledger:
+                # The entries of thousands of accounts (a realisation or funding tick): one
+                # statement run for many rows, each a tuple of the columns' stored values.
+                now = connection.ops.adapt_datetimefield_value(timezone.now())
+                cursor.executemany(
+                    f"INSERT INTO {table(LedgerEntry._meta.db_table)} (account_id, currency, "
+                    "amount, balance_after, reason, symbol, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [(*row, now) for row in self.ledger],
+                )
+            Wallet.objects.bulk_create(self.new_wallets)
+            if self.wallets:
+                cursor.executemany(
+                    f"UPDATE {table(Wallet._meta.db_table)} SET balance = %s "
+                    "WHERE account_id = %s AND currency = %s",
+                    self.wallets,
+                )
+            position_table = table(Position._meta.db_table)
+            if self.gone:
+                cursor.executemany(
+                    f"DELETE FROM {position_table} WHERE account_id = %s AND instrument_id = %s",
+                    self.gone,
+                )
+            for columns, rows in self.positions.items():
+                assignments = ", ".join(f"{table(name)} = %s" for name in columns)
+                cursor.executemany(
+                    f"UPDATE {position_table} SET {assignments} "
+                    "WHERE account_id = %s AND instrument_id = %s",
+                    rows,
+                )
+            Position.objects.bulk_create(self.new_positions)
+            settings_table = table(MarginSettingRow._meta.db_table)
+            if self.gone_settings:
+                cursor.executemany(
+                    f"DELETE FROM {settings_table} WHERE account_id = %s AND instrument_id = %s",
+                    self.gone_settings,
+                )
+            if self.settings:
+                cursor.executemany(
+                    f"UPDATE {settings_table} SET mode = %s, leverage = %s "
+                    "WHERE account_id = %s AND instrument_id = %s",
+                    self.settings,
+                )
+        MarginSettingRow.objects.bulk_create(self.new_settings)
+        Fill.objects.bulk_create(self.fills)
+        for (market_id, currency), amount in sorted(self.insurance.items()):
+            fund, _ = InsuranceFund.objects.select_for_update().get_or_create(
+                market_id=market_id, currency=currency
+            )
+            fund.balance += amount
+            fund.save(update_fields=["balance"])
+        for flag, ids in self.linked.items():
+            for chunk in id_chunks(ids):
+                PaperAccount.objects.filter(pk__in=chunk).update(cross_linked=flag)
+        return LiquidationRecord.objects.bulk_create(self.records)
+
+
+_TEXT = Wallet._meta.get_field("balance")
+
+
+def _text(value: Decimal | None) -> str | None:
+    """An exact figure as its column stores it (see ``fields.ExactDecimalField``)."""
+    return _TEXT.get_prep_value(value)
+
+
+def outcomes_save(
+    changes: Iterable[Change], market: engine.Market, *, sequence: int = 0
+) -> dict[int, list[LiquidationRecord]]:
+    """Write many accounts' outcomes at once (a tick's): wallets, positions, settings,
+    ledger, fills, insurance fund, liquidation records, the positions' index and the
+    cross-linked flags, one statement per kind of row. Every wallet change is written
+    with its ledger entries. Returns each account's new liquidation records."""
+    writes = _Writes()
+    for change in changes:
+        writes.add(change, market, sequence)
+    found: dict[int, list[LiquidationRecord]] = {}
+    for record in writes.write():
+        assert record.pk is not None  # (the database returns the new rows' ids)
+        found.setdefault(record.account_id, []).append(record)
+    return found
 
 
 def outcome_save(
@@ -204,111 +436,10 @@ def outcome_save(
     *,
     sequence: int = 0,
 ) -> list[LiquidationRecord]:
-    """Write an outcome: wallets, positions, settings, ledger, fills, insurance fund,
-    liquidation records, and the liquidation index. Returns the new liquidation records."""
-    after = outcome.account
-    running = dict(before.wallets)
-    for entry in outcome.ledger:
-        running[entry.currency] = running.get(entry.currency, Decimal(0)) + entry.amount
-        LedgerEntry.objects.create(
-            account=account,
-            currency=entry.currency,
-            amount=entry.amount,
-            balance_after=running[entry.currency],
-            reason=entry.reason.value,
-            symbol=entry.symbol,
-        )
-    # Rows known to exist are updated in one statement each (update_or_create would read
-    # first, inside a savepoint).
-    for currency, balance in after.wallets.items():
-        if currency not in before.wallets:
-            Wallet.objects.create(account=account, currency=currency, balance=balance)
-        elif before.wallets[currency] != balance:
-            Wallet.objects.filter(account=account, currency=currency).update(balance=balance)
-    for symbol in set(before.positions) - set(after.positions):
-        Position.objects.filter(account=account, instrument_id=symbol).delete()
-    # A position written now gets its index columns in the same statement.
-    keys = index_keys(after, market) if after.positions else {}
-    written: set[str] = set()
-    for symbol, position in after.positions.items():
-        old = before.positions.get(symbol)
-        if old == position:
-            continue
-        written.add(symbol)
-        columns = {
-            **keys[symbol],
-            "qty": position.qty,
-            "cost_value": position.cost_value,
-            "entry_value": position.entry_value,
-            "mode": position.mode.value,
-            "leverage": position.leverage,
-            "position_margin": position.position_margin,
-            "realised_pnl": position.realised_pnl,
-            "stop_loss": position.stop_loss,
-            "take_profit": position.take_profit,
-        }
-        rows = Position.objects.filter(account=account, instrument_id=symbol)
-        if old is not None and (old.qty > 0) == (position.qty > 0):
-            rows.update(**columns)
-            continue
-        if old is not None:
-            # The position flipped side: it is a new position with a new opening time.
-            rows.delete()
-        Position.objects.create(account=account, instrument_id=symbol, **columns)
-    if before.settings != after.settings:
-        MarginSettingRow.objects.filter(account=account).exclude(
-            instrument_id__in=list(after.settings)
-        ).delete()
-        for symbol, setting in after.settings.items():
-            MarginSettingRow.objects.update_or_create(
-                account=account,
-                instrument_id=symbol,
-                defaults={"mode": setting.mode.value, "leverage": setting.leverage},
-            )
-    Fill.objects.bulk_create(
-        Fill(
-            account=account,
-            symbol=fill.symbol,
-            side=fill.side.value,
-            qty=fill.qty,
-            price=fill.price,
-            value=fill.value,
-            fee=fill.fee,
-            realised_pnl=fill.realised_pnl,
-            liquidation=fill.liquidation,
-            trigger=fill.trigger,
-        )
-        for fill in outcome.fills
-    )
-    for currency, change in outcome.insurance.items():
-        fund, _ = InsuranceFund.objects.select_for_update().get_or_create(
-            market_id=account.market_id, currency=currency
-        )
-        fund.balance += change
-        fund.save(update_fields=["balance"])
-    records = [
-        LiquidationRecord.objects.create(
-            account=account,
-            symbol=event.symbol,
-            settle=event.settle,
-            margin_mode=event.margin_mode.value,
-            qty=event.qty,
-            avg_entry_price=event.avg_entry_price,
-            funds=event.funds,
-            maintenance_margin=event.maintenance_margin,
-            liquidation_price=event.liquidation_price,
-            bankruptcy_price=event.bankruptcy_price,
-            mark_price=event.mark_price,
-            loss=event.loss,
-            insurance_fund_change=event.insurance_fund_change,
-            sequence=sequence,
-        )
-        for event in outcome.events
-        if isinstance(event, engine.LiquidationEvent)
-    ]
-    if after.positions or before.positions:
-        _index_positions(account, after, market, keys, frozenset(written))
-    return records
+    """Write one account's outcome (see :func:`outcomes_save`). Returns the new liquidation
+    records."""
+    change = Change(account.pk, account.market_id, before, outcome, account.cross_linked)
+    return outcomes_save([change], market, sequence=sequence).get(account.pk, [])
 
 
 class _SQLiteWriters:

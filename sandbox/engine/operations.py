@@ -551,18 +551,32 @@ def change_margin(account: Account, market: Market, symbol: str, amount: Decimal
     return work.outcome()
 
 
+def _realisable(position: Position, market: Market) -> Decimal:
+    """What profit realisation takes from a position (rule 9): a cross position's profit at
+    the mark, rounded down to the minor unit; nothing (zero or less) from any other."""
+    if position.mode is not MarginMode.CROSS:
+        return ZERO
+    inst = market.instrument(position.symbol)
+    return money_down(inst.pnl(position.qty, position.entry_value, market.mark(position.symbol)))
+
+
+@exact
+def realisable(account: Account, market: Market) -> bool:
+    """Whether profit realisation would take anything from the account at these marks (if
+    not, ``realise_profit`` changes nothing but what the marks themselves liquidate)."""
+    return any(_realisable(position, market) > 0 for position in account.positions.values())
+
+
 @exact
 def realise_profit(account: Account, market: Market) -> Outcome:
     """Periodic profit realisation of every cross position in profit (rule 9)."""
     work = _Work(account, market)
     for symbol in sorted(work.positions):
         position = work.positions[symbol]
-        if position.mode is not MarginMode.CROSS:
-            continue
-        inst = market.instrument(symbol)
-        amount = money_down(inst.pnl(position.qty, position.entry_value, market.mark(symbol)))
+        amount = _realisable(position, market)
         if amount <= 0:
             continue
+        inst = market.instrument(symbol)
         work.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
         work.positions[symbol] = replace(
             position,

@@ -20,15 +20,15 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sandbox import engine
 from sandbox.desk import broadcast
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
-from sandbox.desk.selectors import engine_accounts, engine_market
-from sandbox.desk.services import KEY_SCALE, outcome_save, reindex, writer
+from sandbox.desk.selectors import engine_market, id_chunks, stored_accounts
+from sandbox.desk.services import KEY_SCALE, Change, outcomes_save, writer
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from .models import MarkTick
@@ -57,32 +57,47 @@ def _crossed(period: Decimal, before: Decimal, after: Decimal) -> bool:
     return int(after // period) > int(before // period)
 
 
+# The conditions under which a new mark reaches a position, each a range of one index
+# (see Position.Meta.indexes): the band of a cross-linked account left, a long's or a
+# short's liquidation price reached, a trigger reached from below or from above.
+def _reached(market_id: int, symbol: str, price: Decimal) -> list[QuerySet[Position, int]]:
+    low = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+    high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
+    mine = Position.objects.filter(market_id=market_id, instrument_id=symbol).order_by()
+    return [
+        mine.filter(condition).values_list("account_id", flat=True)
+        for condition in (
+            Q(band_low_key__gte=low),
+            Q(band_high_key__lte=high),
+            Q(is_long__in=[True], liquidation_key__gte=low),
+            Q(is_long__in=[False], liquidation_key__lte=high),
+            Q(trigger_below_key__gte=low),
+            Q(trigger_above_key__lte=high),
+        )
+    ]
+
+
+def candidates_query(market_id: int, marks: dict[str, Decimal]) -> QuerySet[Position, int]:
+    """The accounts a new set of marks may have pushed through a liquidation price, or
+    whose stop-loss or take-profit they reached: one query, a UNION of index range scans
+    (one per condition and symbol), so its cost follows the positions reached, not the
+    positions held."""
+    parts = [part for symbol, price in marks.items() for part in _reached(market_id, symbol, price)]
+    if not parts:
+        return Position.objects.none().values_list("account_id", flat=True)
+    return parts[0].union(*parts[1:])
+
+
 def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
     """Accounts a new set of marks may have pushed through a liquidation price, or whose
     stop-loss or take-profit they reached.
 
     A position keeps its liquidation price until its own size or margin, or its account,
-    changes; only positions whose indexed price the mark reached are looked at, plus the
-    accounts whose cross positions share funds (their prices move with each other's marks).
+    changes; only positions whose indexed price the mark reached are looked at, and the
+    cross positions of an account whose cross positions share funds once a mark leaves
+    the band within which none of them can reach liquidation.
     """
-    crossed = Q(pk__in=[])
-    for symbol, price in marks.items():
-        low = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
-        high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
-        crossed |= Q(instrument_id=symbol, band_low_key__gte=low)
-        crossed |= Q(instrument_id=symbol, band_high_key__lte=high)
-        crossed |= Q(instrument_id=symbol, is_long=True, liquidation_key__gte=low)
-        crossed |= Q(instrument_id=symbol, is_long=False, liquidation_key__lte=high)
-        crossed |= Q(instrument_id=symbol, trigger_below_key__gte=low)
-        crossed |= Q(instrument_id=symbol, trigger_above_key__lte=high)
-    found = Position.objects.filter(account__market=market).filter(crossed)
-    return sorted(set(found.values_list("account_id", flat=True)))
-
-
-def _with_positions(market: Market) -> list[int]:
-    return sorted(
-        set(Position.objects.filter(account__market=market).values_list("account_id", flat=True))
-    )
+    return sorted(set(candidates_query(market.pk, marks)))
 
 
 def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | None:
@@ -143,22 +158,51 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
         )
         rates = {s: current.instruments[s].funding_rate for s in marks} if funding else {}
         result = TickResult(market.pk, sequence, marks, realised=realise, funded=funding)
-        account_ids = _with_positions(market) if realise or funding else _candidates(market, marks)
-        states = engine_accounts(account_ids)
-        for account in PaperAccount.objects.select_for_update().filter(pk__in=account_ids):
-            before = states[account.pk]
-            outcome = engine.tick_account(
-                before, moved, marks.keys(), realise=realise, funding_rates=rates
-            )
+        reached = _candidates(market, marks)
+        # The accounts the tick may change, locked before they are read (a PostgreSQL order
+        # locks its own account's row, and waits): those the marks reached; on a funding
+        # tick every account holding a position, on a realisation tick those holding a
+        # cross position too (realisation takes only a cross position's profit).
+        accounts = PaperAccount.objects.select_for_update().order_by()
+        if funding:
+            flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
+            stored = stored_accounts(market_id=market.pk, keys=True)
+        else:
+            chosen = set(reached)
+            if realise:
+                cross = Position.objects.filter(market=market, mode=engine.MarginMode.CROSS.value)
+                chosen.update(cross.order_by().values_list("account_id", flat=True))
+            flags = {}
+            for chunk in id_chunks(sorted(chosen)):
+                flags.update(accounts.filter(pk__in=chunk).values_list("pk", "cross_linked"))
+            stored = stored_accounts(sorted(flags), keys=True)
+        rebased = set(reached)
+        changes: list[Change] = []
+        for account_id, before in stored.states.items():
+            if funding or account_id in rebased:
+                outcome = engine.tick_account(
+                    before, moved, marks.keys(), realise=realise, funding_rates=rates
+                )
+            elif engine.realisable(before, moved):
+                # The marks reached none of its positions: the tick is its realisation.
+                outcome = engine.realise_profit(before, moved)
+            else:
+                continue  # no profit to realise, no position reached: nothing changes
             result.accounts_touched += 1
-            if outcome.account == before and not outcome.events:
-                reindex(account, before, moved)
-                continue
-            records = outcome_save(account, before, outcome, moved, sequence=sequence)
-            if records:
-                result.liquidated[account.pk] = [r.pk for r in records]
-            elif not (realise or funding):  # (a ledger tick redraws every desk whole)
-                result.triggered.append(account.pk)
+            if outcome.events and not (realise or funding):
+                result.triggered.append(account_id)
+            if outcome.account == before and not outcome.events and account_id not in rebased:
+                continue  # nothing to write, and its index still holds
+            # (A reached account the tick left as it was has its index rebased on the new
+            # marks: a cross-linked account's bands move with them.)
+            linked, keys = flags[account_id], stored.keys[account_id]
+            changes.append(Change(account_id, market.pk, before, outcome, linked, keys))
+        result.liquidated = {
+            pk: [r.pk for r in records]
+            for pk, records in outcomes_save(changes, moved, sequence=sequence).items()
+        }
+        # (A ledger tick redraws every desk whole; a liquidated account hears of it as such.)
+        result.triggered = [pk for pk in result.triggered if pk not in result.liquidated]
         market.sequence = sequence
         market.sim_seconds = sim_after
         market.pending_gaps = remaining

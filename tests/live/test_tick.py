@@ -21,6 +21,7 @@ from sandbox.desk import services as desk_services
 from sandbox.desk.models import (
     Fill,
     InsuranceFund,
+    LedgerEntry,
     LiquidationRecord,
     Market,
     MarkPrice,
@@ -386,24 +387,24 @@ def test_a_tick_that_fails_midway_changes_nothing_and_the_next_is_the_same(
     schedule_gap(market, "ETHUSDT", "-5")
     before = snapshot(market)
 
-    real = engine.tick_account
-    calls: list[engine.Account] = []
+    real = services.outcomes_save
+    written: list[int] = []
 
-    def breaks_on_the_second_account(account: engine.Account, *args: Any, **kw: Any) -> Any:
-        calls.append(account)
-        if len(calls) == 2:
-            raise RuntimeError("the second account's tick failed")
-        return real(account, *args, **kw)
+    def fails_once_everything_is_written(*args: Any, **kw: Any) -> Any:
+        real(*args, **kw)
+        written.append(LedgerEntry.objects.filter(account__market=market).count())
+        raise RuntimeError("the tick failed after its writes")
 
-    monkeypatch.setattr(engine, "tick_account", breaks_on_the_second_account)
-    with pytest.raises(RuntimeError, match="second account"):
+    monkeypatch.setattr(services, "outcomes_save", fails_once_everything_is_written)
+    with pytest.raises(RuntimeError, match="after its writes"):
         services.market_tick(market_id=market.pk)
 
-    assert len(calls) == 2  # the first account was done, and is undone
-    assert snapshot(market) == before
+    # The long or the short is in profit (XBTUSDT moved): its realisation was written...
+    assert written == [before.ledger + 1]
+    assert snapshot(market) == before  # and are undone, with everything else
     assert MarkTick.objects.count() == 0
 
-    monkeypatch.setattr(engine, "tick_account", real)
+    monkeypatch.setattr(services, "outcomes_save", real)
     result = tick(market)
 
     # A fresh market with the same seed, ticked once, gives the same prices.
@@ -416,7 +417,9 @@ def test_a_tick_that_fails_midway_changes_nothing_and_the_next_is_the_same(
     assert result.marks["ETHUSDT"] == D("2850.00")
     assert result.marks["XBTUSDT"] != D("60000")  # it did move
     assert result.realised
-    assert result.accounts_touched == 2
+    # The engine looked at the one in profit; the other had nothing to realise and the
+    # marks reached none of its positions.
+    assert result.accounts_touched == 1
     after = reload(market)
     assert (after.sequence, after.sim_seconds, after.pending_gaps) == (1, D(600), {})
     assert MarkTick.objects.filter(market=market).count() == 4
