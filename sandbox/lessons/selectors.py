@@ -117,6 +117,14 @@ class TaskView:
         return sum(1 for goal in self.check.goals if goal.met)
 
 
+def task_of(row: TaskAccount) -> Task | None:
+    """The task a task account plays (None once its lesson no longer has it)."""
+    try:
+        return row.lesson.parsed().tasks.get(row.step)
+    except ScenarioFormatError:
+        return None
+
+
 def move_text(move: Step, market: engine.Market) -> str:
     """A ``then`` move in words: "XBTUSDT mark 44,700", "XBTUSDT funding at a rate of
     0.1%", "profit realisation"."""

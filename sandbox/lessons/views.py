@@ -231,6 +231,8 @@ def _task_row(request: HttpRequest, account_id: int) -> TaskAccount:
     )
     if row is None:
         raise Http404("This account plays no lesson task.")
+    if selectors.task_of(row) is None:
+        raise Http404("This lesson no longer has that task.")
     return row
 
 

@@ -325,3 +325,18 @@ def test_a_funding_move_is_paid_as_the_engine_pays_it(seeded: None) -> None:
     ledger_adds_up(account.pk)
     desk = client.get(f"/desk/{account.pk}/XBTUSDT/").content.decode()
     assert "XBTUSDT funding at a rate of 1%, then XBTUSDT mark 48,000." in desk
+
+
+def test_a_task_the_lesson_no_longer_has_is_not_found_and_the_desk_still_opens(
+    seeded: None,
+) -> None:
+    lesson = task_lesson("add-margin")
+    client, _ = visitor()
+    row = opened(client, lesson)
+    without = task_lesson("plain", SURVIVED)
+    source = without.source.replace('"task"', '"not_a_task"')
+    Lesson.objects.filter(pk=lesson.pk).update(source=source)
+    assert client.get(f"/lesson-task/{row.account_id}/").status_code == 404
+    assert client.post(f"/lesson-task/{row.account_id}/move-on/").status_code == 404
+    desk = client.get(f"/desk/{row.account_id}/XBTUSDT/")
+    assert desk.status_code == 200 and 'id="task-panel"' not in desk.content.decode()
