@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from sandbox import engine
 from sandbox.asgi import router
 from sandbox.desk import services as desk_services
-from sandbox.desk.models import LiquidationRecord, Market, PaperAccount
+from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
 from sandbox.live import services
 from sandbox.live.chart import build_chart
 
@@ -273,11 +273,11 @@ def why(page: str) -> str:
     return text(section(page, "twins-why"))
 
 
-def realising(market: Market, percent: str) -> None:
+def realising(market: Market, percent: str, symbol: str = "XBTUSDT") -> None:
     """The next tick moves the mark by ``percent`` and realises profit (600x speed: ten
     simulated minutes a tick)."""
     Market.objects.filter(pk=market.pk).update(speed=600)
-    schedule_gap(market, "XBTUSDT", percent)
+    schedule_gap(market, symbol, percent)
     assert services.market_tick(market_id=market.pk) is not None
 
 
@@ -367,7 +367,9 @@ def test_after_a_liquidation_the_clock_shows_the_stop_and_offers_to_start_again(
         "twin carry on, or start again."
     )
     assert "Stop the market" not in page
-    assert re.search(r'<button type="submit" name="action" value="go"[^>]*>Go on</button>', page)
+    assert re.search(
+        r'<button type="submit" id="twins-run" name="action" value="go"[^>]*>Go on</button>', page
+    )
     assert f'formaction="/desk/{learner.account.pk}/twins/{market.pk}/again/"' in page
     # The equity row and the reason, in the twins' own figures.
     figures = figures_of(page)
@@ -474,3 +476,34 @@ def test_a_chart_scale_includes_the_prices_it_is_given() -> None:
     assert chart is not None and chart.off_chart == ()
     assert chart.low < D(50330) and chart.high > D(60600)
     assert [line.arrow for line in chart.lines] == [""]
+
+
+def test_inverse_twins_compare_in_xbt(learner: Learner) -> None:
+    """XBTUSD settles in XBT: the equity row is in XBT, from each twin's 1 XBT."""
+    Market.objects.filter(pk=learner.account.market_id).update(volatility=D(0), drift=D(0))
+    MarkPrice.objects.filter(market_id=learner.account.market_id, instrument_id="XBTUSD").update(
+        price=D(50000)
+    )
+    response = learner.post(
+        "twins_open", {"side": "buy", "qty": "10000", "twin_leverage": "10"}, "XBTUSD"
+    )
+    assert response.status_code == 302, response.content
+    market = quiet(Market.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1])))
+    realising(market, "1", "XBTUSD")  # 50,500: 10,000 × (1/50,000 − 1/50,500) XBT each
+    page = page_of(learner, market)
+    compare = section(page, "twins-compare")
+    assert '<th scope="col">XBT</th>' in compare
+    figures = figures_of(page)
+    # 10,000 × (1/50,000 − 1/50,500) = 0.00198019801… XBT (shown 0.0019802); the fee
+    # 10,000/50,000 × 0.05% =
+    # 0.0001 XBT each.
+    assert figures["upnl-isolated"] == "+0.0019802"
+    # Realisation moves whole minor units (0.00198019): the rest, 0.0000000080…, stays
+    # unrealised.
+    assert figures["upnl-cross"] == "+0.00000001"
+    assert figures["wallet-cross"] == "1.00188019"  # 1 − 0.0001 + 0.00198019 (rounded down)
+    assert figures["equity-isolated"] == figures["equity-cross"]
+    assert 'data-gap="realised"' in page
+    assert "wallet is 0.00198019 XBT higher and its unrealised PnL 0.00198019 XBT lower" in why(
+        page
+    )
