@@ -61,9 +61,9 @@ CHART_WIDTH = 900  # the price chart: its plot takes PLOT_WIDTH percent, the axi
 PLOT_RIGHT = Decimal(CHART_WIDTH) * PLOT_WIDTH / 100
 PLOT_TOP = 70
 PLOT_BOTTOM = 920
-BIN = 25  # the strip's rows: prices whose place on the price axis is in one row share it
+BIN = 30  # the strip's rows: prices whose place on the price axis is in one row share it
 BINS = (PLOT_BOTTOM - PLOT_TOP) // BIN
-PITCH = 24  # one marker's width in a row
+PITCH = 30  # one marker's width in a row
 LABEL_CLEARANCE = 30  # an axis label this close to the mark's own label is left out
 
 
@@ -83,7 +83,8 @@ COLUMNS = (
     StripColumn("liquidation", "Liquidation", 930, 250),
     StripColumn("bankruptcy", "Bankruptcy", 1200, 190),
 )
-SPAN = WINDOW_TICKS - 1  # the plot is as many ticks wide as a desk's chart
+SPAN = WINDOW_TICKS - 1  # the plot is at most as many ticks wide as a desk's chart
+MIN_TICKS = 20  # and at least this many: a crash of a few ticks fills the plot
 BAND = Decimal("0.5")  # the scale takes in prices up to 50% from the mark; farther: a count
 SCALE_MARGIN = Decimal("0.06")
 MIN_SPAN = Decimal("0.002")  # a flat price with no position near is drawn on this scale
@@ -386,8 +387,10 @@ def projector_chart(
             StripLevel(min(i.price for i in items), max(i.price for i in items), dict(counts))
         )
 
+    span = min(SPAN, max(window.ticks, MIN_TICKS))
+
     def x(tick: int) -> str:
-        return _coord(PLOT_WIDTH * (SPAN - (window.last_tick - tick)) / SPAN) + "%"
+        return _coord(PLOT_WIDTH * (span - (window.last_tick - tick)) / span) + "%"
 
     now_y = _y(window.last, low, high)
     ticks = tuple(
@@ -396,7 +399,7 @@ def projector_chart(
         if abs(_y(p, low, high) - now_y) >= LABEL_CLEARANCE
     )
     markers = tuple(
-        ChartMarker(x(tick), _coord(_y(mark, low, high)), f"{count}")
+        ChartMarker(x(tick), _coord(_y(mark, low, high)), f"{count} liquidated")
         for tick, mark, count in liquidations
         if window.first_tick <= tick <= window.last_tick and low <= mark <= high
     )
@@ -407,8 +410,8 @@ def projector_chart(
         lines=(),
         markers=markers,
         price_ticks=ticks,
-        time_ticks=time_ticks(SPAN, "tick"),
-        span=SPAN,
+        time_ticks=time_ticks(span, "tick"),
+        span=span,
         height=HEIGHT,
         top=PLOT_TOP,
         bottom=PLOT_BOTTOM,
@@ -461,8 +464,9 @@ def live_context(room: Room, symbol: str) -> dict[str, Any]:
         lately = window_liquidations(room, symbol, window.first_tick)
         drawing = projector_chart(window, risk, lately)
     ranking = None
-    if room.leaderboard_visible:
-        ranking = list(enumerate(selectors.leaderboard(selectors.learner_rows(room)), start=1))
+    if room.leaderboard_visible:  # the room's one ranking of this tick, as learners see it
+        board = selectors.class_board(room, market_row)
+        ranking = list(enumerate(board.ranking[:BOARD_ROWS], start=1))
     return {
         "room": room,
         "market": market_row,
@@ -472,7 +476,8 @@ def live_context(room: Room, symbol: str) -> dict[str, Any]:
         "risk": risk,
         "drawing": drawing,
         "feed": selectors.liquidation_feed(room, limit=FEED_ITEMS),
-        "ranking": ranking[:BOARD_ROWS] if ranking is not None else None,
+        "ranking": ranking,
+        "ranking_rule": selectors.RANKING_RULE,
         "learners": risk.learners,
     }
 

@@ -19,7 +19,6 @@ from sandbox import engine
 from sandbox.classroom import projector, services
 from sandbox.classroom.models import Room
 from sandbox.desk import services as desk_services
-from sandbox.desk.templatetags.figures import price
 from sandbox.desk.selectors import engine_accounts, engine_market
 from sandbox.live.chart import price_window
 
@@ -300,8 +299,8 @@ def test_isolated_and_cross_are_told_apart_by_shape(
 
     assert sorted(strip_states(page, "liquidation")) == ["cross", "isolated"]
     assert sorted(strip_states(page, "bankruptcy")) == ["cross", "isolated"]
-    assert '<circle id="pm-isolated" r="9"/>' in page
-    assert '<path id="pm-cross" d="M0 -10 L10 0 L0 10 L-10 0 Z"/>' in page
+    assert '<circle id="pm-isolated" r="11"/>' in page
+    assert '<path id="pm-cross" d="M0 -13 L13 0 L0 13 L-13 0 Z"/>' in page
     assert "1 isolated (circles), 1 cross (diamonds)" in page
 
 
@@ -309,20 +308,28 @@ def test_the_strip_is_told_in_words_too(
     class_room: tuple[Room, RoomLearner, RoomLearner], teacher_client: Client
 ) -> None:
     room, _, _ = class_room
-    grace = next(p for p in engine_positions(room) if p.margin_mode is engine.MarginMode.CROSS)
-    assert grace.liquidation_price is not None and grace.bankruptcy_price is not None
 
     page = text(teacher_client.get(projector_url(room)))
 
-    rows = re.findall(
+    rows = []
+    for prices, liquidation, bankruptcy in re.findall(
         r'<tr data-level><th scope="row">(.*?)</th><td>(.*?)</td><td>(.*?)</td>', page
-    )
-    assert rows == [
-        ("54,300", "1 isolated", "none"),
-        ("54,000", "none", "1 isolated"),
-        (price(grace.liquidation_price), "1 cross", "none"),
-        (price(grace.bankruptcy_price), "none", "1 cross"),
+    ):
+        low, _, high = prices.partition(" to ")
+        rows.append((D(low.replace(",", "")), D((high or low).replace(",", ""))))
+        rows[-1] += (liquidation, bankruptcy)
+    assert rows[:2] == [
+        (D(54300), D(54300), "1 isolated", "none"),
+        (D(54000), D(54000), "none", "1 isolated"),
     ]
+    # Each of the engine's prices is in the row that covers it, under its kind and mode.
+    for p in engine_positions(room):
+        mode = p.margin_mode.value
+        for column, at in ((2, p.liquidation_price), (3, p.bankruptcy_price)):
+            assert at is not None
+            [row] = [r for r in rows if r[0] - 1 <= at <= r[1] + 1]  # as printed
+            assert row[column] == f"1 {mode}"
+    assert len(rows) in (3, 4)  # Grace's two prices share a row or not, by the scale
 
 
 def test_a_liquidation_lights_up_in_the_strip_and_the_feed(
@@ -440,10 +447,10 @@ def test_markers_sit_at_their_prices_place(room: Room) -> None:
     low, high = drawing.chart.low, drawing.chart.high
     assert low < D(54000) and high > D(60000)
     rows = drawing.columns[0].rows
-    for row, price in zip(rows, (D(57000), D(54000)), strict=True):
-        exact = projector.PLOT_TOP + (projector.PLOT_BOTTOM - projector.PLOT_TOP) * (
-            high - price
-        ) / (high - low)
+    for row, at in zip(rows, (D(57000), D(54000)), strict=True):
+        exact = projector.PLOT_TOP + (projector.PLOT_BOTTOM - projector.PLOT_TOP) * (high - at) / (
+            high - low
+        )
         assert abs(row.y - exact) <= projector.BIN / 2
 
 
