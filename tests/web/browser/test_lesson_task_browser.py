@@ -53,6 +53,8 @@ def test_a_learner_fails_then_completes_a_task_and_sees_the_crash(page_at: Any, 
     page.locator("#task-panel").get_by_role("button", name="Hint").click()
     page.locator("#task-panel .task-hints li").first.wait_for()
     assert page.locator("#task-panel .task-hints li").first.inner_text() == HINTS[0]
+    # The keyboard focus moves to the hint just shown (the panel was drawn anew).
+    page.wait_for_function("() => document.activeElement?.id === 'task-hint-new'")
     assert not no_sideways_scroll(page), no_sideways_scroll(page)
     assert not axe(page), axe(page)
 
