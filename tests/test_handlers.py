@@ -202,8 +202,10 @@ async def test_requests_at_once_each_get_their_own_thread() -> None:
     with override_settings(ROOT_URLCONF=_urls(both_at_once), MIDDLEWARE=[]):
         handler = SandboxASGIHandler()
         answers = await asyncio.gather(get(handler, "/both/"), get(handler, "/both/"))
-    assert [status for status, _, _ in answers] == [200, 200]
-    assert answers[0][2] != answers[1][2]
+    assert [status for status, _, _ in answers] == [200, 200], (
+        f"{DJANGO}: two requests in flight did not run at once (one thread for both?)"
+    )
+    assert answers[0][2] != answers[1][2], f"{DJANGO}: two requests ran in one thread"
 
 
 def _urls(view: Callable[[HttpRequest], HttpResponse]) -> Any:

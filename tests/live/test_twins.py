@@ -507,3 +507,31 @@ def test_inverse_twins_compare_in_xbt(learner: Learner) -> None:
     assert "wallet is 0.00198019 XBT higher and its unrealised PnL 0.00198019 XBT lower" in why(
         page
     )
+
+
+def test_go_on_after_the_stop_moves_the_surviving_twin_and_can_be_stopped_again(
+    learner: Learner,
+) -> None:
+    """The clock's plain form, posted from the page, answers back on the page."""
+    market = quiet(open_twins(learner))
+    schedule_gap(market, "XBTUSDT", "-10")
+    assert services.market_tick(market_id=market.pk) is not None
+    isolated = PaperAccount.objects.filter(market=market).order_by("pk").first()
+    assert isolated is not None
+    here = f"/desk/{learner.account.pk}/twins/{market.pk}/"
+    clock_url = f"/desk/{isolated.pk}/XBTUSDT/clock/"
+    response = learner.client.post(clock_url, {"action": "go", "next": here}, follow=True)
+    assert response.redirect_chain == [(here, 302)]
+    market.refresh_from_db()
+    assert market.running
+    page = response.content.decode()
+    assert "The market is moving again." in page
+    clock = text(section(page, "twins-clock"))
+    assert clock.startswith("Running at 1x. Start again Stop the market Speed")
+    response = learner.client.post(clock_url, {"action": "pause", "next": here}, follow=True)
+    market.refresh_from_db()
+    assert not market.running
+    assert "The market is stopped. Prices hold until you go on." in response.content.decode()
+    # A next page that is not this site's desk is not followed: the desk's own answer.
+    response = learner.client.post(clock_url, {"action": "go", "next": "https://example.com/"})
+    assert response.status_code == 302 and response["Location"] == f"/desk/{isolated.pk}/XBTUSDT/"
