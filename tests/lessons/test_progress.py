@@ -118,12 +118,16 @@ def test_the_list_shows_each_lessons_progress(lessons: None, client: Client) -> 
     account = own_account(client)
     karen = Lesson.objects.get(slug=KAREN)
     questions = sorted(karen.parsed().questions)
+    tasks = len(karen.parsed().tasks)
+    page = client.get("/lessons/").content.decode()
+    item = page[page.index(f'data-lesson="{KAREN}"') :]
+    assert f"12 steps, {tasks} task" in item[: item.index("</li>")]
     client.get(f"/lessons/{KAREN}/6/")
     progress_answer(account=account, lesson=karen, step=questions[0], correct=True)
     page = client.get("/lessons/").content.decode()
     item = page[page.index(f'data-lesson="{KAREN}"') :]
     item = item[: item.index("</li>")]
-    assert "Step 6 of 12" in item
+    assert "Step 6 of 12" in item and f"0 of {tasks} task" in item
     assert f"1 of {len(questions)} question" in item and "right first time" in item
     assert f'href="/lessons/{KAREN}/0/"' in item
     for index in range(12):
