@@ -13,7 +13,15 @@ import pytest
 from sandbox.lessons.models import LessonProgress, TaskAccount
 from tests.lessons.task_lessons import CRASH, HINTS, TASK_STEP, task_lesson
 
-from .screens import PHONE, SMALL_LAPTOP, Size, axe, no_sideways_scroll, screenshot
+from .screens import (
+    PHONE,
+    SMALL_LAPTOP,
+    Size,
+    axe,
+    in_first_screen,
+    no_sideways_scroll,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +46,10 @@ def test_a_learner_fails_then_completes_a_task_and_sees_the_crash(page_at: Any, 
     panel.wait_for()
     assert "Add margin until your liquidation price is below 47,000." in panel.inner_text()
     assert panel.get_attribute("data-task-done") == "no"
+    if not size.phone:  # the panel heads the ticket column, beside the positions
+        page.evaluate("() => window.scrollTo(0, 0)")
+        assert in_first_screen(panel.locator("[data-task-prompt]"))
+        assert in_first_screen(page.locator('#positions tr[data-symbol="XBTUSDT"]'))
 
     # Too little: the panel says what is still missing, in the engine's words.
     add_margin(page, "20")
