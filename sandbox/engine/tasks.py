@@ -696,7 +696,7 @@ def _on_desk_steps(index: int, solution: Sequence[Step], then: Sequence[Step]) -
                 continue
             where = _where(index, f"{field_name}[{number}]")
             qty = step.args.get("qty")
-            if step.op == "order" and not is_multiple(qty, desk.qty_step):
+            if isinstance(qty, Decimal) and not is_multiple(qty, desk.qty_step):
                 raise ScenarioFormatError(
                     f"{where}.qty: the desk trades {desk.symbol} in steps of "
                     f"{display.qty(desk.qty_step)}; {display.qty(qty)} is not a whole number "

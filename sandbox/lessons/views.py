@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,17 +18,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sandbox.desk import accounts
 from sandbox.desk.answers import HtmxHttpRequest
-from sandbox.desk.forms import MAX_PRICE, ExactDecimalField
 from sandbox.desk.models import PaperAccount
 from sandbox.desk.roles import is_teacher, teacher_required
+from sandbox.engine import display
 from sandbox.engine.lessons import Frame, answer_question, frame
-from sandbox.engine.money import MONEY_PLACES
+from sandbox.engine.lessons import Lesson as EngineLesson
 from sandbox.limits import size_text
 from sandbox.live.chart import build_chart, position_lines
 
 from . import selectors
 from .desk_panel import PARTIAL, TaskPanel
-from .models import Lesson, TaskAccount
+from .models import Lesson, LessonProgress, TaskAccount
 from .services import (
     MAX_UPLOAD_BYTES,
     TaskRefused,
@@ -42,8 +43,45 @@ from .services import (
 )
 
 
+class AnswerField(forms.CharField):
+    """An answer typed as the app prints its figures (44,250, 16 420, −3.5, 4 XBT): read by
+    :func:`sandbox.engine.display.read_number`, which says how to write anything else."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", display.MAX_NUMBER_TEXT)
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "required": "Enter your answer as a number, like 44,250.5.",
+                "max_length": f"That is too long to be an answer: at most "
+                f"{display.MAX_NUMBER_TEXT} characters.",
+            },
+        )
+        super().__init__(**kwargs)
+        self.units: tuple[str, ...] = ()
+
+    def clean(self, value: Any) -> Decimal:
+        text = super().clean(value)
+        try:
+            return display.read_number(text, self.units)
+        except display.NumberTextError as problem:
+            raise forms.ValidationError(problem.message) from None
+
+
 class AnswerForm(forms.Form):
-    answer = ExactDecimalField(noun="answer", places=MONEY_PLACES, maximum=MAX_PRICE, example="510")
+    answer = AnswerField(label="Your answer")
+
+    def __init__(self, *args: Any, units: tuple[str, ...] = (), **kwargs: Any) -> None:
+        """``units``: the currencies an answer may be followed by (``4 XBT``)."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["answer"]
+        assert isinstance(field, AnswerField)
+        field.units = units
+
+
+def answer_units(parsed: EngineLesson) -> tuple[str, ...]:
+    """The lesson's currencies, which an answer may name after its number."""
+    return tuple(sorted({inst.settle for inst in parsed.scenario.instruments.values()}))
 
 
 class UploadForm(forms.Form):
@@ -110,8 +148,17 @@ def lesson_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _chart(current: Frame) -> Any:
-    """The mark path of the symbol the step is about, with its position's prices."""
+# The chart line of each position figure a question may ask for.
+CHART_LINES = {
+    "avg_entry_price": "entry",
+    "liquidation_price": "liquidation",
+    "bankruptcy_price": "bankruptcy",
+}
+
+
+def _chart(current: Frame, hidden: tuple[str, ...] = ()) -> Any:
+    """The mark path of the symbol the step is about, with its position's prices (less
+    the line of a figure hidden until its question is answered)."""
     if not current.marks:
         return None, None
     symbol = current.step.args.get("symbol") or current.marks[-1][1]
@@ -120,18 +167,28 @@ def _chart(current: Frame) -> Any:
         symbol = current.marks[-1][1]
         points = [(index, price) for index, sym, price in current.marks if sym == symbol]
     position = current.record.figures.positions.get(symbol)
-    lines = position_lines(position)
+    off = {CHART_LINES.get(path.rpartition(".")[2]) for path in hidden}
+    lines = [line for line in position_lines(position) if line[0] not in off]
     # The lesson's steps so far, from the first at the left edge (not a live window).
     return symbol, build_chart(points, lines, span=None, unit="step")
 
 
-def _player_context(lesson: Lesson, number: int, **extra: Any) -> dict[str, Any]:
+def _player_context(
+    lesson: Lesson, number: int, *, answered: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The player at step ``number``. Until its question is ``answered``, the figures that
+    would show the answer (and narration stating it) are hidden (Frame.hidden)."""
     parsed = lesson.parsed()
     if not 1 <= number <= parsed.steps:
         raise Http404("No such step in this lesson.")
     current = frame(parsed, number - 1)
-    symbol, chart = _chart(current)
+    hidden = () if answered else current.hidden
+    symbol, chart = _chart(current, hidden)
     context: dict[str, Any] = {
+        "hidden": hidden,
+        "hide_note": not answered and current.note_states_answer,
+        "hide_positions": any(path.startswith("positions.") for path in hidden),
+        "hide_balances": any(path.startswith(("balances.", "insurance_fund")) for path in hidden),
         "lesson": lesson,
         "parsed": parsed,
         "frame": current,
@@ -143,10 +200,22 @@ def _player_context(lesson: Lesson, number: int, **extra: Any) -> dict[str, Any]
         "chart": chart,
         "instrument": {"symbol": symbol or ""},
         "position": symbol and current.record.figures.positions.get(symbol),
-        "answer_form": AnswerForm(),
+        "answer_form": AnswerForm(units=answer_units(parsed)),
     }
     context.update(extra)
     return context
+
+
+def _answered(learner: PaperAccount | None, lesson: Lesson, index: int) -> bool:
+    """Whether the learner has answered the question of step ``index`` (rightly or not)."""
+    if learner is None or index not in lesson.parsed().questions:
+        return False
+    questions = (
+        LessonProgress.objects.filter(account=learner, lesson=lesson)
+        .values_list("questions", flat=True)
+        .first()
+    )
+    return isinstance(questions, dict) and str(index) in questions
 
 
 @require_GET
@@ -159,7 +228,12 @@ def lesson_step(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
         furthest = selectors.furthest_step(learner, lesson) + 1
         url = reverse("lesson_step", kwargs={"slug": slug, "number": furthest})
         return redirect(url + account_query(request))
-    context = _player_context(lesson, number, account_query=account_query(request))
+    context = _player_context(
+        lesson,
+        number,
+        answered=_answered(learner, lesson, number - 1),
+        account_query=account_query(request),
+    )
     if learner is not None and number - 1 in lesson.parsed().tasks:
         row = (
             TaskAccount.objects.select_related("lesson", "account__market")
@@ -178,22 +252,33 @@ def lesson_step(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
 
 @require_POST
 def lesson_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    """Check an answer with the engine and show the worked answer."""
+    """Check an answer with the engine and show the worked answer. Answered, the step's
+    figures hidden until then are shown (in place, for htmx)."""
     lesson = get_object_or_404(Lesson, slug=slug)
     parsed = lesson.parsed()
     if number - 1 not in parsed.questions:
         raise Http404("This step asks no question.")
-    form = AnswerForm(request.POST)
+    form = AnswerForm(request.POST, units=answer_units(parsed))
     result = None
     if form.is_valid():
         result = answer_question(parsed, number - 1, form.cleaned_data["answer"])
     learner = lesson_learner(request)
     if result is not None and learner is not None:
         progress_answer(account=learner, lesson=lesson, step=number - 1, correct=result.correct)
+    answered = result is not None or _answered(learner, lesson, number - 1)
     context = _player_context(
-        lesson, number, answer_form=form, answer=result, account_query=account_query(request)
+        lesson,
+        number,
+        answered=answered,
+        answer_form=form,
+        answer=result,
+        account_query=account_query(request),
     )
-    template = "lessons/player.html#question" if request.htmx else "lessons/player.html"
+    current: Frame = context["frame"]
+    reveal = answered and bool(current.hidden or current.note_states_answer)
+    template = "lessons/player.html"
+    if request.htmx:
+        template += "#answered" if reveal else "#question"
     return render(request, template, context, status=200 if result or request.htmx else 400)
 
 
