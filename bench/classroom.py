@@ -38,6 +38,7 @@ from bench.crowd import (
     Teacher,
     cpu_seconds,
     in_thread,
+    quiet,
     room_build,
     rss_kb,
     stop,
@@ -227,6 +228,7 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
     watched_until = time.time()
     dropped = crowd.dropped()
     await crowd.close()
+    quiet_after = await quiet([server.pid])  # the burst's work done: one socket at a time
     log = server.log()
     settled = ready + 1.0  # from a second after the last snapshot
     commits = log.market_commits(big.market_id, settled, watched_until - 1.0)
@@ -241,6 +243,7 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
         "dropped": len(dropped),
         "errors": sorted({d.error for d in failed + dropped})[:3],
         "all_ready_s": ready - began,
+        "quiet_after_s": quiet_after,
         **_opening(crowd),
         "after_expected": after.expected,
         "after_delivered": after.delivered,
@@ -257,7 +260,7 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
             await asyncio.sleep(0.2)
         report[f"{label}_members"] = len(room.learners)
         report[f"{label}_alone"] = _opening(alone)
-        report[f"{label}_alone_failed"] = len([d for d in alone.desks if d.error])
+        report[f"{label}_alone_failed"] = sorted(d.error for d in alone.desks if d.error)
         await alone.close()
     failures = []
     if handshakes_failed or failed or dropped:
@@ -265,6 +268,8 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
             f"bell: {len(handshakes_failed)} handshakes failed, "
             f"{report['no_snapshot']} desks got no snapshot, {len(dropped)} dropped"
         )
+    if not after.expected:
+        failures.append("bell: no tick committed while the class watched its desks")
     if after.lost or after.out_of_order:
         failures.append(
             f"bell: {after.worst_lost()} ticks lost, {after.out_of_order} out of order "
@@ -387,6 +392,8 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
             f"fan-out: {len(failed)} of {len(crowd.desks)} desks could not connect, "
             f"{len(dropped)} dropped ({sorted({d.error for d in failed + dropped})[:2]})"
         )
+    if not result.expected:
+        failures.append("fan-out: no tick committed in the steady window")
     if result.lost or result.out_of_order:
         failures.append(
             f"fan-out: {result.worst_lost()} ticks lost, {result.out_of_order} out of order"

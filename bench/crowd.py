@@ -128,6 +128,18 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+async def quiet(pids: list[int], timeout: float = 60.0) -> float:
+    """Wait until the processes use under 5% of a core over a second (the work a burst
+    left queued is done); the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(1.0)
+        if sum(cpu_seconds(pid) for pid in pids) - before < 0.05:
+            break
+    return time.monotonic() - began
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:

@@ -1,19 +1,25 @@
-"""Benchmark 3: the leverage-slider preview and the order post with 20 learners working at
-once, against a bare Django view served by the same servers, in the same run.
+"""Benchmark 5: the leverage-slider preview and the order post with 20 learners working at
+once while their practice markets tick and push, against a bare Django view served by the
+same servers, in the same run.
 
-The server is the deployment's: daphne processes (one per core, with the benchmark's bare
-view added), the learners shared between them as a load balancer would. Each learner is a
-thread with its own connection and paper account, doing what a learner at the desk does:
-drag the slider across a few stops (the desk asks for a preview after the slider rests
-250 ms), place an order, and think for a second before the next round. Server time is
+The server is ``make run``'s: one daphne process with its embedded ticker (and the
+benchmark's bare view added). Each learner is a thread with its own connection and paper
+account, doing what a learner at the desk does: drag the slider across a few stops (the
+desk asks for a preview after the slider rests 250 ms), place an order, and think for a
+second before the next round. Server time is
 what each response's ``Server-Timing`` header reports: ``total``, from the request reaching
 Django to its response being ready, the hand-over to the request's worker thread included
 (``app`` is the same without that wait). The round trip, measured by the learner, adds
 the network and daphne.
+
+The markets are live: every learner has their desk open over a websocket, so each
+learner's practice market ticks once a second and its desk is pushed every tick while the
+requests are timed. The report counts the ticks committed and the pushes received in the window.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import statistics
@@ -24,11 +30,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench import crowd
+from bench.hooks import read
+from bench.measure import server_log
 from bench.servers import free_port, start_daphne, wait_for_port
 
 USERS = 20
 SECONDS = 20
-PROCESSES = 2  # daphne processes, one per core
+# One daphne process, with its embedded ticker: the deployment of `make run`. (Two
+# processes need Redis to carry a tick from the process that ticks a market to the one
+# that serves its desk: bench.scaleout measures that profile.)
+PROCESSES = 1
 DRAG_STOPS = 4  # previews per drag
 REST = 0.25  # seconds the slider rests on a stop (the desk's debounce)
 THINK = 1.0  # seconds between rounds
@@ -83,6 +95,36 @@ class Learner:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
 
+class Desks(threading.Thread):
+    """The learners' desks open over websockets (each on its learner's process) for as
+    long as the benchmark runs, in an event loop of their own; what they received."""
+
+    def __init__(self, learners: list[Learner]) -> None:
+        super().__init__(daemon=True)
+        self.crowd = crowd.Crowd(
+            [crowd.Learner(x.account, "XBTUSDT", x._cookie_header()) for x in learners],
+            [f"127.0.0.1:{x.port}" for x in learners[:PROCESSES]],
+        )
+        self.opened = threading.Event()
+        self.finish = threading.Event()
+        self.failed: list[str] = []
+
+    def run(self) -> None:
+        asyncio.run(self._watch())
+
+    async def _watch(self) -> None:
+        self.crowd.open()
+        self.failed = [d.error for d in await self.crowd.ready(timeout=60)]
+        self.opened.set()
+        while not self.finish.is_set():
+            await asyncio.sleep(0.1)
+        self.failed += [d.error for d in self.crowd.dropped()]
+        await self.crowd.close()
+
+    def pushes(self, start: float, end: float) -> int:
+        return sum(1 for d in self.crowd.desks for a in d.arrivals if start <= a.at <= end)
+
+
 def _percentiles(times: list[float]) -> dict[str, float]:
     ordered = sorted(times)
     return {
@@ -94,9 +136,18 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 
 def interaction_benchmark(work: Path) -> dict[str, Any]:
     ports = [free_port() for _ in range(PROCESSES)]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "SANDBOX_TICKER": "off"}
+    logs = [work / f"hooks-interaction-{n}.log" for n in range(PROCESSES)]
     log = (work / "daphne-interaction.log").open("w")
-    servers = [start_daphne(port, "bench.asgi:app", env, log) for port in ports]
+    servers = []
+    for port, hooks in zip(ports, logs, strict=True):
+        hooks.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "SANDBOX_TICKER": "embedded",
+            "SANDBOX_BENCH_LOG": str(hooks),
+        }
+        servers.append(start_daphne(port, "bench.asgi:app", env, log))
     kinds = ("preview", "order", "bare")
     server_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
     app_ms: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -106,6 +157,11 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         for port in ports:
             wait_for_port(port)
         learners = [Learner(ports[i % PROCESSES]) for i in range(USERS)]
+        desks = Desks(learners)
+        desks.start()
+        if not desks.opened.wait(timeout=120) or desks.failed:
+            raise RuntimeError(f"interaction: desks could not connect: {desks.failed[:3]}")
+        time.sleep(3)  # every learner's market is ticking
         alone = _alone(learners[0])
         start = threading.Barrier(USERS)
         deadline = [0.0]
@@ -144,14 +200,25 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
             for i, learner in enumerate(learners)
         ]
         deadline[0] = time.monotonic() + SECONDS
+        window_start = time.time()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        window_end = time.time()
+        desks.finish.set()
+        desks.join(timeout=60)
     finally:
         for server in servers:
-            server.terminate()
-            server.wait(timeout=20)
+            crowd.stop(server)
+    commits = [
+        c
+        for hooks in logs
+        for c in server_log(read(hooks)).commits.values()
+        if window_start <= c.at <= window_end
+    ]
+    markets = {c.market for c in commits}
+    seconds = window_end - window_start
     report: dict[str, Any] = {
         kind: {
             "server": _percentiles(server_ms[kind]),
@@ -163,6 +230,14 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
     }
     report["processes"] = PROCESSES
     report["alone"] = alone
+    report["live"] = {
+        "window_s": seconds,
+        "markets": len(markets),
+        "ticks_per_second": len(commits) / seconds,
+        "ticks_per_market_second": len(commits) / seconds / max(len(markets), 1),
+        "pushes_per_second": desks.pushes(window_start, window_end) / seconds,
+        "failed": desks.failed,
+    }
     report["statements_per_order"] = _statements_per_order()
     return report
 
