@@ -340,3 +340,16 @@ def test_a_task_the_lesson_no_longer_has_is_not_found_and_the_desk_still_opens(
     assert client.post(f"/lesson-task/{row.account_id}/move-on/").status_code == 404
     desk = client.get(f"/desk/{row.account_id}/XBTUSDT/")
     assert desk.status_code == 200 and 'id="task-panel"' not in desk.content.decode()
+
+
+def test_a_browser_new_to_the_sandbox_gets_its_own_account_and_the_task_desk(
+    seeded: None,
+) -> None:
+    lesson = task_lesson("add-margin")
+    client = Client()
+    response = client.post(f"/lessons/{lesson.slug}/{NUMBER}/task/")
+    row = TaskAccount.objects.get(lesson=lesson)
+    assert response["Location"] == f"/desk/{row.account_id}/XBTUSDT/#task-panel"
+    assert COOKIE in response.cookies  # the learner's own account, remembered
+    assert client.get(f"/desk/{row.account_id}/XBTUSDT/").status_code == 200
+    assert client.get("/")["Location"] == f"/desk/{row.learner_id}/XBTUSDT/"
