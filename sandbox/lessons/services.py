@@ -18,7 +18,7 @@ from sandbox import engine
 from sandbox.desk import selectors as desk_selectors
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
-from sandbox.desk.services import outcome_save, writer
+from sandbox.desk.services import outcome_save
 from sandbox.engine.lessons import parse_lesson
 from sandbox.engine.scenario import ScenarioFormatError, run_scenario
 from sandbox.engine.tasks import Task, task_check, task_start, task_then
@@ -131,7 +131,7 @@ def progress_step_seen(*, account: PaperAccount, lesson: Lesson, index: int) -> 
     steps = lesson.parsed().steps
     if not 0 <= index < steps:
         raise ValueError(f"the lesson has steps 0 to {steps - 1}")
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         progress = _progress_locked(account, lesson)
         fields = ["updated_at"]
         if index > progress.furthest_step:
@@ -152,7 +152,7 @@ def progress_answer(
     change nothing."""
     if step not in lesson.parsed().questions:
         raise ValueError(f"step {step} asks no question")
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         progress = _progress_locked(account, lesson)
         entry = dict(progress.questions.get(str(step)) or {})
         if entry.get("right"):
@@ -169,7 +169,7 @@ def progress_task_done(*, account: PaperAccount, lesson: Lesson, step: int) -> L
     known = LessonProgress.objects.filter(account=account, lesson=lesson).first()
     if known is not None and step in known.tasks_done:
         return known
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         progress = _progress_locked(account, lesson)
         if step not in progress.tasks_done:
             progress.tasks_done = sorted([*progress.tasks_done, step])
@@ -270,7 +270,7 @@ def task_open(*, learner: PaperAccount, lesson: Lesson, index: int) -> TaskAccou
         raise LookupError(f"step {index} of {lesson.slug} has no task")
     start = task_start(parsed, index)
     terms = desk_terms(traded(start.instruments, start.market.marks))
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         market = Market.objects.create(
             name=f"Lesson: {lesson.title}"[:100],
             kind=Market.Kind.LESSON,
@@ -377,7 +377,7 @@ def task_move_on(*, task: TaskAccount) -> TaskAccount:
 def _account_move(account: PaperAccount, action: desk_services.Action) -> None:
     """A ``then`` move that is not a new mark (a funding payment, a profit realisation),
     applied to the task account as a tick applies it, and saved with its ledger."""
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         locked = (
             PaperAccount.objects.select_for_update().select_related("market").get(pk=account.pk)
         )
