@@ -101,14 +101,15 @@ def room_join(*, room: Room, display_name: str) -> RoomMember:
 # --------------------------------------------------------------------------- conductor
 
 
-def _changed(room: Room) -> None:
+def _changed(room: Room, *, ledger: bool = False) -> None:
     """Every screen of the room redraws with the teacher's change (once committed); the
-    class is ranked again first."""
+    class is ranked again first. ``ledger``: the change wrote every learner's ledger (a
+    reset), so their desks redraw whole; otherwise the market's line and the panel."""
     market = Market.objects.get(pk=room.market_id)
 
     def tell() -> None:
         board_version.bump(market.pk)
-        broadcast.market_changed(market.pk, market.sequence, ledger=True, room=True)
+        broadcast.market_changed(market.pk, market.sequence, ledger=ledger, room=True)
 
     transaction.on_commit(tell)
 
@@ -198,7 +199,7 @@ def room_reset(*, room: Room) -> int:
                 account=member.account, balances=_balances(room), by_teacher=True
             )
             count += 1
-        _changed(room)
+        _changed(room, ledger=True)
     return count
 
 

@@ -72,6 +72,7 @@ class Event(StrEnum):
     RESET = "reset"  # the account back to its starting balances: the whole page again
     TICK = "tick"  # a plain tick of the market
     REALISATION = "realisation"  # a tick that wrote ledger entries (realisation, funding)
+    NEWS = "news"  # the account's own news, at once: its notice and the tables it changed
     OWN = "own"  # the account's own news: a trade, a liquidation, a stop that fired
     SNAPSHOT = "snapshot"  # a desk (re)connected, or catching up after missed ticks
     TEACHER = "teacher"  # the classroom's teacher acted on the market
@@ -100,17 +101,34 @@ REDRAWS: dict[Event, tuple[str, ...]] = {
     Event.RESET: tuple(PARTIALS),
     Event.TICK: (*_TICKED, FIGURES),
     Event.REALISATION: (*_TICKED, *_ANSWERED),
-    # A trade, a liquidation or a stop that fired may open or close the position, and a
-    # teacher's action change the room's terms: the slider says again what the next order
-    # uses (so it never speaks of a position that is gone).
+    # A trade, a liquidation or a stop that fired may open or close the position: the
+    # slider says again what the next order uses (so it never speaks of a position that is
+    # gone). The live feed sends it in two pushes: first what the learner must see at once
+    # (NEWS: the notice, the tables it changed, the tick it came with), then the rest of
+    # the desk (OWN less NEWS), so that a crash liquidating a whole class tells everyone
+    # first and redraws their charts and histories after.
+    Event.NEWS: (
+        "status",
+        "mark",
+        "ticket_mark",
+        "balances",
+        "positions",
+        "alerts",
+        "liquidations",
+    ),
     Event.OWN: (*_WHOLE, "leverage", "history", "alerts", "liquidations"),
     Event.SNAPSHOT: (*_WHOLE, "leverage", "history", "alerts", "liquidations"),
-    Event.TEACHER: (*_WHOLE, "leverage", "alerts", "liquidations"),
+    # A teacher's action changes the market's line (running, speed, trading closed) and the
+    # room panel (trading, the leaderboard shown or not, lessons): no account's figures
+    # (a teacher's reset comes with ledger entries and redraws the desk as the account's
+    # own news).
+    Event.TEACHER: ("status", PANELS),
     # Whatever caused it (Set mark, an order, ...), a liquidation shows the live notice.
     Event.LIQUIDATED: ("liquidations",),
 }
-#: The pushes that send whole sections (the others send a tick's figures).
-WHOLE = frozenset({Event.OWN, Event.SNAPSHOT, Event.TEACHER})
+#: The pushes that send whole sections (the others send a tick's figures, or a teacher's
+#: action the market's line and the panels).
+WHOLE = frozenset({Event.NEWS, Event.OWN, Event.SNAPSHOT})
 
 
 def redraws(*events: Event) -> list[str]:

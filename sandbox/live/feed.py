@@ -9,9 +9,11 @@ With several server processes, each has its own feed and serves its own learners
 Whole sections are drawn by the feed too, for many desks at once: the snapshot of a desk
 that just connected (or asked for one), and the account's own news (a liquidation or a
 stop that fired, which the tick's message lists). A desk asks (:func:`request`) and the
-feed draws every desk waiting, at most ``BATCH`` at a time, in one pass between ticks: a
-crash that liquidates a whole class, or a class connecting at the bell, costs a few
-bulk reads and one render per desk, not a round of queries each. A desk waiting for
+feed draws every desk waiting in one pass between ticks (snapshots ``BATCH`` at a time):
+a crash that liquidates a whole class, or a class connecting at the bell, costs a few
+bulk reads and one render per desk, not a round of queries each. The news goes in two
+pushes: at once, for every account it reached, the notice and the tables it changed; then
+the rest of each desk (chart, history, slider, panel), ``BATCH`` at a time. A desk waiting for
 whole sections is left out of a tick's pass (its sections show that tick anyway), and a
 desk that was sent whole sections is skipped for a tick drawn before them, so it never
 goes back to older figures.
@@ -33,22 +35,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.template.loader import render_to_string
 
 from sandbox.desk.broadcast import market_group
+from sandbox.desk.screen import REDRAWS, Event
 
 from . import services
 from .render import Viewer, desk_updates
+from .threads import Threads, run_in
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +62,18 @@ BATCH = 100  # desks drawn whole in one pass, at most (ticks heard meanwhile go 
 
 T = TypeVar("T")
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _drawing_threads() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(
-                max_workers=int(settings.SANDBOX_DRAW_THREADS), thread_name_prefix="draw"
-            )
-        return _executor
+_threads: Threads | None = None
 
 
 def drawing(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     """``function`` made awaitable, run in the process's drawing threads: not in the one
     thread Channels gives every consumer's database work (connects, the boards), nor in
-    the ticker's, so neither waits behind a long drawing. Each call opens its database
-    connection and closes it after (``CONN_MAX_AGE=0``; with SQLite's WAL a reader never
-    waits for the tick's writer)."""
-    awaitable: Callable[..., Awaitable[T]] = database_sync_to_async(
-        function, thread_sensitive=False, executor=_drawing_threads()
-    )
-    return awaitable
+    the ticker's, so neither waits behind a long drawing (with SQLite's WAL a reader never
+    waits for the tick's writer either)."""
+    global _threads
+    if _threads is None:
+        _threads = Threads(int(settings.SANDBOX_DRAW_THREADS), "draw")
+    return run_in(_threads, function)
 
 
 class Desk(Protocol):
@@ -113,9 +102,18 @@ def _draw(
     )
 
 
-def _draw_whole(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
-    """Whole sections for each viewer: a snapshot (``full``) or the account's own news."""
-    return desk_updates(market_id, viewers, full=full, own=not full)
+#: The passes that draw desks whole: a snapshot; the account's own news, first what the
+#: learner must see at once (the notice and the tables), then the rest of the desk.
+SNAPSHOT, NEWS, REST = "snapshot", "news", "rest"
+
+
+def _draw_whole(market_id: int, viewers: list[Viewer], kind: str) -> list[str | None]:
+    """Whole sections for each viewer: a snapshot, or their own news (first or rest)."""
+    if kind == SNAPSHOT:
+        return desk_updates(market_id, viewers, full=True)
+    if kind == NEWS:
+        return desk_updates(market_id, viewers, news=True)
+    return desk_updates(market_id, viewers, own=True, leave_out=REDRAWS[Event.NEWS])
 
 
 class MarketFeed:
@@ -132,9 +130,11 @@ class MarketFeed:
         # (judged behind that drawing, a busy feed would be taken for a Redis outage).
         self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX)
         self.heard = asyncio.Event()
-        # Desks waiting for whole sections, by channel; of which those wanting a snapshot.
+        # Desks waiting for whole sections, by channel; of which those wanting a snapshot;
+        # and the desks sent their news that wait for the rest of it.
         self.wanted: dict[str, Desk] = {}
         self.full: set[str] = set()
+        self.rest: dict[str, Desk] = {}
         self.drawing = asyncio.Lock()  # one pass at a time: a desk's pushes keep their order
         self.ticks = 0
         self.keep_ticking = False  # a practice market: marked watched while desks watch it
@@ -182,40 +182,58 @@ class MarketFeed:
         self.heard.set()
 
     async def work(self) -> None:
-        """Draw and send what the feed heard, in order; the desks waiting for whole
-        sections between ticks."""
+        """Draw and send what the feed heard, in order; between ticks, the desks waiting
+        for whole sections, then the rest of the news already sent."""
         while True:
             await self.heard.wait()
             self.heard.clear()
-            while self.inbox or self.wanted:
+            while self.inbox or self.wanted or self.rest:
                 try:
                     if self.inbox:
                         await self.deliver(self.inbox.popleft())
-                    if self.wanted:
+                    elif self.wanted:
                         await self.draw_wanted()
+                    else:
+                        await self.draw_rest()
                 except Exception:  # one bad tick must not stop the feed
                     log.exception("feed of market %s failed", self.market_id)
 
     async def draw_wanted(self) -> None:
-        """Whole sections for up to ``BATCH`` waiting desks: snapshots in one pass, the
-        accounts' own news in another."""
+        """Whole sections for the desks waiting: snapshots (``BATCH`` at most) in one pass;
+        the accounts' news in another, every one of them at once (a short push each), the
+        rest of their desks queued for the passes after."""
         async with self.drawing:
-            batch = dict(list(self.wanted.items())[:BATCH])
-            for name in batch:
-                del self.wanted[name]
-            full = {name for name in batch if name in self.full}
-            self.full -= full
-            for wants_full in (True, False):
-                desks = [d for name, d in batch.items() if (name in full) == wants_full]
-                desks = [d for d in desks if d.channel_name in self.desks]
-                if not desks:
-                    continue
-                for desk in desks:
-                    desk.generation += 1
-                updates = await drawing(_draw_whole)(
-                    self.market_id, [d.viewer for d in desks], wants_full
-                )
-                await self.hand_out(desks, updates)
+            full = [d for name, d in self.wanted.items() if name in self.full][:BATCH]
+            news = [d for name, d in self.wanted.items() if name not in self.full]
+            for desk in full:
+                del self.wanted[desk.channel_name]
+                self.full.discard(desk.channel_name)
+                self.rest.pop(desk.channel_name, None)  # (a snapshot is the whole desk)
+            for desk in news:
+                del self.wanted[desk.channel_name]
+                self.rest[desk.channel_name] = desk
+            await self.draw(full, SNAPSHOT)
+            await self.draw(news, NEWS)
+        if self.rest:
+            self.heard.set()
+
+    async def draw_rest(self) -> None:
+        """The rest of the desks of accounts sent their news (``BATCH`` at most)."""
+        async with self.drawing:
+            rest = list(self.rest.values())[:BATCH]
+            for desk in rest:
+                del self.rest[desk.channel_name]
+            await self.draw(rest, REST)
+
+    async def draw(self, desks: list[Desk], kind: str) -> None:
+        """One pass drawing ``desks`` whole (``kind``), and each sent its push."""
+        desks = [d for d in desks if d.channel_name in self.desks]
+        if not desks:
+            return
+        for desk in desks:
+            desk.generation += 1
+        updates = await drawing(_draw_whole)(self.market_id, [d.viewer for d in desks], kind)
+        await self.hand_out(desks, updates)
 
     async def hand_out(self, desks: list[Desk], updates: list[str | None]) -> None:
         for desk, html in zip(desks, updates, strict=True):
@@ -266,7 +284,7 @@ class MarketFeed:
         if live:
             for desk in desks:
                 self.want(desk, full=True)
-            while self.wanted:
+            while self.full:
                 await self.draw_wanted()
         for desk in desks:
             try:
@@ -364,6 +382,7 @@ async def leave(market_id: int, desk: Desk) -> None:
     feed.desks.pop(desk.channel_name, None)
     feed.wanted.pop(desk.channel_name, None)
     feed.full.discard(desk.channel_name)
+    feed.rest.pop(desk.channel_name, None)
     if not feed.desks:
         del feeds[market_id]
         await feed.stop()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -155,14 +155,29 @@ class Viewer:
     seen: Seen
 
 
-def push_event(*, full: bool, own: bool, room: bool, history: bool) -> list[Event]:
-    """The events a push answers (a teacher's action may come with ledger entries)."""
-    events = [Event.SNAPSHOT] if full else [Event.OWN] if own else []
+def push_event(
+    *, full: bool, own: bool, room: bool, history: bool, news: bool = False
+) -> list[Event]:
+    """The events a push answers (a teacher's action may come with ledger entries: a
+    reset, which changed every account as their own news would)."""
+    if full:
+        events = [Event.SNAPSHOT]
+    elif news:
+        events = [Event.NEWS]
+    elif own or (room and history):
+        events = [Event.OWN]
+    else:
+        events = []
     if room:
         events.append(Event.TEACHER)
-    if history or not events:
+    if not events:
         events.append(Event.REALISATION if history else Event.TICK)
     return events
+
+
+#: What a teacher's action alone redraws: the market's line and the panels (each viewer's
+#: figures have not moved).
+LIGHT = frozenset({"status", PANELS})
 
 
 def desk_updates(
@@ -171,8 +186,10 @@ def desk_updates(
     *,
     full: bool = False,
     own: bool = False,
+    news: bool = False,
     history: bool = False,
     room: bool = False,
+    leave_out: Collection[str] = (),
 ) -> list[str | None]:
     """One push for each viewer of a market, from one pass over it (None for a viewer
     whose desk already shows this tick: a plain tick sends nothing it would repeat).
@@ -180,21 +197,26 @@ def desk_updates(
     What each push redraws is the table of :data:`sandbox.desk.screen.REDRAWS`: a plain
     tick (:attr:`Event.TICK`) sends the shared parts and each viewer's figures that moved;
     a tick that wrote ledger entries (``history``: :attr:`Event.REALISATION`) also the
-    balances, positions and history sections. Whole sections go for a snapshot (``full``),
-    the account's own news (``own``: a trade, a liquidation, a stop that fired) and a
-    teacher's action (``room``, which also redraws classroom panels). Alerts and
-    liquidation notices go only when they changed.
+    balances, positions and history sections. Whole sections go for a snapshot (``full``)
+    and the account's own news (``own``: a trade, a liquidation, a stop that fired; first
+    ``news``, what the learner must see at once, then ``own`` leaving out what ``news``
+    drew). A teacher's action (``room``) sends the market's line and the classroom panels;
+    with ledger entries (a reset), whole sections. Alerts and liquidation notices go only
+    when they changed.
     """
-    events = push_event(full=full, own=own, room=room, history=history)
-    names = redraws(*events)
+    events = push_event(full=full, own=own, room=room, history=history, news=news)
+    names = [name for name in redraws(*events) if name not in leave_out]
     market = Market.objects.get(pk=market_id)
     view = market_view(market)
     ids = sorted({v.account_id for v in viewers})
+    if set(names) <= LIGHT:
+        return _light_pushes(view, viewers, ids, names)
     # Many viewers: their rows are picked out of the market's (a long list of ids costs more).
     states = engine_accounts(ids, market_id=market_id if len(ids) > MANY else None)
     sections = any(event in WHOLE for event in events)
     panels = load_panels(market, ids, fresh=sections) if PANELS in names else {}
-    markers = _markers(ids, view, {v.symbol for v in viewers})
+    charts = "chart" in names or not sections
+    markers = _markers(ids, view, {v.symbol for v in viewers}) if charts else {}
     accounts: dict[int, Any] = {}
     liquidations: dict[int, list[LiquidationRecord]] = {}
     fills: dict[int, list[Any]] = {}
@@ -203,7 +225,7 @@ def desk_updates(
         accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
     if "history" in names:  # the pushes that show the history
         fills, ledger = recent_by_account(Fill, ids), recent_by_account(LedgerEntry, ids)
-    if sections:
+    if sections and "liquidations" in names:
         liquidations = open_liquidations(ids)
     shared: dict[str, str] = {}
     updates: list[str | None] = []
@@ -211,8 +233,8 @@ def desk_updates(
         own_panels = panels.get(viewer.account_id, [])
         own_markers = markers.get((viewer.account_id, viewer.symbol), [])
         if not sections and not history and viewer.seen.sequence >= market.sequence:
-            # Drawn already at this tick (a teacher's action or the learner's own news came
-            # first): sending it again would repeat the tick.
+            # Drawn already at this tick (the learner's own news came first): sending it
+            # again would repeat the tick.
             updates.append(None)
             continue
         viewer.seen.sequence = market.sequence
@@ -243,26 +265,50 @@ def desk_updates(
             history=recent if "history" in names else None,
             controls="leverage" in names,
         )
-        viewer.seen.chart = _chart_key(context["chart"]())
-        viewer.seen.figures = {}  # whole sections: the next tick sends every figure again
-        alerts = tuple(a.key for a in context["alerts"])
-        alerts_changed = full or alerts != viewer.seen.alerts
-        viewer.seen.alerts = alerts
-        notices = tuple(r.pk for r in context["liquidations"])
-        notices_changed = full or notices != viewer.seen.liquidations
-        viewer.seen.liquidations = notices
+        if "chart" in names:
+            viewer.seen.chart = _chart_key(context["chart"]())
+        if "balances" in names or "positions" in names:
+            viewer.seen.figures = {}  # whole tables: the next tick sends every figure again
         parts = []
         for name in names:
             if name == PANELS:
                 parts += [partial for partial, _ in own_panels]
-            elif (name == "alerts" and not alerts_changed) or (
-                name == "liquidations" and not notices_changed
-            ):
-                continue
+            elif name == "alerts":
+                alerts = tuple(a.key for a in context["alerts"])
+                if full or alerts != viewer.seen.alerts:
+                    parts.append(PARTIALS[name])
+                viewer.seen.alerts = alerts
+            elif name == "liquidations":
+                notices = tuple(r.pk for r in context["liquidations"])
+                if full or notices != viewer.seen.liquidations:
+                    parts.append(PARTIALS[name])
+                viewer.seen.liquidations = notices
             elif name in PARTIALS:
                 parts.append(PARTIALS[name])
         context["parts"] = [(name, True) for name in parts]
         updates.append(get_template("desk/sections.html").render(context))
+    return updates
+
+
+def _light_pushes(
+    view: MarketView, viewers: Sequence[Viewer], ids: list[int], names: list[str]
+) -> list[str | None]:
+    """A teacher's action: the market's line, drawn once, and each viewer's panels (the
+    figures did not move, so nothing of what the desk noted as shown changes)."""
+    status = ""
+    if "status" in names:
+        status = get_template(PARTIALS["status"]).render({"market": view.market, "oob": True})
+    panels = load_panels(view.market, ids, fresh=True) if PANELS in names else {}
+    drawn: dict[int, str] = {}
+    updates: list[str | None] = []
+    for viewer in viewers:
+        if viewer.account_id not in drawn:
+            parts = [status]
+            for partial, panel in panels.get(viewer.account_id, []):
+                context = {"market": view.market, **panel.context, "oob": True}
+                parts.append(get_template(partial).render(context))
+            drawn[viewer.account_id] = "".join(parts)
+        updates.append(drawn[viewer.account_id])
     return updates
 
 

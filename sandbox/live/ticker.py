@@ -16,14 +16,13 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from . import services
+from .threads import Threads, run_in
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,11 @@ MAX_BACKOFF_SECONDS = Decimal(5)
 # The ticker's database work runs in a thread of its own: not behind the live feeds'
 # drawing (their threads) nor the sockets' handshakes (Channels' database thread), so a
 # crash that gives a whole class whole sections does not hold up the next tick.
-_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticker")
+_thread = Threads(1, "ticker")
 
 
 def in_ticker_thread(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    awaitable: Callable[..., Awaitable[Any]] = database_sync_to_async(
-        function, thread_sensitive=False, executor=_thread
-    )
-    return awaitable
+    return run_in(_thread, function)
 
 
 def backoff(failures: int) -> Decimal:

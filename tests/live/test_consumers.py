@@ -173,9 +173,10 @@ async def test_a_liquidation_reaches_the_learner_with_their_numbers(
         record = await database_sync_to_async(LiquidationRecord.objects.get)(account=account)
         assert result.liquidated == {account.pk: [record.pk]}
 
-        # The account's own liquidation message brings the tick whole; the market's feed
-        # leaves this desk out of the tick.
+        # The tick's message names the account: the market's feed leaves this desk out of
+        # the tick and sends it its news (the notice, the tables), then the rest of it.
         push = await mine.receive_from(timeout=WAIT)
+        rest = await mine.receive_from(timeout=WAIT)
         assert await mine.receive_nothing(timeout=0.2)
         assert await theirs.receive_nothing(timeout=0.2)
 
@@ -193,15 +194,16 @@ async def test_a_liquidation_reaches_the_learner_with_their_numbers(
     assert loss is not None and loss.group(1).lstrip("-") == "600 USDT"  # the margin, all of it
     assert "You lost" in notices
     assert "gained 30 USDT" in notices
-    # And the history: the liquidation fill and ledger line.
-    history = section(push, "history")
-    assert "<td>liquidation</td>" in history
-    assert "-600" in history
     assert "No open positions" in section(push, "positions")
     assert '<td data-figure="wallet-USDT">9,397</td>' in section(push, "balances")
+    # Then the history: the liquidation fill and ledger line.
+    assert 'id="liquidation-notices"' not in rest
+    history = section(rest, "history")
+    assert "<td>liquidation</td>" in history
+    assert "-600" in history
     # The slider on the ticket no longer speaks of the position: the next order uses it.
-    assert oob(push, "leverage")
-    slider = section(push, "leverage")
+    assert oob(rest, "leverage")
+    slider = section(rest, "leverage")
     assert "Your next XBTUSDT position will use" in slider
     assert "position uses" not in slider
 
@@ -247,9 +249,11 @@ async def test_on_a_shared_market_each_learner_gets_only_their_own_liquidation(
         result = await atick(market.pk)
         assert list(result.liquidated) == [learner.account.pk]
         my_push = await mine.receive_from(timeout=WAIT)
+        my_rest = await mine.receive_from(timeout=WAIT)  # the rest of the desk
         their_push = await theirs.receive_from(timeout=WAIT)
         assert await theirs.receive_nothing(timeout=0.2)
         assert await mine.receive_nothing(timeout=0.2)
+    assert oob(my_rest, "history")
 
     assert "notice liquidation-notice" in section(my_push, "liquidation-notices")
     # The other learner sees the new mark, and none of the learner's figures.
@@ -504,9 +508,9 @@ def count_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     drawn: list[bool] = []
     draw = feed._draw_whole
 
-    def counted(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
-        drawn.extend(full for _ in viewers)
-        return draw(market_id, viewers, full)
+    def counted(market_id: int, viewers: list[Viewer], kind: str) -> list[str | None]:
+        drawn.extend(kind == feed.SNAPSHOT for _ in viewers)
+        return draw(market_id, viewers, kind)
 
     monkeypatch.setattr(feed, "_draw_whole", counted)
     return drawn

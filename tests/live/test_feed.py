@@ -135,7 +135,7 @@ async def test_a_desk_that_connects_later_is_served_by_the_same_feed(
 
 
 @websockets
-async def test_a_stop_that_fires_sends_its_desk_whole_sections_once(
+async def test_a_stop_that_fires_sends_its_desk_its_news_then_the_rest_once(
     shared_market: tuple[Learner, Learner],
 ) -> None:
     learner, other = shared_market
@@ -159,6 +159,7 @@ async def test_a_stop_that_fires_sends_its_desk_whole_sections_once(
         assert result.triggered == [account.pk]
         assert result.liquidated == {}
         push = await mine.receive_from(timeout=WAIT)
+        rest = await mine.receive_from(timeout=WAIT)
         their_push = await theirs.receive_from(timeout=WAIT)
         assert await mine.receive_nothing(timeout=0.2)
         assert await theirs.receive_nothing(timeout=0.2)
@@ -177,11 +178,18 @@ async def test_a_stop_that_fires_sends_its_desk_whole_sections_once(
     assert "No open positions" in section(push, "positions")
     assert oob(push, "balances")
     assert '<td data-figure="wallet-USDT">9,634.18</td>' in section(push, "balances")
-    assert oob(push, "history")
-    history = section(push, "history")
+    assert TICK_SPAN.search(push) is None
+    # Then the rest of the desk: the history with the stop's fill, the chart without the
+    # position's lines, the slider; nothing the news sent is sent twice.
+    for element_id in ("positions", "balances", "live-status"):
+        assert f'id="{element_id}"' not in rest
+    assert 'id="history"' not in push and 'id="chart"' not in push
+    assert oob(rest, "history")
+    history = section(rest, "history")
     assert "<td>stop-loss</td>" in history
     assert "<td>56,400</td>" in history
-    assert TICK_SPAN.search(push) is None
+    assert oob(rest, "chart") and oob(rest, "leverage")
+    assert TICK_SPAN.search(rest) is None
     # The other learner on the market gets the plain tick.
     assert '<strong id="mark-price" data-sequence="1">56,400</strong>' in their_push
     assert 'id="positions"' not in their_push
@@ -360,10 +368,10 @@ def test_viewers_of_one_market_get_one_update_each_in_order(
 
 
 def test_a_tick_already_drawn_is_not_sent_again(ticking: tuple[int, Viewer]) -> None:
-    """A teacher's action or the learner's own news drew the desk at this tick: the tick's
-    own push would repeat it, so there is none; the next tick is drawn as usual."""
+    """The learner's own news drew the desk at this tick: the tick's own push would repeat
+    it, so there is none; the next tick is drawn as usual."""
     market_id, viewer = ticking
-    (whole,) = desk_updates(market_id, [viewer], room=True)
+    (whole,) = desk_updates(market_id, [viewer], own=True)
     assert whole is not None
     sequence = Market.objects.get(pk=market_id).sequence
     assert f'data-sequence="{sequence}"' in section(whole, "live-status")
@@ -374,6 +382,30 @@ def test_a_tick_already_drawn_is_not_sent_again(ticking: tuple[int, Viewer]) -> 
     (plain,) = desk_updates(market_id, [viewer])
     assert plain is not None
     assert f'data-sequence="{sequence + 1}"' in section(plain, "live-status")
+
+
+@websockets
+def test_a_teachers_action_sends_the_markets_line_and_no_figures(
+    ticking: tuple[int, Viewer],
+) -> None:
+    """Play, speed, trading closed, the leaderboard: the market's line and the panels
+    (a practice desk has none), no table or figure; what the desk noted as shown stands."""
+    market_id, viewer = ticking
+    desk_updates(market_id, [viewer], full=True)
+    assert viewer.seen.sequence == 1 and viewer.seen.chart is not None
+    Market.objects.filter(pk=market_id).update(trading_open=False)
+    seen = (viewer.seen.sequence, dict(viewer.seen.figures), viewer.seen.chart)
+
+    (push,) = desk_updates(market_id, [viewer], room=True)
+
+    assert push is not None and oob(push, "live-status")
+    assert "<strong>trading closed</strong>" in section(push, "live-status")
+    for element_id in ("balances", "positions", "chart", "history", "leverage", "mark-display"):
+        assert f'id="{element_id}"' not in push, element_id
+    assert (viewer.seen.sequence, viewer.seen.figures, viewer.seen.chart) == seen
+    # With ledger entries (a teacher's reset), the desk is drawn whole.
+    (whole,) = desk_updates(market_id, [viewer], room=True, history=True)
+    assert whole is not None and oob(whole, "balances") and oob(whole, "history")
 
 
 class _Desk:
@@ -435,13 +467,13 @@ class QuietDesk:
 
 @pytest.fixture
 def snapshots(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The feed's passes drawing whole sections stand in for by "snapshot" each (or
-    "news"); records the accounts of each pass."""
+    """The feed's passes drawing whole sections, each desk's push standing in for by the
+    kind of pass ("snapshot", "news", "rest"); records the accounts of each pass."""
     passes: list[list[int]] = []
 
-    def draw(market_id: int, viewers: list[Viewer], full: bool) -> list[str | None]:
+    def draw(market_id: int, viewers: list[Viewer], kind: str) -> list[str | None]:
         passes.append([v.account_id for v in viewers])
-        return ["snapshot" if full else "news" for _ in viewers]
+        return [kind for _ in viewers]
 
     monkeypatch.setattr(feed, "_draw_whole", draw)
     return passes

@@ -115,10 +115,14 @@ def test_the_live_pushes_redraw_by_the_table() -> None:
     realisation = redraws(Event.REALISATION)
     assert {"balances", "positions", "history"} <= set(realisation)
     assert screen.FIGURES not in realisation
-    assert "history" not in redraws(Event.TEACHER)
-    assert "history" in redraws(Event.TEACHER, Event.REALISATION)
-    for event in screen.WHOLE:
+    # A teacher's action: the market's line and the panels, no account's figures.
+    assert redraws(Event.TEACHER) == ["status", screen.PANELS]
+    for event in (Event.OWN, Event.SNAPSHOT):
         assert {"balances", "positions", "chart", screen.PANELS} <= set(REDRAWS[event])
+    # The news first: its notice and the tables it changed, then the rest of the desk.
+    news = set(REDRAWS[Event.NEWS])
+    assert {"balances", "positions", "liquidations", "alerts"} <= news < set(REDRAWS[Event.OWN])
+    assert not news & {"chart", "history", "leverage", screen.PANELS}
 
 
 # ---------------------------------------------------------------- what other apps plug in
