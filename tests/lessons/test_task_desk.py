@@ -99,6 +99,8 @@ def test_the_player_offers_the_task_and_sends_the_learner_to_their_desk(seeded: 
     row = opened(client, lesson)
     desk = client.get(f"/desk/{row.account_id}/XBTUSDT/").content.decode()
     assert 'id="task-panel"' in desk and 'data-task-done="no"' in desk
+    # It redraws itself after each of the desk's actions (their answers send the event).
+    assert f'hx-get="/lesson-task/{row.account_id}/" hx-trigger="desk-changed from:body"' in desk
     assert "Your XBTUSDT liquidation price is 47,750; the goal is below 47,000." in desk
     assert "Lesson task: Add margin until" in desk  # the message that sent them here
     page = client.get(f"/lessons/{lesson.slug}/{NUMBER}/").content.decode()
