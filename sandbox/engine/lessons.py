@@ -29,10 +29,12 @@ is the engine's own, at any step, forwards or back.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from . import display
@@ -114,8 +116,25 @@ def _question(index: int, raw: object, instruments: Mapping[str, Instrument]) ->
     return Question(prompt.strip(), str(path), tuple(after), places, explanation.strip())
 
 
+#: Lesson files up to this size are kept once read (a lesson is immutable): the player and
+#: a task's desk read the same stored file on every request, and checking its tasks runs
+#: the lesson through the engine.
+CACHED_TEXT_BYTES = 256 * 1024
+
+
 def parse_lesson(text: str | bytes) -> Lesson:
     """Read a lesson; every problem, with its line, in one ScenarioFormatError."""
+    if len(text) <= CACHED_TEXT_BYTES:
+        return _parse_lesson_cached(text)
+    return _parse_lesson(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_lesson_cached(text: str | bytes) -> Lesson:
+    return _parse_lesson(text)
+
+
+def _parse_lesson(text: str | bytes) -> Lesson:
     scenario = parse_scenario(text)
     meta = scenario.extra.get("lesson", {})
     errors: list[str] = []
@@ -162,7 +181,14 @@ def parse_lesson(text: str | bytes) -> Lesson:
         errors.extend(problem.errors)
     if errors:
         raise ScenarioFormatError(errors[0], errors)
-    return Lesson(title.strip(), summary.strip(), number, scenario, questions, tasks)
+    return Lesson(
+        title.strip(),
+        summary.strip(),
+        number,
+        scenario,
+        MappingProxyType(questions),
+        MappingProxyType(tasks),
+    )
 
 
 @dataclass(frozen=True, slots=True)
