@@ -103,6 +103,7 @@ class TaskView:
     stops: list[Fill]  # the stop-losses and take-profits they fired
     lesson_url: str  # back to the lesson, at the step after the task
     task_url: str  # the task's own step
+    restart_url: str  # the task set back to its start (a post)
 
     @property
     def moved(self) -> bool:
@@ -170,6 +171,8 @@ def task_view(row: TaskAccount, state: engine.Account, prices: engine.Market) ->
         lesson_url=step_url(kwargs={"slug": lesson.slug, "number": min(row.step + 2, steps)})
         + query,
         task_url=step_url(kwargs={"slug": lesson.slug, "number": row.step + 1}) + query,
+        restart_url=reverse("task_open", kwargs={"slug": lesson.slug, "number": row.step + 1})
+        + query,
     )
 
 

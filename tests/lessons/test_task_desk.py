@@ -161,6 +161,7 @@ def test_moving_on_plays_each_price_as_a_tick_and_the_position_survives(seeded: 
     assert "XBTUSDT mark 48,000, then XBTUSDT mark 47,100." in desk
     assert "Margin you add pushes the liquidation price away." in desk
     assert f'href="/lessons/{lesson.slug}/{NUMBER + 1}/?account=' in desk
+    assert f'action="/lessons/{lesson.slug}/{NUMBER}/task/?account=' in desk  # start again
     # Once only, until the task starts again.
     again = client.post(f"/lesson-task/{row.account_id}/move-on/", follow=True)
     assert "already moved on" in again.content.decode()
