@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from sandbox.desk.broadcast import board_group, market_group
 from sandbox.desk.roles import is_teacher
 from sandbox.live.consumers import NOT_FOUND, TRY_AGAIN_LATER, FragmentConsumer
+from sandbox.live.feed import drawing
 
 from . import projector
 from .models import Room
@@ -106,7 +107,9 @@ def _query_symbol(scope: dict[str, Any]) -> str:
 class ProjectorFeed:
     """What the projectors of one room and symbol in this process hear: the room market's
     ticks and the class's changes, drawn once for all of them (however many ticks came
-    while the last drawing was made: the projector shows the latest, not every one)."""
+    while the last drawing was made: the projector shows the latest, not every one), in
+    the live feeds' drawing threads (never Channels' one database thread, which the
+    pages' sockets connect through)."""
 
     def __init__(self, room_id: int, market_id: int, symbol: str) -> None:
         self.room_id = room_id
@@ -155,9 +158,7 @@ class ProjectorFeed:
             self.heard.clear()
             stamp = next(_stamps)
             try:
-                parts = await database_sync_to_async(projector.live_parts)(
-                    self.room_id, self.symbol
-                )
+                parts = await drawing(projector.live_parts)(self.room_id, self.symbol)
             except Exception:  # one bad drawing must not stop the feed
                 log.exception("projector of room %s not drawn", self.room_id)
                 continue
@@ -252,7 +253,7 @@ class ProjectorConsumer(FragmentConsumer):
 
     async def snapshot(self) -> None:
         stamp = next(_stamps)
-        parts = await database_sync_to_async(projector.live_parts)(self.room_id, self.symbol)
+        parts = await drawing(projector.live_parts)(self.room_id, self.symbol)
         await self.deliver(stamp, parts, full=True)
 
     async def deliver(self, stamp: int, parts: dict[str, str], *, full: bool = False) -> None:

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count
 from django.template.loader import get_template
+from django.utils.safestring import SafeString, mark_safe
 
 from sandbox import engine
 from sandbox.desk.models import LiquidationRecord, Market, MarkPrice
@@ -201,6 +202,9 @@ class StripMarker:
     x: int
     y: int
 
+    def __post_init__(self) -> None:
+        assert self.state in STATES, self.state  # written into the page as it is
+
 
 @dataclass(frozen=True)
 class StripRow:
@@ -210,6 +214,19 @@ class StripRow:
     markers: tuple[StripMarker, ...]
     more: int = 0
     more_x: int = 0
+
+    @property
+    def svg(self) -> SafeString:
+        """The row's markers, each a ``<use>`` of its state's shape (written here, not in
+        the template: a crowded class has hundreds, drawn on every tick). Only numbers and
+        the fixed state names go in."""
+        return mark_safe(  # noqa: S308
+            "".join(
+                f'<use href="#pm-{m.state}" x="{m.x}" y="{m.y}" class="pm pm-{m.state}" '
+                f'data-state="{m.state}"/>'
+                for m in self.markers
+            )
+        )
 
 
 @dataclass(frozen=True)
