@@ -9,14 +9,10 @@ second one sees the balance the first one left.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -279,7 +275,11 @@ class _Writes:
             changed += [n for n in KEY_FIELDS if stored is None or stored[n] != keys[symbol][n]]
             if changed:
                 values = [
-                    keys[symbol][n] if n in KEY_FIELDS else _text(_column(position, n))
+                    keys[symbol][n]
+                    if n in KEY_FIELDS
+                    else position.mode.value
+                    if n == "mode"
+                    else _text(getattr(position, n))
                     for n in changed
                 ]
                 self.positions.setdefault(tuple(changed), []).append([*values, pk, symbol])
@@ -442,54 +442,6 @@ def outcome_save(
     return outcomes_save([change], market, sequence=sequence).get(account.pk, [])
 
 
-class _SQLiteWriters:
-    """SQLite has one write lock for the whole database, and a writer that finds it taken
-    sleeps in growing steps (1, 2, 5, 10 ms...) before trying again. Writers queue here
-    instead, and wake as soon as the one before them commits: the threads of a process on
-    a lock, the processes sharing the database file on an advisory lock of a file beside
-    it. (PostgreSQL locks each account's row, and needs none of this.)"""
-
-    def __init__(self) -> None:
-        self.threads = threading.Lock()
-        self.file: IO[str] | None = None
-        self.path = ""
-
-    def __enter__(self) -> None:
-        self.threads.acquire()
-        try:
-            path = f"{connection.settings_dict['NAME']}.writers"
-            if self.path != path:  # (tests point the same process at other databases)
-                if self.file is not None:
-                    self.file.close()
-                # Private like the database beside it (0600), and kept open.
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                self.file, self.path = os.fdopen(descriptor, "a"), path
-            assert self.file is not None
-            fcntl.flock(self.file, fcntl.LOCK_EX)
-        except BaseException:
-            self.threads.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.file is not None:
-                fcntl.flock(self.file, fcntl.LOCK_UN)
-        finally:
-            self.threads.release()
-
-
-_SQLITE_WRITERS = _SQLiteWriters()
-
-
-def writer() -> contextlib.AbstractContextManager[Any]:
-    """Around a write transaction: on SQLite, wait for the database's write lock without
-    sleeping (see :class:`_SQLiteWriters`). Nothing on other databases, nor inside a
-    transaction already begun (which holds SQLite's write lock from its start)."""
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        return _SQLITE_WRITERS
-    return contextlib.nullcontext()
-
-
 def market_terms_check(market: Market) -> None:
     """The market's terms that every way of opening or changing a position goes through
     (orders, leverage, margin, stops, the side-by-side twins): a classroom closed to
@@ -505,7 +457,7 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
     ``engine.Rejected`` propagates before anything is written. A classroom closed to
     trading refuses every action, unless ``when_closed`` (a teacher's reset).
     """
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         locked = (
             PaperAccount.objects.select_related("market")
             .select_for_update(of=("self",))

@@ -28,7 +28,7 @@ from sandbox.desk import broadcast
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_market, id_chunks, stored_accounts
-from sandbox.desk.services import KEY_SCALE, Change, outcomes_save, writer
+from sandbox.desk.services import KEY_SCALE, Change, outcomes_save
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from .models import MarkTick
@@ -105,7 +105,7 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
 
     ``owner=None`` ticks without a lease (a teacher's or a test's single step).
     """
-    with writer(), transaction.atomic():
+    with transaction.atomic():
         market = Market.objects.select_for_update().get(pk=market_id)
         now = timezone.now()
         if owner is not None and (

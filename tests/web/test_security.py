@@ -12,13 +12,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import ConnectionHandler
 from django.http import HttpResponse
 from django.test import Client, override_settings
 
 from sandbox.desk.accounts import remember_room, room_cookie
-from sandbox.desk.services import writer
 from sandbox.security import CONTENT_SECURITY_POLICY
 from sandbox.sqlite.base import make_private
 from tests.web.conftest import Learner
@@ -307,7 +306,7 @@ def test_the_servers_own_database_is_private() -> None:
 
 @pytest.mark.django_db(transaction=True)  # outside a transaction, as a request's write
 def test_the_writers_lock_file_beside_the_database_is_private() -> None:
-    with writer():
+    with transaction.atomic():  # a transaction queues with the database's writers
         pass
 
     assert mode(f"{connection.settings_dict['NAME']}.writers") == 0o600
