@@ -121,6 +121,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK
 
 
+def cpu_seconds_fine(pid: int) -> float:
+    """CPU time of a process's live threads, to the nanosecond (schedstat): for a
+    single-threaded process whose few clock ticks ``cpu_seconds`` would round."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            continue
+    return total / 1e9
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -1,4 +1,4 @@
-"""Benchmark 7: what a new learner's first visit transfers.
+"""Benchmark 9: what a new learner's first visit transfers.
 
 A real daphne process serving ``sandbox.asgi:application``, and Debian's Chromium opening
 ``/`` with an empty cache: the bytes each response took on the wire (Chromium's own count,
@@ -73,7 +73,7 @@ def first_visit_benchmark(work: Path) -> dict[str, Any] | None:
 
 
 def first_visit_section(report: dict[str, Any] | None) -> list[str]:
-    lines = ["## 7. First visit of the desk", ""]
+    lines = ["## 9. First visit of the desk", ""]
     if report is None:
         return [*lines, f"Not measured: no Chromium at {CHROMIUM}.", ""]
     total = report["total"]

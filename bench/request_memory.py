@@ -1,4 +1,4 @@
-"""Benchmark 5: the server's memory under oversized requests.
+"""Benchmark 7: the server's memory under oversized requests.
 
 A real daphne process serving ``sandbox.asgi:application``; its resident memory is read
 before, sampled every 10 ms during, and read after each of: a 100 MB anonymous post with
@@ -142,7 +142,7 @@ def request_memory_section(report: dict[str, Any]) -> list[str]:
         "lesson_50mb": "50 MB lesson file, signed-in teacher",
     }
     lines = [
-        "## 5. Memory under oversized requests",
+        "## 7. Memory under oversized requests",
         "",
         "One daphne process serving the sandbox; its resident memory before each request, "
         "the highest seen while it was sent (sampled every 10 ms), and after. The client "

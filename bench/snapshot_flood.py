@@ -1,4 +1,4 @@
-"""Benchmark 6: what a websocket flood costs the server, and everyone else.
+"""Benchmark 8: what a websocket flood costs the server, and everyone else.
 
 A real daphne process serving ``sandbox.asgi:application``. First a learner's desk page is
 fetched back to back, alone (idle latency). Then one open desk socket sends 2,000
@@ -168,7 +168,7 @@ def flood_section(report: dict[str, Any]) -> list[str]:
     closes = sorted({str(f["close"]) for f in many})
     ratio = report["flood_p50_ms"] / report["idle_p50_ms"]
     return [
-        f"## 6. Websocket flood: {MESSAGES:,} snapshot requests a socket",
+        f"## 8. Websocket flood: {MESSAGES:,} snapshot requests a socket",
         "",
         f'- One socket sending {MESSAGES:,} `{{"type": "snapshot"}}` messages as fast as '
         f"it can ({one['sent']:,} sent before the client saw the close): the server closed "

@@ -1,0 +1,173 @@
+"""bench/results.md's sections: a met target says met, a miss says missed with its cause
+taken from the run's own figures, and what was not measured says so."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench import report
+from bench.scaleout import projection
+
+
+def spread(p50: float, p99: float, top: float, total: float = 0.0) -> dict[str, float]:
+    return {"p50": p50, "p95": p99, "p99": p99, "max": top, "count": 10, "sum": total}
+
+
+def fanout(**changes: Any) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "learners": 300,
+        "connected": 300,
+        "rate": 2.0,
+        "speed": 60,
+        "window_s": 20.0,
+        "ticks": 40,
+        "gap_ms": spread(500, 510, 512),
+        "start_gap_ms": spread(500, 505, 506),
+        "ledger_ticks": 4,
+        "tick_rate": 2.0,
+        "expected": 12000,
+        "delivered": 12000,
+        "lost": 0,
+        "out_of_order": 0,
+        "latency_ms": spread(40, 180, 200),
+        "ledger_latency_ms": spread(90, 200, 210),
+        "messages_window": 13000,
+        "bytes_per_update": 3500.0,
+        "cpu_s": 6.0,
+        "cpu_per_update_ms": 0.46,
+        "rss_idle_kb": 90000,
+        "rss_connected_kb": 105000,
+        "kb_per_learner": 50.2,
+        "actions": {
+            "close": {"answered_ms": 40.0, "last_ms": 300.0, "p50_ms": 250.0, "missing": 0}
+        },
+        "draw_ms": spread(60, 120, 130, 2400),
+        "draw_desks": 300,
+        "tick_ms": spread(15, 40, 45),
+        "raw": {
+            "clients": 300,
+            "bytes": 3500,
+            "failed": 0,
+            "messages": 12000,
+            "cpu_s": 0.48,
+            "cpu_per_update_ms": 0.04,
+            "window_s": 20.0,
+        },
+        "cpu_ratio": 11.5,
+    }
+    figures.update(changes)
+    return figures
+
+
+def test_verdicts() -> None:
+    assert report.verdict(250, 250) == "met"
+    assert report.verdict(251, 250) == "**missed**"
+    assert report.verdict(1.95, 1.95, at_least=True) == "met"
+    assert report.verdict(1.9, 1.95, at_least=True) == "**missed**"
+    assert report.verdict(math.nan, 1) == "**not measured**"
+
+
+def test_a_fanout_that_meets_every_target_says_met_and_gives_no_cause() -> None:
+    lines, glance = report.fanout_section(fanout())
+    text = "\n".join(lines)
+
+    assert [row[4] for row in glance] == ["met"] * 6
+    assert "p99 180 ms" in text
+    assert "11.5x (target ≤ 15x: met)" in text
+    assert "Why the misses" not in text
+
+
+def test_a_fanout_miss_is_printed_with_its_cause_from_the_figures() -> None:
+    late = fanout(
+        latency_ms=spread(150, 420, 450),
+        draw_ms=spread(380, 400, 410, 15200),
+        tick_rate=1.8,
+        gap_ms=spread(555, 600, 610),
+        start_gap_ms=spread(555, 600, 610),
+        tick_ms=spread(12, 30, 35),
+    )
+
+    lines, glance = report.fanout_section(late)
+    text = "\n".join(lines)
+
+    verdicts = {row[1]: row[4] for row in glance}
+    assert verdicts["tick-to-screen p99 ≤ 250 ms"] == "**missed**"
+    assert verdicts["achieved tick rate ≥ 1.95/s"] == "**missed**"
+    assert "p99 420 ms, max 450 ms (target p99 ≤ 250 ms: **missed**)" in text
+    assert "the feed's drawing of up to 300 desks took p50 380 ms, p99 400 ms" in text
+    # 55 ms over the interval while a tick takes 12 ms: the scheduling, not the work.
+    assert "ticks began every 555 ms (p50), 55 ms over the 500 ms interval" in text
+    assert "the ticker's scheduling, not the tick's work" in text
+
+
+def test_a_lost_tick_and_a_teacher_action_never_seen_are_misses() -> None:
+    actions = {"open": {"answered_ms": 40.0, "last_ms": 200.0, "p50_ms": 150.0, "missing": 3}}
+
+    _, glance = report.fanout_section(fanout(lost=2, actions=actions))
+
+    verdicts = {row[1]: (row[2], row[4]) for row in glance}
+    assert verdicts["no tick lost or out of order"] == (
+        "2 lost, 0 out of order of 12,000",
+        "**missed**",
+    )
+    assert verdicts["teacher action → last of the class ≤ 500 ms"] == (
+        "200 ms, 3 never",
+        "**missed**",
+    )
+
+
+def test_the_crash_says_why_the_notices_were_late() -> None:
+    crash = {
+        "learners": 300,
+        "connected": 300,
+        "interval_ms": 500.0,
+        "gaps_before_ms": spread(510, 520, 530),
+        "liquidated": 300,
+        "sequence": 9,
+        "notice_ms": spread(4000, 10500, 11000),
+        "notices_missing": 0,
+        "next_gap_ms": 11020.0,
+        "next_late_ms": 10520.0,
+        "tick_ms": 680.0,
+        "renders": 300,
+        "render_ms_total": 10480.0,
+        "draw_ms_total": 0.0,
+    }
+
+    lines, glance = report.crash_section(crash)
+    text = "\n".join(lines)
+
+    assert [row[4] for row in glance] == ["**missed**", "**missed**"]
+    assert "late by 10,520 ms" in text
+    assert "drew 300 desks one at a time (10,480 ms of drawing in all" in text
+
+
+def test_a_scale_out_run_that_could_not_run_says_why() -> None:
+    lines, glance = report.scaleout_section({"skipped": "not measured: redis-server missing"})
+
+    assert "not measured: redis-server missing" in lines
+    assert glance[0][4] == "**not measured**"
+
+
+def test_the_projection_follows_the_measured_costs() -> None:
+    measured = {
+        "web_cpu_per_update_ms": 0.35,
+        "ticker_cpu_per_tick_ms": 4.0,
+        "postgres_cpu_per_tick_ms": 2.0,
+        "postgres_commits_per_tick": 3.0,
+        "redis_cpu_per_tick_ms": 0.1,
+        "redis_commands_per_tick": 6.0,
+    }
+
+    plan = projection(measured)
+
+    assert plan["updates_per_second"] == 20000
+    assert plan["ticks_per_second"] == 600
+    assert math.isclose(plan["web_cores"], 7.0)
+    assert plan["web_processes"] == 10  # 7 cores at 70% of a core each
+    assert math.isclose(plan["ticker_cores"], 2.4)
+    assert plan["ticker_processes"] == 4
+    assert math.isclose(plan["postgres_cores"], 1.2)
+    assert plan["postgres_commits_per_second"] == 1800
+    assert plan["redis_commands_per_second"] == 3600
