@@ -38,13 +38,14 @@ def _page(request: HttpRequest, room: Room, socket: str) -> HttpResponse:
     symbol, problem = _symbol(request, room)
     join_url = request.build_absolute_uri(reverse("join_code", kwargs={"code": room.code}))
     qr = segno.make(join_url, error="m")
+    # A viewBox and no size: the code fills the box the page gives it.
+    drawn = qr.svg_inline(scale=8, title=f"Join {room.name}", omitsize=True)
     context: dict[str, Any] = projector.live_context(room, symbol)
     context.update(
         {
             "symbols": list(room.market.symbols or []),
             "join_url": join_url,
-            # segno writes the SVG from the address alone: nothing else of the page in it.
-            "qr": mark_safe(qr.svg_inline(scale=8, title=f"Join {room.name}")),  # noqa: S308
+            "qr": mark_safe(drawn),  # noqa: S308 (segno escapes the title; the rest is paths)
             "socket_url": socket + "?" + urlencode({"symbol": symbol}),
             "live_ok": live_updates_available(),
             "problem": problem,
