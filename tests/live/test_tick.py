@@ -334,6 +334,80 @@ def test_funding_is_paid_when_simulated_time_crosses_eight_hours(learner: Learne
     assert [r for a in (long, short, isolated) for r in ledger(a, since_next)] == []
 
 
+def many_accounts(market: Market) -> list[PaperAccount]:
+    """Twelve accounts of every kind: isolated longs and shorts, one cross position, two
+    cross positions sharing funds (cross-linked), a stop and a target, and a position far
+    (isolated ETH longs at 20x) to be taken over on a fall of 5%."""
+    accounts = [account_on(market) for _ in range(12)]
+    for number, account in enumerate(accounts):
+        side = BUY if number % 2 else SELL
+        if number % 4 == 0:
+            open_position(account, "XBTUSDT", side, "0.1", ISOLATED, "10")
+            open_position(account, "ETHUSDT", SELL if number % 8 else BUY, "1", ISOLATED, "5")
+        elif number % 4 == 1:
+            open_position(account, "XBTUSDT", side, "0.2")
+        elif number % 4 == 2:
+            open_position(account, "XBTUSDT", side, "0.1")
+            open_position(account, "ETHUSDT", SELL if number % 8 == 2 else BUY, "2")
+        else:
+            open_position(account, "ETHUSDT", BUY, "3", ISOLATED, "20")
+            stop = D(2950) if number == 3 else D(2000)
+            desk_services.triggers_set(
+                account=account, symbol="ETHUSDT", stop_loss=stop, take_profit=D(3100)
+            )
+    return accounts
+
+
+@pytest.mark.parametrize("seconds", [D(1200), D(28200)], ids=["realisation", "funding"])
+def test_a_tick_over_many_accounts_writes_what_the_engine_computed_for_each(
+    learner: Learner, seconds: Decimal
+) -> None:
+    market = quiet(learner.account.market, speed=600, sim_seconds=seconds)
+    accounts = many_accounts(market)
+    assert set(PaperAccount.objects.filter(cross_linked=True)) == set(accounts[2::4])
+    before = {a.pk: desk_services.engine_account(a) for a in accounts}
+    columns = ("account_id", "instrument_id", *desk_services.KEY_FIELDS)
+    old_keys = set(Position.objects.values_list(*columns))
+    schedule_gap(market, "ETHUSDT", "-2")  # 2940: past the one stop at 2950
+
+    result = tick(market)
+
+    assert result.realised and result.funded == (seconds == D(28200))
+    moved = desk_services.engine_market(reload(market))
+    rates = {s: moved.instruments[s].funding_rate for s in moved.marks} if result.funded else {}
+    for account in accounts:
+        # What the engine makes of the account on this tick, account by account...
+        expected = engine.tick_account(
+            before[account.pk], moved, moved.marks.keys(), realise=True, funding_rates=rates
+        )
+        # ...is what the tick wrote, however many it wrote at once: the state, the index,
+        # the ledger (adding up to the wallets), the fills.
+        assert desk_services.engine_account(account) == expected.account
+        rows = Position.objects.filter(account=account)
+        assert {r.market_id for r in rows} <= {market.pk}
+        keys = desk_services.index_keys(expected.account, moved)
+        stored = {
+            r.instrument_id: {name: getattr(r, name) for name in desk_services.KEY_FIELDS}
+            for r in rows
+        }
+        if expected.account != before[account.pk]:
+            assert stored == keys  # written with its new index
+        else:  # left alone, its index still holds (a linked account's bands are kept)
+            assert set(rows.values_list(*columns)) <= old_keys
+        linked = any(k["band_high_key"] is not None or k["band_low_key"] for k in keys.values())
+        assert reload_account(account).cross_linked == linked
+        for currency, balance in expected.account.wallets.items():
+            entries = LedgerEntry.objects.filter(account=account, currency=currency)
+            assert sum((e.amount for e in entries), D(0)) == balance
+            assert entries.order_by("-id")[0].balance_after == balance
+        fills = Fill.objects.filter(account=account, trigger__in=["stop_loss", "take_profit"])
+        assert fills.count() == sum(1 for f in expected.fills if f.trigger)
+    reasons = set(LedgerEntry.objects.filter(account__in=accounts).values_list("reason", flat=True))
+    assert "profit_realisation" in reasons
+    assert ("funding" in reasons) == result.funded
+    assert result.triggered == []  # (a ledger tick redraws every desk whole)
+
+
 def test_funding_is_off_when_the_market_disables_it(learner: Learner) -> None:
     market, (long, short, isolated) = funding_market(learner, funding_enabled=False)
     since = last_ledger_id()

@@ -1,16 +1,20 @@
 """The liquidation index is conservative: marks inside a cross-linked account's bands can
-never leave any of its positions at or through liquidation (hypothesis)."""
+never leave any of its positions at or through liquidation (hypothesis); and a tick finds
+the positions a mark reached through the indexes, never by scanning positions."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import engine
+from sandbox.desk import services
 from sandbox.desk.services import KEY_SCALE, index_keys
 from sandbox.engine import BUILT_IN_INSTRUMENTS, MarginMode, Side
+from sandbox.live.services import candidates_query
 
 D = Decimal
 SYMBOLS = ("XBTUSDT", "ETHUSDT", "SOLUSDT")
@@ -58,3 +62,37 @@ def test_marks_inside_the_bands_never_liquidate(
         moved = moved.with_mark(symbol, price)
     figures = engine.account_figures(account, moved)
     assert not any(p.at_or_through_liquidation for p in figures.positions.values())
+
+
+# ------------------------------------------------------------------ the tick's query plan
+
+
+@pytest.mark.django_db
+def test_each_condition_of_the_candidate_query_is_an_index_range_scan(seeded: None) -> None:
+    """A tick that reaches nobody must cost the same at 1,000 and 100,000 positions: every
+    branch of the candidate query searches one of the (market, instrument, key) indexes,
+    and none scans the positions (SQLite's plan; tests/scale checks PostgreSQL's)."""
+    market = services.account_create().market
+    marks = {"XBTUSDT": D(60000), "ETHUSDT": D(3000)}
+
+    plan = candidates_query(market.pk, marks).explain()
+
+    searches = [line for line in plan.splitlines() if "desk_position" in line]
+    assert len(searches) == 6 * len(marks)
+    assert not [line for line in searches if "SCAN" in line]
+    used = sorted(line.split("USING INDEX ")[1].split(" ")[0] for line in searches)
+    assert used == sorted(
+        [
+            "position_band_low",
+            "position_band_high",
+            "position_liquidation",
+            "position_liquidation",
+            "position_below",
+            "position_above",
+        ]
+        * len(marks)
+    )
+    # The liquidation index is searched on all four columns (the side too), not on its
+    # first two only.
+    liquidation = [line for line in searches if "position_liquidation" in line]
+    assert all("is_long=?" in line and "liquidation_key" in line for line in liquidation)

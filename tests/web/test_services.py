@@ -510,3 +510,23 @@ def test_a_mark_set_by_hand_tells_the_accounts_it_liquidated(
         (f"account-{account.pk}", {"type": "account.changed", "sequence": market.sequence}),
     ]
     assert bystander.pk not in sent[0][1]["changed"]  # type: ignore[operator]
+
+
+# ------------------------------------------------------------- what an outcome writes
+
+
+def test_an_open_positions_mode_and_margin_change_is_written_as_computed(seeded: None) -> None:
+    account = services.account_create()
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.1"))  # cross
+
+    outcome = services.leverage_set(
+        account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D(10)
+    )
+
+    row = Position.objects.get(account=account)
+    assert (row.mode, row.leverage, row.market_id) == ("isolated", D(10), account.market_id)
+    assert row.position_margin == outcome.account.positions["XBTUSDT"].position_margin > 0
+    assert services.engine_account(account) == outcome.account
+    keys = services.index_keys(outcome.account, engine_market(account.market))["XBTUSDT"]
+    assert {name: getattr(row, name) for name in services.KEY_FIELDS} == keys
+    assert_ledger_adds_up(account)
