@@ -68,7 +68,9 @@ screenshots: setup $(BIN)/.installed-dev test-packages
 	SANDBOX_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/browser/test_screen_browser.py \
 	  -k test_the_readme_screenshots -q
 
-# Speed and memory against their baselines; writes bench/results.md (a few minutes).
+# Speed and memory against their baselines, on a real classroom; writes bench/results.md
+# (about ten minutes; section 6 needs PostgreSQL and Redis, `make test-packages`). Exits
+# non-zero when a client could not connect or a tick was lost.
 bench: setup $(BIN)/.installed-dev
 	$(BIN)/python bench/run.py
 

@@ -166,6 +166,7 @@ async def _crash(room: Classroom, server: Server) -> dict[str, Any]:
     last_notice = max((at for at in notices if at is not None), default=liquidating.at)
     renders = [r for r in log.renders if liquidating.at <= r[0] <= last_notice]
     draws = [d for d in log.draws if liquidating.at <= d[2] <= last_notice]
+    wholes = [w for w in log.wholes if liquidating.at <= w[2] <= last_notice]
     report.update(
         {
             "liquidated": liquidating.liquidated,
@@ -180,6 +181,9 @@ async def _crash(room: Classroom, server: Server) -> dict[str, Any]:
             "renders": len(renders),
             "render_ms_total": ms(sum(r[1] for r in renders)),
             "draw_ms_total": ms(sum(d[3] for d in draws)),
+            "whole_passes": len(wholes),
+            "whole_desks": sum(w[1] for w in wholes),
+            "whole_ms_total": ms(sum(w[3] for w in wholes)),
             "hooks_missing": log.missing,
             "failures": failures,
         }
@@ -237,6 +241,8 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
     connected = [d for d in crowd.desks if not d.error]
     after = delivery([d.arrivals for d in connected], commits)
     handshakes_failed = [d for d in crowd.desks if not d.opened]
+    wholes = [w for w in log.wholes if began <= w[2] <= ready]
+    renders = [r for r in log.renders if began <= r[0] <= ready]
     report: dict[str, Any] = {
         "learners": len(big.learners),
         "seconds": BELL_SECONDS,
@@ -252,6 +258,12 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
         "after_lost": after.lost,
         "after_out_of_order": after.out_of_order,
         "after_tick_rate": tick_rate(commits, settled, watched_until - 1.0),
+        "bell_whole_passes": len(wholes),
+        "bell_whole_desks": sum(w[1] for w in wholes),
+        "bell_whole_ms": ms(sum(w[3] for w in wholes)),
+        "bell_renders": len(renders),
+        "bell_render_ms": ms(sum(r[1] for r in renders)),
+        "hooks_missing": log.missing,
     }
     # One socket at a time, in the class of 30 and in the class of 300.
     for label, room in (("small", small), ("big", big)):
@@ -380,6 +392,7 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
             "missing": sum(1 for at in seen if at is None),
         }
     draws = [d for d in log.draws if d[0] == room.market_id and start <= d[2] <= end]
+    wholes = [w for w in log.wholes if w[0] == room.market_id and start <= w[2] <= end]
     ticks = sorted(
         (t for t in log.ticks if t[0] == room.market_id and start <= t[2] <= end),
         key=lambda t: t[2],
@@ -430,6 +443,8 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
         "actions": reached,
         "draw_ms": spread([ms(d[3]) for d in draws]),
         "draw_desks": max((d[1] for d in draws), default=0),
+        "whole_ms": spread([ms(w[3]) for w in wholes]),
+        "whole_desks": sum(w[1] for w in wholes),
         "tick_ms": spread([ms(t[3]) for t in ticks]),
         "start_gap_ms": spread([ms(b[2] - a[2]) for a, b in zip(ticks, ticks[1:], strict=False)]),
         "hooks_missing": log.missing,

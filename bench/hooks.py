@@ -8,7 +8,9 @@ event to that file, each line ``kind market sequence wall-clock-seconds [fields]
   fields: accounts liquidated, whether it realised or funded (1/0).
 - ``pushed``: the tick's messages were handed to the channel layer; field: seconds taken.
 - ``tick``: ``market_tick`` returned; fields: seconds it took (commit and push included).
-- ``draw``: a feed drew its desks for one event; fields: seconds, desks drawn.
+- ``draw``: a feed drew its desks' push for one event; fields: desks drawn, seconds.
+- ``whole``: a feed drew desks whole in one pass (snapshots, the accounts' own news);
+  fields: desks drawn, seconds.
 - ``render``: one desk's own news or snapshot was drawn alone; field: seconds.
 
 The clock is ``time.time()``, the same clock the benchmark's clients stamp arrivals with
@@ -76,18 +78,21 @@ def install() -> None:
         services.market_tick,
         lambda r, **kw: (kw.get("market_id"), r.sequence if r is not None else -1),
     )
-    if hasattr(feed, "_draw"):
-        feed._draw = _timed(  # type: ignore[attr-defined]
-            "draw", feed._draw, lambda r, market_id, viewers, *a, **kw: (market_id, len(viewers))
-        )
-    else:
-        _write("missing", "feed._draw", 0, time.time())
-    if hasattr(consumers, "render_update"):
-        consumers.render_update = _timed(  # type: ignore[attr-defined]
-            "render", consumers.render_update, lambda r, account_id, *a, **kw: (account_id, 0)
-        )
-    else:
-        _write("missing", "consumers.render_update", 0, time.time())
+    drawers = (
+        (feed, "_draw", "draw", lambda r, market_id, viewers, *a, **kw: (market_id, len(viewers))),
+        (
+            feed,
+            "_draw_whole",
+            "whole",
+            lambda r, market_id, viewers, *a, **kw: (market_id, len(viewers)),
+        ),
+        (consumers, "render_update", "render", lambda r, account_id, *a, **kw: (account_id, 0)),
+    )
+    for module, name, kind, describe in drawers:
+        if hasattr(module, name):
+            setattr(module, name, _timed(kind, getattr(module, name), describe))
+        else:
+            _write("missing", f"{module.__name__}.{name}", 0, time.time())
 
 
 def read(path: Path) -> list[list[str]]:

@@ -69,14 +69,15 @@ class ServerLog:
     """What a server's hooks (bench.hooks) wrote."""
 
     commits: dict[tuple[int, int], Commit] = field(default_factory=dict)
-    ticks: list[tuple[int, int, float, float]] = field(
-        default_factory=list
-    )  # market, seq, began, s
-    pushes: list[tuple[int, int, float]] = field(default_factory=list)  # market, seq, seconds
-    draws: list[tuple[int, int, float, float]] = field(
-        default_factory=list
-    )  # market, desks, began, s
-    renders: list[tuple[float, float]] = field(default_factory=list)  # began, seconds
+    # (market, sequence, began, seconds) of each tick applied
+    ticks: list[tuple[int, int, float, float]] = field(default_factory=list)
+    # (market, sequence, seconds) of handing each tick to the channel layer
+    pushes: list[tuple[int, int, float]] = field(default_factory=list)
+    # (market, desks, began, seconds) of each feed pass: a tick's pushes, desks drawn whole
+    draws: list[tuple[int, int, float, float]] = field(default_factory=list)
+    wholes: list[tuple[int, int, float, float]] = field(default_factory=list)
+    # (began, seconds) of each desk drawn alone by its own socket
+    renders: list[tuple[float, float]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
     def market_commits(
@@ -101,6 +102,8 @@ def server_log(rows: Iterable[Sequence[str]]) -> ServerLog:
             log.pushes.append((int(row[1]), int(row[2]), float(row[4])))
         elif kind == "draw":
             log.draws.append((int(row[1]), int(row[2]), float(row[3]), float(row[4])))
+        elif kind == "whole":
+            log.wholes.append((int(row[1]), int(row[2]), float(row[3]), float(row[4])))
         elif kind == "render":
             log.renders.append((float(row[3]), float(row[4])))
         elif kind == "missing":

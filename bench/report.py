@@ -31,6 +31,14 @@ def spread(figures: dict[str, float], *keys: str) -> str:
     return ", ".join(f"{k} {ms(figures[k])}" for k in keys if k in figures)
 
 
+def unhooked(r: dict[str, Any]) -> list[str]:
+    """A line naming the server timings not taken (the code bench.hooks wraps is gone)."""
+    missing = r.get("hooks_missing") or []
+    if not missing:
+        return []
+    return [f"- Not timed in the server (bench.hooks found no {', '.join(missing)})."]
+
+
 # ------------------------------------------------------------------------------ crash
 
 
@@ -75,17 +83,25 @@ def crash_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"- The liquidating tick itself (engine, writes, commit, push): {ms(r['tick_ms'])}.",
     ]
     if last > 1000 or late > r["interval_ms"]:
+        drawn = []
+        if r["renders"]:
+            drawn.append(
+                f"drew {r['renders']} desks one at a time ({ms(r['render_ms_total'])} in all)"
+            )
+        if r.get("whole_passes"):
+            drawn.append(
+                f"drew {r['whole_desks']} desks whole in {r['whole_passes']} passes "
+                f"({ms(r['whole_ms_total'])})"
+            )
+        if r["draw_ms_total"]:
+            drawn.append(f"drew the other desks' tick pushes ({ms(r['draw_ms_total'])})")
         lines.append(
             f"- **Why:** between the commit and the last notice ({ms(last)}) the server "
-            f"drew {r['renders']} desks one at a time ({ms(r['render_ms_total'])} of "
-            "drawing in all, measured in the process)"
-            + (f" and its feed drew {ms(r['draw_ms_total'])} more" if r["draw_ms_total"] else "")
-            + f"; the liquidating tick itself took {ms(r['tick_ms'])}."
-            if r["renders"]
-            else f"- **Why:** the liquidating tick took {ms(r['tick_ms'])} and its feed "
-            f"drew for {ms(r['draw_ms_total'])} (measured in the process)."
+            + (" and ".join(drawn) or "drew nothing the hooks see")
+            + f" (measured in the process); the liquidating tick itself took "
+            f"{ms(r['tick_ms'])}."
         )
-    lines.append("")
+    lines += [*unhooked(r), ""]
     glance += [
         (
             "2",
@@ -147,12 +163,19 @@ def bell_section(r: dict[str, Any], scale: dict[str, Any] | None) -> tuple[list[
         f"{ms(big_cost)} (p50): {ratio:.2f}x (target: does not grow with the class, "
         f"within 1.5x: {verdict(ratio, 1.5)}).",
     ]
+    lines.append(
+        f"- Drawn by the server while the class connected (measured in the process): "
+        f"{r['bell_whole_desks']} desks whole in {r['bell_whole_passes']} passes "
+        f"({ms(r['bell_whole_ms'])}), {r['bell_renders']} desks one at a time "
+        f"({ms(r['bell_render_ms'])})."
+    )
     if failed:
         lines.append(
             f"- **Why:** a handshake is answered only once the socket's connect work has "
-            f"run; the first snapshots took {ms(r['snapshot_ms']['p50'])} at p50 and "
-            f"{ms(r['snapshot_ms']['max'])} at worst, so sockets queued behind them past "
-            "daphne's 5 s."
+            f"run, and the first snapshots took {ms(r['snapshot_ms']['p50'])} at p50 and "
+            f"{ms(r['snapshot_ms']['max'])} at worst: the drawing above, "
+            f"{ms(r['bell_whole_ms'] + r['bell_render_ms'])} in "
+            f"{r['all_ready_s']:.1f} s, held the sockets queued past daphne's 5 s."
         )
     glance: list[Glance] = [
         ("3", "bell, one process: no failed handshake", f"{failed} failed", "", verdict(failed, 0)),
@@ -179,7 +202,7 @@ def bell_section(r: dict[str, Any], scale: dict[str, Any] | None) -> tuple[list[
         )
     elif scale:
         lines.append(f"- Scale-out profile: {scale.get('skipped', 'not measured')}.")
-    lines.append("")
+    lines += [*unhooked(r), ""]
     return lines, glance
 
 
@@ -300,7 +323,7 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         )
     if causes:
         lines += ["", "**Why the misses:** " + "; ".join(causes) + "."]
-    lines.append("")
+    lines += ["", *unhooked(r), ""] if r.get("hooks_missing") else [""]
     glance: list[Glance] = [
         ("4", "tick-to-screen p99 ≤ 250 ms", ms(p99), "", verdict(p99, 250)),
         (

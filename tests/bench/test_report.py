@@ -140,7 +140,11 @@ def test_the_crash_says_why_the_notices_were_late() -> None:
 
     assert [row[4] for row in glance] == ["**missed**", "**missed**"]
     assert "late by 10,520 ms" in text
-    assert "drew 300 desks one at a time (10,480 ms of drawing in all" in text
+    assert "drew 300 desks one at a time (10,480 ms in all)" in text
+
+    batched = {**crash, "renders": 0, "whole_passes": 3, "whole_desks": 300}
+    lines, _ = report.crash_section({**batched, "whole_ms_total": 2100.0})
+    assert "drew 300 desks whole in 3 passes (2,100 ms)" in "\n".join(lines)
 
 
 def test_a_scale_out_run_that_could_not_run_says_why() -> None:
@@ -171,3 +175,49 @@ def test_the_projection_follows_the_measured_costs() -> None:
     assert math.isclose(plan["postgres_cores"], 1.2)
     assert plan["postgres_commits_per_second"] == 1800
     assert plan["redis_commands_per_second"] == 3600
+
+
+def test_the_bell_counts_failed_handshakes_and_compares_one_socket_in_two_classes() -> None:
+    alone = {"handshake_ms": spread(10, 20, 25), "snapshot_ms": spread(40, 60, 70)}
+    bigger = {"handshake_ms": spread(12, 22, 25), "snapshot_ms": spread(90, 120, 130)}
+    bell = {
+        "learners": 300,
+        "seconds": 2.0,
+        "handshakes_failed": 39,
+        "no_snapshot": 1,
+        "dropped": 0,
+        "errors": ["InvalidMessage: did not receive a valid HTTP response"],
+        "all_ready_s": 9.5,
+        "quiet_after_s": 3.0,
+        "handshake_ms": spread(1200, 4800, 5000),
+        "snapshot_ms": spread(2900, 8000, 9000),
+        "after_expected": 1500,
+        "after_delivered": 1500,
+        "after_lost": 0,
+        "after_out_of_order": 0,
+        "after_tick_rate": 1.9,
+        "bell_whole_passes": 0,
+        "bell_whole_desks": 0,
+        "bell_whole_ms": 0.0,
+        "bell_renders": 300,
+        "bell_render_ms": 8600.0,
+        "small_members": 30,
+        "small_alone": alone,
+        "big_members": 300,
+        "big_alone": bigger,
+        "hooks_missing": ["sandbox.live.feed._draw_whole"],
+    }
+
+    lines, glance = report.bell_section(bell, {"skipped": "not measured: no PostgreSQL"})
+    text = "\n".join(lines)
+
+    verdicts = {row[1]: (row[2], row[4]) for row in glance}
+    assert verdicts["bell, one process: no failed handshake"] == ("40 failed", "**missed**")
+    assert verdicts["accept + snapshot cost does not grow with the class"] == (
+        "90 ms in 300",
+        "**missed**",  # 2.25x the class of 30's
+    )
+    assert "300 desks one at a time (8,600 ms)" in text
+    assert "the drawing above, 8,600 ms in 9.5 s" in text
+    assert "Scale-out profile: not measured: no PostgreSQL." in text
+    assert "bench.hooks found no sandbox.live.feed._draw_whole" in text
