@@ -4,10 +4,14 @@ hidden from the step until the learner has answered."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from sandbox.desk.accounts import COOKIE
+from sandbox.lessons.models import Lesson
 
 pytestmark = pytest.mark.django_db
 KAREN = "/lessons/03-profit-realisation-avg-cost-price-and-avg-entry-price"
@@ -125,3 +129,31 @@ def test_once_answered_the_step_shows_everything_when_visited_again(
     page = player(client, f"{LESSON_ONE}/4/")
     assert "data-hidden" not in page and 'id="lesson-positions"' in page
     assert "data-hidden" in player(client, f"{LESSON_ONE}/10/")  # another question waits
+
+
+def test_a_note_that_gives_the_answer_away_waits_for_it(lessons: None, client: Client) -> None:
+    # A teacher's lesson whose narration states the answer to its own question.
+    steps: list[dict[str, Any]] = [
+        {"op": "deposit", "currency": "USDT", "amount": "10000"},
+        {"op": "mark", "symbol": "XBTUSDT", "price": "50000"},
+        {
+            "op": "order",
+            "symbol": "XBTUSDT",
+            "side": "buy",
+            "qty": "0.1",
+            "note": "Cross at 100x: the initial margin is 50 USDT.",
+            "question": {
+                "prompt": "What is the initial margin?",
+                "figure": "positions.XBTUSDT.initial_margin",
+            },
+        },
+    ]
+    source = json.dumps({"name": "Told", "lesson": {"title": "Told"}, "steps": steps})
+    Lesson.objects.create(slug="told", title="Told", source=source)
+    page = player(client, "/lessons/told/3/")
+    assert "Cross at 100x" not in page
+    assert "This step's narration gives the question's answer away" in page
+    body = client.post("/lessons/told/3/answer/", {"answer": "50"}, headers=HTMX).content
+    narration = body.decode()[body.decode().index('<section id="narration"') :]
+    assert 'hx-swap-oob="true"' in narration[:200]
+    assert "<p data-note>Cross at 100x: the initial margin is 50 USDT.</p>" in narration
