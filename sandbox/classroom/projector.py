@@ -89,7 +89,7 @@ MIN_TICKS = 20  # and at least this many: a crash of a few ticks fills the plot
 BAND = Decimal("0.5")  # the scale takes in prices up to 50% from the mark; farther: a count
 SCALE_MARGIN = Decimal("0.06")
 MIN_SPAN = Decimal("0.002")  # a flat price with no position near is drawn on this scale
-FEED_ITEMS = 4  # liquidation feed lines the projector shows
+FEED_ITEMS = 3  # liquidation feed lines the projector shows
 BOARD_ROWS = 5  # leaderboard places the projector shows
 # A marker's state, in the order a row lays them out: liquidated lately (filled and
 # crossed), then open, each by margin mode (a circle isolated, a diamond cross).
@@ -415,17 +415,24 @@ def projector_chart(
         for p in price_ticks(low, high)
         if abs(_y(p, low, high) - now_y) >= LABEL_CLEARANCE
     )
-    markers = tuple(
-        ChartMarker(x(tick), _coord(_y(mark, low, high)), f"{count} liquidated")
+    markers = []
+    labelled: list[Decimal] = []  # a label too close to one above is left out (its X stays)
+    placed = sorted(
+        (_y(mark, low, high), tick, count)
         for tick, mark, count in liquidations
         if window.first_tick <= tick <= window.last_tick and low <= mark <= high
     )
+    for at, tick, count in placed:
+        near = any(abs(at - other) < LABEL_CLEARANCE for other in labelled)
+        if not near:
+            labelled.append(at)
+        markers.append(ChartMarker(x(tick), _coord(at), "" if near else f"{count} liquidated"))
     chart = Chart(
         window=window,
         low=low,
         high=high,
         lines=(),
-        markers=markers,
+        markers=tuple(markers),
         price_ticks=ticks,
         time_ticks=time_ticks(span, "tick"),
         span=span,
@@ -496,6 +503,7 @@ def live_context(room: Room, symbol: str) -> dict[str, Any]:
         "ranking": ranking,
         "ranking_rule": selectors.RANKING_RULE,
         "learners": risk.learners,
+        "symbols": list(market_row.symbols or []),
     }
 
 

@@ -43,7 +43,6 @@ def _page(request: HttpRequest, room: Room, socket: str) -> HttpResponse:
     context: dict[str, Any] = projector.live_context(room, symbol)
     context.update(
         {
-            "symbols": list(room.market.symbols or []),
             "join_url": join_url,
             "qr": mark_safe(drawn),  # noqa: S308 (segno escapes the title; the rest is paths)
             "socket_url": socket + "?" + urlencode({"symbol": symbol}),

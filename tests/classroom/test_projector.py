@@ -348,7 +348,7 @@ def test_a_liquidation_lights_up_in_the_strip_and_the_feed(
     assert '<g id="pm-liquidated-isolated">' in page
     assert count(page, "liquidated") == 1
     assert count(page, "open") == 1
-    assert "<strong>1 learner</strong> liquidated on XBTUSDT at 54,200" in page
+    assert "<strong>1 learner</strong> at 54,200 on XBTUSDT" in page
     assert "and of 1 position liquidated lately (filled and crossed)" in page
 
 

@@ -140,7 +140,7 @@ async def test_a_liquidation_reaches_the_projector_at_once(
     # The feed's items, swapped inside the list that stays in the page.
     assert '<ol id="projector-feed" class="projector-feed-list" aria-live="polite" ' in push
     assert 'hx-swap-oob="innerHTML"' in push
-    assert "liquidated on XBTUSDT at 54,000 (liquidation price 54,300)" in push
+    assert "<strong>1 learner</strong> at 54,000 on XBTUSDT (liquidation price 54,300)" in push
 
 
 async def test_a_learners_trade_redraws_the_projector(room: Room, teacher_client: Client) -> None:

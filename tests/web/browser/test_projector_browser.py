@@ -133,7 +133,7 @@ def test_a_crash_lights_up_each_liquidation_on_the_projector(page_at: Any) -> No
     # Ada first: her marker lit, Grace's still open, the feed naming one learner.
     projector.wait_for_function(f"() => {LIQUIDATED} === 1 && {OPEN_MARKS} === 1")
     first = projector.locator("[data-feed]").first.inner_text()
-    assert first.startswith("1 learner liquidated on XBTUSDT at ")
+    assert first.startswith("1 learner at ")
     assert first.endswith("(liquidation price 57,300)")
     # Then Grace.
     projector.wait_for_function(f"() => {LIQUIDATED} === 2 && {OPEN_MARKS} === 0")
@@ -157,24 +157,36 @@ def test_a_crash_lights_up_each_liquidation_on_the_projector(page_at: Any) -> No
 
 @pytest.mark.parametrize("size", [PROJECTOR, LAPTOP, SMALL_PROJECTOR], ids=str)
 def test_the_teachers_projector_fits_the_screen_and_passes_axe(page_at: Any, size: Size) -> None:
+    """A full screen: seven learners, four liquidations at four prices (the feed's four
+    lines), five places on the leaderboard, positions isolated and cross."""
     room = quiet_room(f"mr-projector-{size.width}")
     isolated, cross = engine.MarginMode.ISOLATED, engine.MarginMode.CROSS
     for name, mode, leverage in (
         ("Ada", isolated, 20),
         ("Grace", isolated, 10),
         ("Hedy", cross, 10),
+        ("Katherine Johnson-Goble", isolated, 25),
+        ("Alan", isolated, 30),
+        ("Barbara", isolated, 40),
+        ("Edsger", isolated, 50),
     ):
         member = room_join(room=room, display_name=name)
         account = RoomMember.objects.select_related("account").get(pk=member.pk).account
         services.leverage_set(account=account, symbol="XBTUSDT", mode=mode, leverage=D(leverage))
         services.order_place(account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=D(1))
+    market = Market.objects.get(pk=room.market_id)
+    for price in (59000, 58700, 58200, 57800):  # past 50x, 40x, 30x and 25x, one at a time
+        services.market_mark_set(market=market, symbol="XBTUSDT", price=D(price))
     page = page_at(size, bypass_csp=True)
     sign_in(page, f"mr-projector-{size.width}")
     page.goto(f"{page.base_url}/rooms/{room.code}/projector/")
     page.wait_for_function(f"() => {OPEN_MARKS} === 2")
     assert page.locator('[data-strip="liquidation"] [data-state="cross"]').count() == 1
+    assert page.locator("[data-feed]").count() == 3  # the latest three of four
+    assert page.locator("#projector-board tbody tr").count() == 5
     page.wait_for_function("() => window.__liveMessages > 0")
 
+    screenshot(page, f"projector-{size}.png")
     assert fits(page) == []
     assert axe(page) == []
     # Read from the back of the room: the figures are large.
@@ -182,4 +194,3 @@ def test_the_teachers_projector_fits_the_screen_and_passes_axe(page_at: Any, siz
         "(el) => parseFloat(getComputedStyle(el).fontSize)"
     )
     assert mark >= size.height * 0.035
-    screenshot(page, f"projector-{size}.png")
