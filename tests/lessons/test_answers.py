@@ -157,3 +157,33 @@ def test_a_note_that_gives_the_answer_away_waits_for_it(lessons: None, client: C
     narration = body.decode()[body.decode().index('<section id="narration"') :]
     assert 'hx-swap-oob="true"' in narration[:200]
     assert "<p data-note>Cross at 100x: the initial margin is 50 USDT.</p>" in narration
+
+
+def test_a_balance_that_answers_the_question_hides_the_balances(
+    lessons: None, client: Client
+) -> None:
+    steps: list[dict[str, Any]] = [
+        {"op": "deposit", "currency": "USDT", "amount": "1000"},
+        {"op": "mark", "symbol": "XBTUSDT", "price": "50000"},
+        {
+            "op": "order",
+            "symbol": "XBTUSDT",
+            "side": "buy",
+            "qty": "0.01",
+            "note": "Half a thousand's worth.",
+            "expect": {"balances": {"USDT": {"available_balance": "995"}}},
+            "question": {
+                "prompt": "How much is still available?",
+                "figure": "balances.USDT.available_balance",
+            },
+        },
+    ]
+    source = json.dumps({"name": "Left", "lesson": {"title": "Left"}, "steps": steps})
+    Lesson.objects.create(slug="left", title="Left", source=source)
+    page = player(client, "/lessons/left/3/")
+    assert 'id="lesson-balances"' not in page
+    assert "The balances show the answer to the question" in page
+    assert 'id="lesson-positions"' in page  # the positions do not hold it
+    assert 'data-stated="balances.USDT.available_balance" data-agrees="yes" data-hidden' in page
+    body = client.post("/lessons/left/3/answer/", {"answer": "995"}).content.decode()
+    assert 'id="lesson-balances"' in body and "data-hidden" not in body
