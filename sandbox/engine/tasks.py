@@ -266,7 +266,12 @@ def figure_value(account: Account, market: Market, path: str) -> Any:
             return Decimal(0)
         return getattr(balance, name)
     if root == "settings":
-        setting = account.settings.get(key) or default_setting(market.instrument(key))
+        setting = account.settings.get(key)
+        if setting is None:
+            inst = market.instruments.get(key)
+            if inst is None:  # a market that does not trade it: no choice made
+                return None
+            setting = default_setting(inst)
         return setting.mode.value if name == "margin_mode" else setting.leverage
     position = _position_figures(account, market, key)
     if not name or position is None:
@@ -343,6 +348,8 @@ def _compare(comparison: str, value: Decimal, target: Decimal, written: bool) ->
     if comparison == "at_least":
         return value >= target
     # equals: a value written with n decimals matches the figure rounded to n
+    if not value.is_finite():
+        return False
     return figure_matches(target, value) if written else value == target
 
 

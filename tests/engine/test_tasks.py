@@ -281,6 +281,24 @@ def test_no_bankruptcy_price_is_above_every_price_for_a_short() -> None:
     assert not goal_result(Goal(figure, "below", D("1000000000")), short.account, xbtusd).met
 
 
+def test_a_price_no_positive_price_reaches_equals_nothing() -> None:
+    _, market = position_account()
+    xbtusd = Market(
+        market.instruments | {"XBTUSD": BUILT_IN_INSTRUMENTS["XBTUSD"]}, {"XBTUSD": D(50000)}
+    )
+    short = place_order(Account(wallets={"XBT": D(1)}), xbtusd, "XBTUSD", Side.SELL, D(100))
+    goal = Goal("positions.XBTUSD.bankruptcy_price", "equals", D("1000000"))
+    assert not goal_result(goal, short.account, xbtusd).met
+
+
+def test_a_setting_on_a_market_without_the_instrument_is_missing_not_an_error() -> None:
+    flat = Account(wallets={"USDT": D(100)})
+    market = Market({})
+    result = goal_result(Goal("settings.XBTUSDT.leverage", "equals", D(10)), flat, market)
+    assert not result.met
+    assert result.missing_text == "Your XBTUSDT leverage setting is none; the goal is 10x."
+
+
 def test_a_goal_compared_with_another_figure() -> None:
     account, market = position_account()
     goal = Goal("positions.XBTUSDT.stop_loss", "above", None, "positions.XBTUSDT.liquidation_price")
