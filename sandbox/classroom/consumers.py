@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 
 from sandbox.desk.broadcast import board_group, market_group
 from sandbox.desk.roles import is_teacher
-from sandbox.live.consumers import NOT_FOUND, TRY_AGAIN_LATER, FragmentConsumer
+from sandbox.live.consumers import NOT_FOUND, TRY_AGAIN_LATER, FragmentConsumer, closing_notice
 from sandbox.live.feed import drawing
 
 from . import projector
@@ -84,6 +84,10 @@ class BoardConsumer(FragmentConsumer):
 PROJECTOR_REFUSED = (
     '<p id="request-problem" hx-swap-oob="true" class="notice error" role="alert">'
     "That message was refused: the projector only accepts a request for a fresh snapshot.</p>"
+)
+LINK_REVOKED = closing_notice(
+    "This read-only link no longer works: the teacher revoked it or made a new one. "
+    "The projector stopped; open the new link to see the class again."
 )
 PROJECTOR_EVENTS = ("market.tick", "board.refresh")
 RETRY_SECONDS = 1.0  # how long a projector feed waits after the channel layer failed it
@@ -158,13 +162,13 @@ class ProjectorFeed:
             self.heard.clear()
             stamp = next(_stamps)
             try:
-                parts = await drawing(projector.live_parts)(self.room_id, self.symbol)
+                drawn = await drawing(projector.live_parts)(self.room_id, self.symbol)
             except Exception:  # one bad drawing must not stop the feed
                 log.exception("projector of room %s not drawn", self.room_id)
                 continue
             for screen in list(self.screens.values()):
                 try:
-                    await screen.deliver(stamp, parts)
+                    await screen.deliver(stamp, drawn)
                 except Exception:  # a socket closing as we send must not stop the others
                     log.debug("projector %s went away", screen.channel_name)
 
@@ -220,6 +224,7 @@ class ProjectorConsumer(FragmentConsumer):
     room_id: int
     market_id: int
     symbol: str
+    key: str | None = None  # the read-only link's key it was opened with
     watching = False
 
     async def connect(self) -> None:
@@ -233,6 +238,7 @@ class ProjectorConsumer(FragmentConsumer):
             await self.close(code=NOT_FOUND)
             return
         self.room_id, self.market_id, self.symbol = room.pk, room.market_id, symbol
+        self.key = None if key is None else str(key)
         self.shown: dict[str, str] = {}
         self.stamp = 0
         owner = f"teacher:{room.teacher_id}" if key is None else f"projector:{room.pk}"
@@ -253,12 +259,18 @@ class ProjectorConsumer(FragmentConsumer):
 
     async def snapshot(self) -> None:
         stamp = next(_stamps)
-        parts = await drawing(projector.live_parts)(self.room_id, self.symbol)
-        await self.deliver(stamp, parts, full=True)
+        drawn = await drawing(projector.live_parts)(self.room_id, self.symbol)
+        await self.deliver(stamp, drawn, full=True)
 
-    async def deliver(self, stamp: int, parts: dict[str, str], *, full: bool = False) -> None:
-        """Send a drawing, unless this projector shows a later one already."""
+    async def deliver(self, stamp: int, drawn: projector.Drawing, *, full: bool = False) -> None:
+        """Send a drawing, unless this projector shows a later one already; a projector
+        opened by a read-only link that no longer works is told so and closed instead."""
         if stamp <= self.stamp or self._closed:
             return
         self.stamp = stamp
-        await self.send(text_data=projector.push_for(parts, self.shown, full=full))
+        if self.key is not None and not drawn.opens(self.key):
+            self._closed = True
+            await self.send(text_data=LINK_REVOKED)
+            await self.close(code=NOT_FOUND)
+            return
+        await self.send(text_data=projector.push_for(drawn.parts, self.shown, full=full))

@@ -31,11 +31,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
 from django.db.models import Count
 from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 
 from sandbox import engine
+from sandbox.desk import broadcast
 from sandbox.desk.models import LiquidationRecord, Market, MarkPrice
 from sandbox.desk.roles import is_teacher
 from sandbox.desk.selectors import engine_accounts, engine_market
@@ -511,15 +513,29 @@ LIVE_PARTS = ("status", "chart", "counts", "feed", "board")
 ALWAYS = ("status", "chart", "counts")  # the others are sent when they change
 
 
-def live_parts(room_id: int, symbol: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Drawing:
+    """The projector's live parts, rendered once for every projector watching, and the
+    room's read-only link's key at the time ("" when there is none)."""
+
+    parts: dict[str, str]
+    link_key: str
+
+    def opens(self, key: str) -> bool:
+        """Whether ``key`` still opens the projector (compared in constant time)."""
+        return bool(self.link_key) and secrets.compare_digest(self.link_key, key)
+
+
+def live_parts(room_id: int, symbol: str) -> Drawing:
     """Each live part of the projector, rendered once (for every projector watching)."""
     room = Room.objects.select_related("market").get(pk=room_id)
     context = live_context(room, symbol)
     context["oob"] = True
-    return {
+    parts = {
         name: get_template(f"classroom/projector.html#{name}").render(context)
         for name in LIVE_PARTS
     }
+    return Drawing(parts, room.projector_key)
 
 
 def push_for(parts: dict[str, str], shown: dict[str, str], *, full: bool) -> str:
@@ -559,14 +575,23 @@ def room_for_key(code: str, key: str) -> Room | None:
     return room if secrets.compare_digest(room.projector_key, key) else None
 
 
+def _link_changed(room: Room) -> None:
+    """The projectors redraw (a projector opened by a link that no longer works closes)."""
+    market_id = room.market_id
+    transaction.on_commit(lambda: broadcast.board_changed(market_id))
+
+
 def projector_link_make(*, room: Room) -> str:
     """A new read-only link's key (any earlier link stops working)."""
     key = secrets.token_urlsafe(32)
     Room.objects.filter(pk=room.pk).update(projector_key=key)
     room.projector_key = key
+    _link_changed(room)
     return key
 
 
 def projector_link_revoke(*, room: Room) -> None:
+    """No read-only link any more: the projectors it opened close."""
     Room.objects.filter(pk=room.pk).update(projector_key="")
     room.projector_key = ""
+    _link_changed(room)

@@ -496,7 +496,7 @@ def test_the_live_parts_are_drawn_in_a_few_queries_whatever_the_class_size(
     tick(room)
 
     with django_assert_max_num_queries(14):  # type: ignore[operator]
-        parts = projector.live_parts(room.pk, "XBTUSDT")
+        drawn = projector.live_parts(room.pk, "XBTUSDT")
 
-    assert sorted(parts) == sorted(projector.LIVE_PARTS)
-    assert html.unescape(parts["counts"]).count('data-count="open">12<') == 1
+    assert sorted(drawn.parts) == sorted(projector.LIVE_PARTS)
+    assert html.unescape(drawn.parts["counts"]).count('data-count="open">12<') == 1

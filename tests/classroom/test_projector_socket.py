@@ -175,9 +175,9 @@ async def test_two_projectors_of_a_room_share_one_drawing_a_tick(
     room = await aquiet(room)
     key = await made_key(room)
     drawn: list[int] = []
-    draw: Callable[[int, str], dict[str, str]] = projector.live_parts
+    draw: Callable[[int, str], projector.Drawing] = projector.live_parts
 
-    def counted(room_id: int, symbol: str) -> dict[str, str]:
+    def counted(room_id: int, symbol: str) -> projector.Drawing:
         drawn.append(room_id)
         return draw(room_id, symbol)
 
@@ -236,6 +236,28 @@ async def test_a_learner_of_the_room_is_refused(room: Room) -> None:
     cookie = f"{name}={ada.client.cookies[name].value}"
 
     assert await refused(communicator(teacher_path(room), cookie)) == (False, 4404)
+
+
+@pytest.mark.parametrize("change", ["revoke", "make"])
+async def test_a_projector_whose_link_stops_working_is_told_and_closed(
+    room: Room, teacher_client: Client, change: str
+) -> None:
+    key = await made_key(room)
+    async with (
+        connected(key_path(room, key)) as (ws, _),
+        connected(teacher_path(room), session_cookie(teacher_client)) as (teacher, _),
+    ):
+        if change == "revoke":
+            await database_sync_to_async(projector.projector_link_revoke)(room=room)
+        else:
+            await made_key(room)
+        notice = await ws.receive_from(timeout=WAIT)
+        closed = await ws.receive_output(timeout=WAIT)
+        # The teacher's own projector goes on.
+        assert 'id="projector-status"' in await teacher.receive_from(timeout=WAIT)
+
+    assert notice == consumers.LINK_REVOKED
+    assert closed == {"type": "websocket.close", "code": 4404}
 
 
 async def test_a_symbol_the_room_does_not_trade_is_refused(
