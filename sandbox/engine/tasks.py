@@ -104,6 +104,7 @@ MAX_GOALS = 10
 MAX_HINTS = 10
 MAX_SOLUTION = 50
 MAX_THEN = 200
+MAX_TASKS = 50  # in one lesson: each is run through the engine when the file is read
 
 _LABELS = {
     "wallet_balance": "wallet balance",
@@ -757,6 +758,11 @@ def parse_tasks(scenario: Scenario, text: str | bytes = "") -> dict[int, Task]:
     errors: list[str] = []
     tasks: dict[int, Task] = {}
     lines: dict[int, int] | None = None
+    count = sum(1 for step in scenario.steps if "task" in step.extra)
+    if count > MAX_TASKS:
+        raise ScenarioFormatError(
+            f"field 'steps': {count} steps have a task; a lesson may have at most {MAX_TASKS}"
+        )
     state = ScenarioState(scenario.instruments)
     for step in scenario.steps:
         state.apply(step)

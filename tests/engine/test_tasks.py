@@ -492,6 +492,17 @@ def test_every_bad_task_is_listed_at_once() -> None:
     assert "step 3, field 'task'.solution" in info.value.errors[1]
 
 
+def test_a_lesson_has_at_most_fifty_tasks() -> None:
+    steps = json.loads(json.dumps(STEPS))
+    steps += [{"op": "mark", "symbol": "XBTUSDT", "price": "50000", "task": {}} for _ in range(51)]
+    text = json.dumps({"name": "x", "lesson": {"title": "t"}, "steps": steps})
+    with pytest.raises(ScenarioFormatError) as info:
+        parse_lesson(text)
+    assert info.value.message == (
+        "field 'steps': 51 steps have a task; a lesson may have at most 50"
+    )
+
+
 def test_parse_tasks_checks_a_plain_scenario_too() -> None:
     scenario = a_lesson().scenario
     tasks = parse_tasks(scenario)
