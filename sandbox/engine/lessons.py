@@ -116,9 +116,10 @@ def _question(index: int, raw: object, instruments: Mapping[str, Instrument]) ->
     return Question(prompt.strip(), str(path), tuple(after), places, explanation.strip())
 
 
-#: Lesson files up to this size are kept once read (a lesson is immutable): the player and
-#: a task's desk read the same stored file on every request, and checking its tasks runs
-#: the lesson through the engine.
+#: A lesson file read once is kept (a lesson is immutable): the player and a task's desk
+#: read the same stored file on every request, and checking its tasks runs the lesson
+#: through the engine (a second for the largest files). Up to 64 files of up to
+#: CACHED_TEXT_BYTES are kept, and the 4 last read of any size.
 CACHED_TEXT_BYTES = 256 * 1024
 
 
@@ -126,11 +127,16 @@ def parse_lesson(text: str | bytes) -> Lesson:
     """Read a lesson; every problem, with its line, in one ScenarioFormatError."""
     if len(text) <= CACHED_TEXT_BYTES:
         return _parse_lesson_cached(text)
-    return _parse_lesson(text)
+    return _parse_large_lesson_cached(text)
 
 
 @functools.lru_cache(maxsize=64)
 def _parse_lesson_cached(text: str | bytes) -> Lesson:
+    return _parse_lesson(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_large_lesson_cached(text: str | bytes) -> Lesson:
     return _parse_lesson(text)
 
 
