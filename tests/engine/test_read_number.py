@@ -93,3 +93,23 @@ def test_every_figure_display_prints_reads_back(value: Decimal) -> None:
 @given(st.decimals(min_value=D("0.5"), max_value=D("1e9"), places=1))
 def test_every_price_the_desk_prints_reads_back(value: Decimal) -> None:
     assert read_number(display.price(value, D("0.5"))) == value.quantize(D("0.1")).normalize()
+
+
+@given(st.text(alphabet="0123456789,. -+−\u00a0\u202fexX%UuSsDdTt", max_size=45))
+def test_any_text_is_a_number_or_a_sentence_never_an_error(text: str) -> None:
+    try:
+        value = read_number(text, ("USDT", "USD"))
+    except NumberTextError as problem:
+        assert problem.message.endswith((".", ")")) and len(problem.message) < 300
+    else:
+        assert value.is_finite()
+
+
+@given(st.text(max_size=60))
+def test_any_unicode_text_is_a_number_or_a_sentence(text: str) -> None:
+    try:
+        value = read_number(text)
+    except NumberTextError as problem:
+        assert problem.message
+    else:
+        assert value.is_finite()
