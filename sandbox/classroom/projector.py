@@ -179,6 +179,8 @@ def class_risk(
     for mode, liquidation, bankruptcy in lately.values_list(
         "margin_mode", "liquidation_price", "bankruptcy_price"
     ):
+        if mode not in MODES:
+            continue  # no shape to draw it with
         for kind, price in (("liquidation", liquidation), ("bankruptcy", bankruptcy)):
             if (drawn := _drawn(price)) is not None:
                 prices.append(StripPrice(kind, mode, drawn, liquidated=True))
