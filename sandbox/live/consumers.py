@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -246,8 +247,12 @@ class DeskConsumer(FragmentConsumer):
     market, drawn for many desks at once: each tick; whole sections for its snapshots and
     for the account's own news (a liquidation or a stop that fired, which the market's
     message lists). Connecting costs a few reads of the account, whatever the size of the
-    class, and joins no group of its own: the snapshot is drawn by the feed with the
-    others waiting."""
+    class, and joins no group: the snapshot is drawn by the feed with the others
+    waiting."""
+
+    # No channel of its own on the channel layer: the feed hands it every push, so a desk
+    # costs no subscription (Redis), no queue and no listening task.
+    channel_layer_alias = "desks hear their feed, not the channel layer"
 
     account_id: int
     symbol: str
@@ -256,6 +261,7 @@ class DeskConsumer(FragmentConsumer):
     generation: int
 
     async def connect(self) -> None:
+        self.channel_name = f"desk.{uuid.uuid4().hex}"  # its name in this process only
         route = self.scope["url_route"]["kwargs"]
         self.account_id = int(route["account_id"])
         self.symbol = str(route["symbol"])

@@ -182,18 +182,20 @@ class MarketFeed:
         self.heard.set()
 
     async def work(self) -> None:
-        """Draw and send what the feed heard, in order; between ticks, the desks waiting
-        for whole sections, then the rest of the news already sent."""
+        """Draw and send what the feed heard, in order; after each tick, one pass of the
+        desks waiting for whole sections (or of the rest of the news already sent)."""
         while True:
             await self.heard.wait()
             self.heard.clear()
             while self.inbox or self.wanted or self.rest:
+                # A tick, then one pass of whole sections: neither starves the other when
+                # ticks come as fast as they are drawn.
                 try:
                     if self.inbox:
                         await self.deliver(self.inbox.popleft())
-                    elif self.wanted:
+                    if self.wanted:
                         await self.draw_wanted()
-                    else:
+                    elif self.rest:
                         await self.draw_rest()
                 except Exception:  # one bad tick must not stop the feed
                     log.exception("feed of market %s failed", self.market_id)

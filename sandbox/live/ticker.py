@@ -97,9 +97,12 @@ class Ticker:
                 self.claim_failures = 0
         applied = 0
         for market_id, interval in list(self.markets.items()):
-            if now < self.next_tick.get(market_id, Decimal(0)):
+            due = self.next_tick.get(market_id, Decimal(0))
+            if now < due:
                 continue
-            self.next_tick[market_id] = now + interval
+            # From when it was due, so the market keeps its rate (a tick a little late does
+            # not delay all the next ones); more than a tick late, from now (no catching up).
+            self.next_tick[market_id] = due + interval if now - due < interval else now + interval
             try:
                 result = await in_ticker_thread(services.market_tick)(
                     market_id=market_id, owner=self.owner
@@ -131,13 +134,20 @@ class Ticker:
                     await self._wait(pause)
                     continue
                 self.run_failures = 0
-                await self._wait(self.poll_seconds)
+                await self._wait(self._pause())
         finally:
             try:
                 await in_ticker_thread(services.leases_release)(self.owner)
             except Exception:  # the leases then expire by themselves
                 log.exception("ticker %s could not release its leases", self.owner)
             log.info("ticker %s stopped", self.owner)
+
+    def _pause(self) -> Decimal:
+        """Until the next tick due, at most ``poll_seconds`` (a tick is not late by a
+        poll)."""
+        now = self._now()
+        due = [self.next_tick.get(m, Decimal(0)) for m in self.markets]
+        return max(Decimal(0), min([self.poll_seconds, *(d - now for d in due)]))
 
     async def _wait(self, seconds: Decimal) -> None:
         with contextlib.suppress(TimeoutError):

@@ -19,7 +19,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 from django.core import signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from sandbox.desk import services as desk_services
@@ -45,6 +47,7 @@ from .conftest import (
     ISOLATED,
     Learner,
     Snapshot,
+    account_on,
     open_position,
     quiet,
     schedule_gap,
@@ -315,6 +318,29 @@ async def test_a_watching_socket_keeps_its_practice_market_ticking(learner: Lear
 
 
 # ---------------------------------------------------------------------- who may connect
+
+
+def test_accepting_a_desk_reads_the_same_however_many_share_its_market(
+    learner: Learner,
+) -> None:
+    """A socket's accept is a few reads of its own account (the snapshot is drawn later,
+    with the other desks waiting): a class of thirty costs each the same as a class of
+    one."""
+    account = learner.account
+    scope = {"cookies": {"sandbox_account": learner.client.cookies["sandbox_account"].value}}
+
+    def reads() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            market = consumers._authorise(scope, account.pk, "XBTUSDT")
+        assert market is not None and market.pk == account.market_id
+        return len(queries)
+
+    reads()  # (the instruments, read once per process)
+    alone = reads()
+    for _ in range(30):
+        account_on(account.market)
+    assert reads() == alone
+    assert consumers._authorise(scope, account.pk, "NOPE") is None
 
 
 async def test_a_foreign_account_is_refused(learner: Learner, other_learner: Learner) -> None:

@@ -127,6 +127,32 @@ async def test_a_failed_tick_pauses_that_market_and_it_ticks_again(
     assert await sequence(market) == 2
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_market_keeps_its_rate_when_a_tick_starts_a_little_late(
+    learner: Learner,
+) -> None:
+    """Each tick is due an interval after the last was due, not after it started: a tick
+    begun 30 ms late does not make every later one 30 ms late (2 a second stay 2 a
+    second); one more than an interval late starts afresh, with no burst to catch up."""
+    market = await database_sync_to_async(watched)(learner, "0.5")
+    ticker = Ticker("ticker-test")
+    clock = Clock("10")
+    ticker._now = clock  # type: ignore[method-assign]
+
+    assert await ticker.step() == 1
+    assert ticker.next_tick[market] == D("10.5")
+    assert ticker._pause() == D("0.1")  # a poll at most
+    clock.now = D("10.45")
+    assert ticker._pause() == D("0.05")  # woken when the tick is due
+    clock.now = D("10.53")  # a little late
+    assert await ticker.step() == 1
+    assert ticker.next_tick[market] == D("11.0")
+    clock.now = D("11.7")  # more than an interval late
+    assert await ticker.step() == 1
+    assert ticker.next_tick[market] == D("12.2")
+    assert await sequence(market) == 3
+
+
 async def wait_for_sequence(market: int, at_least: int) -> int:
     for _ in range(200):
         found = await sequence(market)
