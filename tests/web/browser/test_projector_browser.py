@@ -19,6 +19,7 @@ from sandbox.desk import services
 from sandbox.desk.models import Market, MarkPrice
 
 from .screens import (
+    PHONE,
     TEACHER_PASSWORD,
     Size,
     axe,
@@ -194,3 +195,24 @@ def test_the_teachers_projector_fits_the_screen_and_passes_axe(page_at: Any, siz
         "(el) => parseFloat(getComputedStyle(el).fontSize)"
     )
     assert mark >= size.height * 0.035
+
+
+def test_the_read_only_link_on_the_panel_fits_a_phone(page_at: Any) -> None:
+    room = quiet_room("ms-phone")
+    page = page_at(PHONE)
+    sign_in(page, "ms-phone")
+    page.goto(f"{page.base_url}/rooms/{room.code}/")
+    page.get_by_role("button", name="Make a read-only link").click()
+    link = page.locator(".projector-key-link")
+    link.wait_for()
+
+    right = link.evaluate("(el) => el.getBoundingClientRect().right")
+    assert right <= PHONE.width
+    assert link.inner_text().endswith(f"/rooms/{room.code}/projector/{room_key(room)}/")
+    page.get_by_role("button", name="Revoke the read-only link").click()
+    page.wait_for_selector("text=The read-only projector link no longer works.")
+    assert page.locator(".projector-key-link").count() == 0
+
+
+def room_key(room: Room) -> str:
+    return Room.objects.values_list("projector_key", flat=True).get(pk=room.pk)
