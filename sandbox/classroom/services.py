@@ -18,10 +18,11 @@ from sandbox.desk import services as desk_services
 from sandbox.desk.models import Instrument, Market, MarkPrice
 from sandbox.engine.lessons import parse_lesson
 from sandbox.engine.pricepath import crash_moves, path_moves
+from sandbox.lessons.models import Lesson
 from sandbox.live import services as live_services
 from sandbox.live.services import ControlError
 
-from .models import Room, RoomMember
+from .models import Room, RoomLesson, RoomMember
 from .names import NameRefused, clean_display_name, name_key
 
 
@@ -183,6 +184,30 @@ def room_script_lesson(*, room: Room, symbol: str, lesson_source: str) -> int:
 def room_trading(*, room: Room, open_: bool) -> None:
     Market.objects.filter(pk=room.market_id).update(trading_open=open_)
     _changed(room)
+
+
+def room_closed_mode(*, room: Room, reduce_only: bool) -> None:
+    """What closing trading does: reduce-only (learners may still close or reduce their
+    positions, as on an exchange) or freeze everything."""
+    Market.objects.filter(pk=room.market_id).update(closed_reduce_only=reduce_only)
+    _changed(room)
+
+
+def room_assign(*, room: Room, lesson: Lesson) -> bool:
+    """Assign a lesson to the room's learners; False if it already was."""
+    _, made = RoomLesson.objects.get_or_create(room=room, lesson=lesson)
+    if made:
+        _changed(room)
+    return made
+
+
+def room_unassign(*, room: Room, lesson: Lesson) -> bool:
+    """Take a lesson off the room's list (what learners did in it is kept); False if it
+    was not assigned."""
+    removed, _ = RoomLesson.objects.filter(room=room, lesson=lesson).delete()
+    if removed:
+        _changed(room)
+    return bool(removed)
 
 
 def room_leaderboard(*, room: Room, visible: bool) -> None:

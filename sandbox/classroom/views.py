@@ -39,6 +39,18 @@ JOIN_GUESS_SECONDS = 60
 MAX_NUMBER_TEXT = 20
 VOLATILITIES = ("0", "0.2", "0.5", "0.8", "1.5", "3")
 NUDGES = (("-5", "−5%"), ("-1", "−1%"), ("1", "+1%"), ("5", "+5%"))
+CLOSED_MODES = {
+    "reduce_only": "reduce-only: learners may close or reduce positions, nothing that adds risk",
+    "freeze": "freeze everything: no order, close, leverage, margin or stop change",
+}
+CLOSED_NOTICE = {
+    True: "Trading is closed, reduce-only: learners may only close or reduce positions.",
+    False: "Trading is closed and frozen: learners can change nothing.",
+}
+CLOSED_MODE_NOTICE = {
+    True: "When trading is closed, learners may still close or reduce positions (reduce-only).",
+    False: "When trading is closed, everything is frozen.",
+}
 
 
 def _room_for_teacher(request: HttpRequest, code: str) -> Room:
@@ -125,6 +137,8 @@ def board_context(room: Room) -> dict[str, Any]:
 def _panel_context(request: HttpRequest, room: Room, **extra: Any) -> dict[str, Any]:
     qr = segno.make(_join_url(request, room), error="m")
     context = board_context(room)
+    lessons = list(Lesson.objects.defer("source"))
+    assigned_ids = {lesson.pk for lesson in context["room_lessons"]}
     context.update(
         {
             "join_url": _join_url(request, room),
@@ -132,7 +146,9 @@ def _panel_context(request: HttpRequest, room: Room, **extra: Any) -> dict[str, 
             "speeds": SPEEDS,
             "volatilities": VOLATILITIES,
             "nudges": NUDGES,
-            "lessons": Lesson.objects.all(),
+            "lessons": lessons,
+            "assignable": [lesson for lesson in lessons if lesson.pk not in assigned_ids],
+            "closed_modes": CLOSED_MODES,
             "symbols": room.market.symbols,
         }
     )
@@ -215,7 +231,26 @@ def _conduct(request: HttpRequest, room: Room) -> str:
         return f"{symbol} follows the path of “{lesson.title}” over the next {ticks} ticks."
     if action in ("open", "close"):
         services.room_trading(room=room, open_=action == "open")
-        return "Trading is open." if action == "open" else "Trading is closed: orders are refused."
+        if action == "open":
+            return "Trading is open."
+        return CLOSED_NOTICE[room.market.closed_reduce_only]
+    if action == "closed_mode":
+        mode = request.POST.get("closed_mode", "")
+        if mode not in CLOSED_MODES:
+            raise ControlError("Choose reduce-only or freeze for a closed room.")
+        services.room_closed_mode(room=room, reduce_only=mode == "reduce_only")
+        return CLOSED_MODE_NOTICE[mode == "reduce_only"]
+    if action in ("assign", "unassign"):
+        lesson = Lesson.objects.filter(slug=request.POST.get("lesson", "")).first()
+        if lesson is None:
+            raise ControlError("Choose a lesson to assign or take off the list.")
+        if action == "assign":
+            if not services.room_assign(room=room, lesson=lesson):
+                return f"“{lesson.title}” was already assigned."
+            return f"“{lesson.title}” is assigned: learners find it on their desk."
+        if not services.room_unassign(room=room, lesson=lesson):
+            raise ControlError(f"“{lesson.title}” is not assigned to this room.")
+        return f"“{lesson.title}” is no longer assigned (progress so far is kept)."
     if action in ("show_board", "hide_board"):
         services.room_leaderboard(room=room, visible=action == "show_board")
         return "Learners see the leaderboard." if action == "show_board" else "Leaderboard hidden."

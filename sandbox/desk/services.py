@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from sandbox import engine
-from sandbox.engine import display
+from sandbox.engine import display, terms
 
 from . import board_version, broadcast
 from .models import (
@@ -41,8 +41,15 @@ from .selectors import engine_account, engine_market, id_chunks
 
 Action = Callable[[engine.Account, engine.Market], engine.Outcome]
 TRADING_CLOSED = (
-    "Trading is closed in this room for now: your teacher will open it again. Nothing was changed."
+    "Trading is closed in this room for now, and frozen: nothing can be traded or changed "
+    "until your teacher opens it again. Nothing was changed."
 )
+REDUCE_ONLY = (
+    "Trading is closed in this room for now, reduce-only: {reason}. Until your teacher "
+    "opens it again you may only lower your risk: close or reduce a position, add margin, "
+    "lower an isolated position's leverage, set or move its stops. Nothing was changed."
+)
+TWINS_OPEN_POSITIONS = "the twins would open two new positions"
 TEACHER_SETS_PRICES = "In a classroom only the teacher moves the price."
 TEACHER_RESETS = "In a classroom only the teacher resets the accounts."
 OWN_MARKETS = (Market.Kind.PRACTICE, Market.Kind.TWINS)
@@ -442,20 +449,36 @@ def outcome_save(
     return outcomes_save([change], market, sequence=sequence).get(account.pk, [])
 
 
-def market_terms_check(market: Market) -> None:
+def market_terms_check(
+    market: Market,
+    change: tuple[engine.Account, engine.Account] | None = None,
+    *,
+    opens: str = "",
+) -> None:
     """The market's terms that every way of opening or changing a position goes through
-    (orders, leverage, margin, stops, the side-by-side twins): a classroom closed to
-    trading refuses. (The leverage cap is in the engine's view of the market itself, see
-    ``engine_market``.)"""
-    if not market.trading_open:
+    (orders, close, leverage, margin, stops, the side-by-side twins). A classroom closed
+    to trading refuses everything when the teacher froze it; otherwise it is reduce-only
+    (``Market.closed_reduce_only``): ``change``, the account before and after the action,
+    is refused when the engine finds it adds risk (:func:`sandbox.engine.terms.risk_added`),
+    and ``opens`` names an action that opens positions whatever the account holds (the
+    twins). Without either, only the frozen room refuses (checked before the action runs).
+    (The leverage cap is in the engine's view of the market itself, see ``engine_market``.)
+    """
+    if market.trading_open:
+        return
+    if not market.closed_reduce_only:
         raise engine.Rejected(TRADING_CLOSED)
+    reason = opens or (terms.risk_added(*change) if change is not None else None)
+    if reason:
+        raise engine.Rejected(REDUCE_ONLY.format(reason=reason))
 
 
 def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) -> engine.Outcome:
     """Lock the account, run an engine action on it and save the outcome.
 
     ``engine.Rejected`` propagates before anything is written. A classroom closed to
-    trading refuses every action, unless ``when_closed`` (a teacher's reset).
+    trading refuses every action when frozen, and an action that adds risk when
+    reduce-only (:func:`market_terms_check`), unless ``when_closed`` (a teacher's reset).
     """
     with transaction.atomic():
         locked = (
@@ -468,6 +491,8 @@ def _apply(account: PaperAccount, action: Action, *, when_closed: bool = False) 
         before = engine_account(locked)
         market = engine_market(locked.market)
         outcome = action(before, market)
+        if not when_closed:
+            market_terms_check(locked.market, (before, outcome.account))
         outcome_save(locked, before, outcome, market, sequence=locked.market.sequence)
         if locked.market.kind == Market.Kind.ROOM:
             market_id = locked.market_id
@@ -617,7 +642,7 @@ def _mark_news(market_id: int, sequence: int, changed: list[int]) -> None:
 def twins_check(source: Market) -> None:
     """Whether twins may open from ``source`` (see twins_open); ``engine.Rejected`` says
     why not."""
-    market_terms_check(source)
+    market_terms_check(source, opens=TWINS_OPEN_POSITIONS)
     if source.kind != Market.Kind.PRACTICE:
         raise engine.Rejected(TWINS_FROM_PRACTICE)
 

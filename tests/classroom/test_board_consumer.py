@@ -315,8 +315,8 @@ async def test_a_learner_desk_hears_that_trading_closed(room: Room) -> None:
         push = await ws.receive_from(timeout=WAIT)
 
         assert "· <strong>trading closed</strong>" in element(push, "live-status")
-        assert "<strong>Trading is closed</strong> until your teacher opens it." in element(
-            push, "room-panel"
+        assert "<strong>Trading is closed</strong> (reduce-only) until your teacher opens it" in (
+            element(push, "room-panel")
         )
 
         await database_sync_to_async(services.room_trading)(room=room, open_=True)

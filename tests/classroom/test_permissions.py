@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from sandbox import engine
-from sandbox.classroom.models import Room, RoomMember
+from sandbox.classroom.models import Room, RoomLesson, RoomMember
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import (
     Fill,
@@ -30,7 +30,7 @@ from sandbox.desk.models import (
     Position,
     Wallet,
 )
-from sandbox.desk.services import TRADING_CLOSED, TWINS_FROM_PRACTICE
+from sandbox.desk.services import REDUCE_ONLY, TWINS_FROM_PRACTICE, TWINS_OPEN_POSITIONS
 
 from .conftest import (
     RoomLearner,
@@ -68,7 +68,13 @@ ACTIONS: list[tuple[str, dict[str, str], str]] = [
         "XBTUSDT follows the path of “Isolated versus cross margin” over the next 5 ticks.",
     ),
     ("open", {}, "Trading is open."),
-    ("close", {}, "Trading is closed: orders are refused."),
+    ("close", {}, "Trading is closed, reduce-only: learners may only close or reduce positions."),
+    ("closed_mode", {"closed_mode": "freeze"}, "When trading is closed, everything is frozen."),
+    (
+        "assign",
+        {"lesson": LESSON_ONE},
+        "“Isolated versus cross margin” is assigned: learners find it on their desk.",
+    ),
     ("show_board", {}, "Learners see the leaderboard."),
     ("hide_board", {}, "Leaderboard hidden."),
     ("reset", {}, "1 account back to the starting balances."),
@@ -101,6 +107,8 @@ def state(room: Room) -> tuple[Any, ...]:
         market.volatility,
         market.pending_gaps,
         market.trading_open,
+        market.closed_reduce_only,
+        list(RoomLesson.objects.filter(room=room).values_list("lesson__slug", flat=True)),
         market.sequence,
         marks(room),
         Room.objects.get(pk=room.pk).leaderboard_visible,
@@ -401,7 +409,9 @@ def test_a_learner_cannot_open_the_twins_in_a_room(
     response = ada.post("twins_open", {"side": "buy", "qty": "0.1", "twin_leverage": leverage})
 
     assert response.status_code == 400
-    reason = TRADING_CLOSED if not trading_open else TWINS_FROM_PRACTICE
+    reason = (
+        REDUCE_ONLY.format(reason=TWINS_OPEN_POSITIONS) if not trading_open else TWINS_FROM_PRACTICE
+    )
     assert html.escape(f"The twins were not opened: {reason}") in text(response)
     assert state(room) == before
     assert (Market.objects.count(), PaperAccount.objects.count()) == (markets, accounts)

@@ -32,7 +32,7 @@ from sandbox.desk.models import (
     Position,
     Wallet,
 )
-from sandbox.desk.services import TRADING_CLOSED
+from sandbox.desk.services import REDUCE_ONLY, TRADING_CLOSED
 
 from .conftest import (
     ROOM_NAME,
@@ -645,62 +645,105 @@ def test_gets_do_not_count_towards_the_limit(room: Room) -> None:
 # ----------------------------------------------------------------- trading closed
 
 
-def test_a_closed_room_refuses_trading_until_it_is_opened(
+def held(ada: RoomLearner) -> tuple[object, ...]:
+    account = ada.member.account_id
+    return (
+        ada.wallet(),
+        list(Position.objects.filter(account_id=account).values_list("qty", "position_margin")),
+        list(MarginSettingRow.objects.filter(account_id=account).values_list("leverage")),
+        Fill.objects.filter(account_id=account).count(),
+        LedgerEntry.objects.filter(account_id=account).count(),
+    )
+
+
+def test_a_closed_room_is_reduce_only_until_it_is_opened(
+    room: Room, teacher_client: Client
+) -> None:
+    ada = join_room(room, "Ada")
+    isolated_long(ada, 10, "0.1")  # margin 600, fee 3
+    account = ada.member.account_id
+
+    response = conduct(teacher_client, room, "close")
+    assert flash(response) == [
+        ("success", "Trading is closed, reduce-only: learners may only close or reduce positions.")
+    ]
+    assert market_of(room).trading_open is False
+    assert market_of(room).closed_reduce_only is True
+    before = held(ada)
+
+    def refused(response: HttpResponse, reason: str) -> None:
+        assert response.status_code == 400
+        assert html.escape(REDUCE_ONLY.format(reason=reason)) in text(response)
+
+    refused(ada.order("buy", "0.1"), "this would add to your XBTUSDT position")
+    refused(ada.order("buy", "1", "ETHUSDT"), "this would open a new ETHUSDT position")
+    refused(ada.leverage(20), "this would raise the leverage of your XBTUSDT position")
+    refused(
+        ada.post("margin", {"direction": "remove", "amount": "10"}),
+        "this would take margin from your XBTUSDT position",
+    )
+    assert held(ada) == before
+    page = text(ada.desk())
+    assert "<strong>Trading is closed</strong> (reduce-only) until your teacher opens it" in page
+    assert "<strong>trading closed</strong>" in page
+
+    # What lowers the risk goes through: half of it sold, margin added, then closed.
+    assert ada.order("sell", "0.05").status_code == 302
+    assert Position.objects.get(account_id=account).qty == D("0.05")
+    assert ada.post("margin", {"direction": "add", "amount": "50"}).status_code == 302
+    assert Position.objects.get(account_id=account).position_margin == D(350)
+    assert ada.post("position_close", {}).status_code == 302
+    assert not Position.objects.filter(account_id=account).exists()
+
+    response = conduct(teacher_client, room, "open")
+    assert flash(response) == [("success", "Trading is open.")]
+    assert market_of(room).trading_open is True
+    assert ada.order("buy", "0.1").status_code == 302
+    assert Position.objects.get(account_id=account).qty == D("0.1")
+    assert ada.leverage(20).status_code == 302
+    assert MarginSettingRow.objects.get(account_id=account).leverage == D(20)
+    assert "Trading is open." in text(ada.desk())
+
+
+def test_a_frozen_room_refuses_everything_until_it_is_opened(
     room: Room, teacher_client: Client
 ) -> None:
     ada = join_room(room, "Ada")
     isolated_long(ada, 10, "0.1")
-    account = ada.member.account_id
-
-    def held() -> tuple[object, ...]:
-        return (
-            ada.wallet(),
-            list(Position.objects.filter(account_id=account).values_list("qty", "position_margin")),
-            list(MarginSettingRow.objects.filter(account_id=account).values_list("leverage")),
-            Fill.objects.filter(account_id=account).count(),
-            LedgerEntry.objects.filter(account_id=account).count(),
-        )
-
+    said = conduct(teacher_client, room, "closed_mode", closed_mode="freeze")
+    assert flash(said) == [("success", "When trading is closed, everything is frozen.")]
     response = conduct(teacher_client, room, "close")
-    assert flash(response) == [("success", "Trading is closed: orders are refused.")]
-    assert market_of(room).trading_open is False
-    before = held()
+    assert flash(response) == [
+        ("success", "Trading is closed and frozen: learners can change nothing.")
+    ]
+    before = held(ada)
     closed = html.escape(TRADING_CLOSED)
 
     order = ada.order("buy", "0.1")
     assert order.status_code == 400
     assert f"<p><strong>Not done:</strong> {closed}</p>" in text(order)
     assert closed in text(ada.post("order_submit", {"side": "sell", "qty": "0.1"}, htmx=True))
-    eth = ada.order("buy", "1", "ETHUSDT")
-    assert eth.status_code == 400
-    leverage = ada.leverage(20)
-    assert leverage.status_code == 400
-    assert closed in text(leverage)
-    margin = ada.post("margin", {"direction": "add", "amount": "50"})
-    assert margin.status_code == 400
-    assert closed in text(margin)
-    remove = ada.post("margin", {"direction": "remove", "amount": "10"}, htmx=True)
-    assert closed in text(remove)
-    close = ada.post("position_close", {})
-    assert close.status_code == 400
-    assert closed in text(close)
-    assert held() == before
-    page = ada.desk()
-    assert "<strong>Trading is closed</strong> until your teacher opens it." in text(page)
-    assert "<strong>trading closed</strong>" in text(page)
+    for response in (
+        ada.leverage(5),
+        ada.post("margin", {"direction": "add", "amount": "50"}),
+        ada.post("position_close", {}),
+    ):
+        assert response.status_code == 400
+        assert closed in text(response)
+    assert held(ada) == before
+    page = text(ada.desk())
+    assert "<strong>Trading is closed</strong> (frozen: nothing can be changed)" in page
+    board = text(teacher_client.get(f"/rooms/{room.code}/board/"))
+    assert "trading <strong>closed</strong> (frozen)" in board
 
-    response = conduct(teacher_client, room, "open")
-    assert flash(response) == [("success", "Trading is open.")]
-    assert market_of(room).trading_open is True
+    conduct(teacher_client, room, "open")
+    assert ada.post("position_close", {}).status_code == 302
 
-    assert ada.order("buy", "0.1").status_code == 302
-    assert Position.objects.get(account_id=account).qty == D("0.2")
-    assert ada.leverage(20).status_code == 302
-    assert MarginSettingRow.objects.get(account_id=account).leverage == D(20)
-    added = ada.post("margin", {"direction": "add", "amount": "50"})
-    assert added.status_code == 302
-    assert flash(added)[-1] == ("success", "Added 50 USDT of margin on XBTUSDT.")
-    assert "Trading is open." in text(ada.desk())
+
+def test_a_bad_closed_mode_is_refused(room: Room, teacher_client: Client) -> None:
+    response = conduct(teacher_client, room, "closed_mode", closed_mode="sometimes")
+    assert flash(response) == [("error", "Choose reduce-only or freeze for a closed room.")]
+    assert market_of(room).closed_reduce_only is True
 
 
 def test_closing_trading_does_not_stop_the_teacher_or_the_market(

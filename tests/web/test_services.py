@@ -14,7 +14,16 @@ from django.db import connection, connections
 
 from sandbox import engine
 from sandbox.desk import services
-from sandbox.desk.models import Fill, InsuranceFund, LedgerEntry, PaperAccount, Position, Wallet
+from sandbox.desk.models import (
+    Fill,
+    InsuranceFund,
+    LedgerEntry,
+    MarginSettingRow,
+    Market,
+    PaperAccount,
+    Position,
+    Wallet,
+)
 from sandbox.desk.selectors import engine_market
 from tests.web.desks import snapshot
 
@@ -530,3 +539,156 @@ def test_an_open_positions_mode_and_margin_change_is_written_as_computed(seeded:
     keys = services.index_keys(outcome.account, engine_market(account.market))["XBTUSDT"]
     assert {name: getattr(row, name) for name in services.KEY_FIELDS} == keys
     assert_ledger_adds_up(account)
+
+
+# ------------------------------------------------------------- a room closed: reduce-only
+
+
+def closed(account: PaperAccount, *, reduce_only: bool = True) -> PaperAccount:
+    """The account's market closed to trading by its teacher (reduce-only, or frozen)."""
+    Market.objects.filter(pk=account.market_id).update(
+        trading_open=False, closed_reduce_only=reduce_only
+    )
+    return PaperAccount.objects.select_related("market").get(pk=account.pk)
+
+
+@pytest.fixture
+def long_10x(seeded: None) -> PaperAccount:
+    """An isolated 10x long of 1 XBTUSDT at 60,000 (margin 6,000, fee 30), then the room
+    closes to trading: reduce-only."""
+    account = services.account_create()
+    services.leverage_set(account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D(10))
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D(1))
+    return closed(account)
+
+
+def position(account: PaperAccount) -> tuple[Decimal, str, Decimal, Decimal]:
+    row = Position.objects.get(account=account, instrument_id="XBTUSDT")
+    return row.qty, row.mode, row.leverage, row.position_margin
+
+
+def test_reduce_only_lets_a_learner_lower_their_risk(long_10x: PaperAccount) -> None:
+    account = long_10x
+
+    services.order_place(account=account, symbol="XBTUSDT", side=SELL, qty=D("0.4"))
+    assert position(account) == (D("0.6"), "isolated", D(10), D(3600))
+    services.margin_change(account=account, symbol="XBTUSDT", amount=D(400))
+    assert position(account) == (D("0.6"), "isolated", D(10), D(4000))
+    services.leverage_set(account=account, symbol="XBTUSDT", mode=ISOLATED, leverage=D(5))
+    assert position(account) == (D("0.6"), "isolated", D(5), D(7200))  # 36,000 / 5
+    services.triggers_set(
+        account=account, symbol="XBTUSDT", stop_loss=D(55000), take_profit=D(70000)
+    )
+    services.triggers_set(account=account, symbol="XBTUSDT", stop_loss=None, take_profit=None)
+    services.position_close(account=account, symbol="XBTUSDT")
+
+    assert not Position.objects.filter(account=account).exists()
+    assert Fill.objects.filter(account=account).count() == 3  # opened, reduced, closed
+    assert_ledger_adds_up(account)
+
+
+REDUCE_ONLY_REFUSALS: list[tuple[str, Refusal, str]] = [
+    (
+        "add to the position",
+        lambda a: services.order_place(account=a, symbol="XBTUSDT", side=BUY, qty=D("0.1")),
+        "this would add to your XBTUSDT position",
+    ),
+    (
+        "an opposite order larger than the position",
+        lambda a: services.order_place(account=a, symbol="XBTUSDT", side=SELL, qty=D("1.5")),
+        "this would close your XBTUSDT position and open one on the other side (an order no "
+        "larger than the position only reduces it)",
+    ),
+    (
+        "a new position",
+        lambda a: services.order_place(account=a, symbol="ETHUSDT", side=SELL, qty=D(1)),
+        "this would open a new ETHUSDT position",
+    ),
+    (
+        "a new position under the slider's setting",
+        lambda a: services.order_place(
+            account=a,
+            symbol="ETHUSDT",
+            side=BUY,
+            qty=D(1),
+            setting=engine.MarginSetting(ISOLATED, D(5)),
+        ),
+        "this would open a new ETHUSDT position",
+    ),
+    (
+        "raise the leverage",
+        lambda a: services.leverage_set(account=a, symbol="XBTUSDT", mode=ISOLATED, leverage=D(20)),
+        "this would raise the leverage of your XBTUSDT position",
+    ),
+    (
+        "switch to cross",
+        lambda a: services.leverage_set(account=a, symbol="XBTUSDT", mode=CROSS, leverage=D(10)),
+        "this would switch your XBTUSDT position to cross margin",
+    ),
+    (
+        "remove margin",
+        lambda a: services.margin_change(account=a, symbol="XBTUSDT", amount=D(-100)),
+        "this would take margin from your XBTUSDT position",
+    ),
+    (
+        "open the twins",
+        lambda a: services.twins_open(
+            account=a, symbol="XBTUSDT", side=BUY, qty=D("0.1"), leverage=D(10)
+        ),
+        "the twins would open two new positions",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "reason"),
+    [(call, reason) for _, call, reason in REDUCE_ONLY_REFUSALS],
+    ids=[name for name, _, _ in REDUCE_ONLY_REFUSALS],
+)
+def test_reduce_only_refuses_what_adds_risk_and_says_why(
+    long_10x: PaperAccount, refusal: Refusal, reason: str
+) -> None:
+    before = snapshot(long_10x)
+    ledger, markets = LedgerEntry.objects.count(), Market.objects.count()
+
+    with pytest.raises(engine.Rejected) as refused:
+        refusal(long_10x)
+
+    assert refused.value.message == services.REDUCE_ONLY.format(reason=reason)
+    assert "reduce-only" in refused.value.message
+    assert snapshot(long_10x) == before
+    assert (LedgerEntry.objects.count(), Market.objects.count()) == (ledger, markets)
+
+
+def test_reduce_only_lets_a_leverage_be_chosen_for_no_position(long_10x: PaperAccount) -> None:
+    """Choosing the leverage of a symbol with no position opens nothing."""
+    services.leverage_set(account=long_10x, symbol="ETHUSDT", mode=ISOLATED, leverage=D(25))
+    row = MarginSettingRow.objects.get(account=long_10x, instrument_id="ETHUSDT")
+    assert (row.mode, row.leverage) == ("isolated", D(25))
+    assert not Position.objects.filter(account=long_10x, instrument_id="ETHUSDT").exists()
+
+
+def test_a_frozen_room_refuses_even_a_close(long_10x: PaperAccount) -> None:
+    account = closed(long_10x, reduce_only=False)
+    before = snapshot(account)
+
+    for action in (
+        lambda: services.position_close(account=account, symbol="XBTUSDT"),
+        lambda: services.order_place(account=account, symbol="XBTUSDT", side=SELL, qty=D("0.1")),
+        lambda: services.margin_change(account=account, symbol="XBTUSDT", amount=D(100)),
+        lambda: services.triggers_set(
+            account=account, symbol="XBTUSDT", stop_loss=D(55000), take_profit=None
+        ),
+    ):
+        with pytest.raises(engine.Rejected) as refused:
+            action()
+        assert refused.value.message == services.TRADING_CLOSED
+        assert "frozen" in refused.value.message
+
+    assert snapshot(account) == before
+
+
+def test_a_teachers_reset_goes_through_a_closed_room(long_10x: PaperAccount) -> None:
+    services.account_reset(account=long_10x, balances={"USDT": D(10000)}, by_teacher=True)
+    assert not Position.objects.filter(account=long_10x).exists()
+    assert Wallet.objects.get(account=long_10x, currency="USDT").balance == D(10000)
