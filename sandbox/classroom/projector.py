@@ -353,12 +353,27 @@ def _coord(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.1")), "f")
 
 
+def _sample(states: list[str], room: int) -> list[str]:
+    """``room`` markers standing for ``states`` in their proportions: every state present
+    keeps one (when there is room), the rest go one by one to the state furthest below its
+    share; in the order of :data:`STATES`."""
+    counts = {state: states.count(state) for state in STATES if state in states}
+    share = {state: count * room / len(states) for state, count in counts.items()}
+    given = dict.fromkeys(counts, 1 if len(counts) <= room else 0)
+    for _ in range(room - sum(given.values())):
+        behind = max(counts, key=lambda state: share[state] - given[state])
+        given[behind] += 1
+    return [state for state in STATES for _ in range(given.get(state, 0))]
+
+
 def _rows(column: StripColumn, bins: dict[int, list[str]]) -> tuple[StripRow, ...]:
+    """Each row's markers; a row with more than fit shows a sample in their proportions
+    and how many more there are."""
     rows = []
     for index in sorted(bins):
         states = sorted(bins[index], key=STATES.index)
         y = PLOT_TOP + BIN * index + BIN // 2
-        shown = states if len(states) <= column.slots else states[: column.slots - 2]
+        shown = states if len(states) <= column.slots else _sample(states, column.slots - 2)
         markers = tuple(
             StripMarker(state, column.x + PITCH // 2 + PITCH * n, y)
             for n, state in enumerate(shown)

@@ -500,3 +500,35 @@ def test_the_live_parts_are_drawn_in_a_few_queries_whatever_the_class_size(
 
     assert sorted(drawn.parts) == sorted(projector.LIVE_PARTS)
     assert html.unescape(drawn.parts["counts"]).count('data-count="open">12<') == 1
+
+
+def test_a_crowded_row_shows_its_mix(room: Room) -> None:
+    """Ninety open isolated, six liquidated and four cross in one row: the markers shown
+    keep their proportions, and the few keep a marker of their own."""
+    prices = (
+        [projector.StripPrice("liquidation", "isolated", D(57000))] * 90
+        + [projector.StripPrice("liquidation", "isolated", D(57000), liquidated=True)] * 6
+        + [projector.StripPrice("liquidation", "cross", D(57000))] * 4
+    )
+    risk = projector.ClassRisk(
+        symbol="XBTUSDT",
+        prices=tuple(prices),
+        learners=100,
+        open_positions=94,
+        at_risk=0,
+        at_risk_percent=D(5),
+        liquidations=6,
+        liquidated_learners=6,
+        unpriced=0,
+    )
+    window = price_window([(0, D(60000)), (1, D(59000))])
+    assert window is not None
+
+    [row] = projector.projector_chart(window, risk, []).columns[0].rows
+
+    slots = projector.COLUMNS[0].slots - 2
+    states = [m.state for m in row.markers]
+    assert len(states) == slots
+    assert states[0] == "liquidated-isolated" and states[-1] == "cross"
+    assert states.count("isolated") == slots - 2  # 90% of the row
+    assert row.more == 100 - slots
