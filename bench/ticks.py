@@ -76,6 +76,7 @@ def _summary(runs: list[dict[str, Any]], what: str, positions: int) -> dict[str,
         "liquidated": statistics.median(r["liquidated"] for r in runs),
         "ledger": statistics.median(r["ledger"] for r in runs),
         "kinds": sorted({(r["realised"], r["funded"]) for r in runs}),
+        "each": [(round(r["wall_ms"]), r["touched"], r["ledger"]) for r in runs],
     }
 
 

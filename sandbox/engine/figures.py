@@ -26,6 +26,7 @@ position whose liquidation price does not exist because it is past it at every p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -124,8 +125,31 @@ def currencies_of(account: Account, market: Market) -> list[str]:
     return sorted(found)
 
 
-@exact
+class _Last(threading.local):
+    """The last figures computed in this thread, with what they were computed from."""
+
+    account: Account | None = None
+    market: Market | None = None
+    figures: AccountFigures | None = None
+
+
+_last = _Last()
+
+
 def account_figures(account: Account, market: Market) -> AccountFigures:
+    """Every figure of an account at a market's marks. The same account (equal) on the
+    same market (the very object: a market is immutable) gives the figures computed last
+    in this thread again: an action's last liquidation check and the index written after
+    it look at the same account."""
+    if market is _last.market and _last.figures is not None and account == _last.account:
+        return _last.figures
+    figures = _account_figures(account, market)
+    _last.account, _last.market, _last.figures = account, market, figures
+    return figures
+
+
+@exact
+def _account_figures(account: Account, market: Market) -> AccountFigures:
     balances: dict[str, BalanceFigures] = {}
     positions: dict[str, PositionFigures] = {}
     for currency in currencies_of(account, market):

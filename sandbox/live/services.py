@@ -14,6 +14,7 @@ checks the lease again inside its transaction, so two tickers never tick the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -177,29 +178,34 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
                 flags.update(accounts.filter(pk__in=chunk).values_list("pk", "cross_linked"))
             stored = stored_accounts(sorted(flags), keys=True)
         rebased = set(reached)
-        changes: list[Change] = []
-        for account_id, before in stored.states.items():
-            if funding or account_id in rebased:
-                outcome = engine.tick_account(
-                    before, moved, marks.keys(), realise=realise, funding_rates=rates
-                )
-            elif engine.realisable(before, moved):
-                # The marks reached none of its positions: the tick is its realisation.
-                outcome = engine.realise_profit(before, moved)
-            else:
-                continue  # no profit to realise, no position reached: nothing changes
-            result.accounts_touched += 1
-            if outcome.events and not (realise or funding):
-                result.triggered.append(account_id)
-            if outcome.account == before and not outcome.events and account_id not in rebased:
-                continue  # nothing to write, and its index still holds
-            # (A reached account the tick left as it was has its index rebased on the new
-            # marks: a cross-linked account's bands move with them.)
-            linked, keys = flags[account_id], stored.keys[account_id]
-            changes.append(Change(account_id, market.pk, before, outcome, linked, keys))
+
+        def changes() -> Iterator[Change]:
+            """Each account's outcome, computed as it is written (so the engine's last
+            figures of the account are still at hand for its index)."""
+            for account_id, before in stored.states.items():
+                if funding or account_id in rebased:
+                    outcome = engine.tick_account(
+                        before, moved, marks.keys(), realise=realise, funding_rates=rates
+                    )
+                elif engine.realisable(before, moved):
+                    # The marks reached none of its positions: the tick is its realisation.
+                    outcome = engine.realise_profit(before, moved)
+                else:
+                    continue  # no profit to realise, no position reached: nothing changes
+                result.accounts_touched += 1
+                if outcome.events and not (realise or funding):
+                    result.triggered.append(account_id)
+                unchanged = outcome.account == before and not outcome.events
+                if unchanged and account_id not in rebased:
+                    continue  # nothing to write, and its index still holds
+                # (A reached account the tick left as it was has its index rebased on the
+                # new marks: a cross-linked account's bands move with them.)
+                linked, keys = flags[account_id], stored.keys[account_id]
+                yield Change(account_id, market.pk, before, outcome, linked, keys)
+
         result.liquidated = {
             pk: [r.pk for r in records]
-            for pk, records in outcomes_save(changes, moved, sequence=sequence).items()
+            for pk, records in outcomes_save(changes(), moved, sequence=sequence).items()
         }
         # (A ledger tick redraws every desk whole; a liquidated account hears of it as such.)
         result.triggered = [pk for pk in result.triggered if pk not in result.liquidated]

@@ -69,6 +69,7 @@ NO_NUMBERS = {
     "combine",
     "default_setting",
     "margin_limits",
+    "realisable",
     "realise_profit",
 }
 
