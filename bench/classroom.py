@@ -41,6 +41,7 @@ from bench.crowd import (
     in_thread,
     quiet,
     room_build,
+    rooms_pause,
     rss_kb,
     stop,
 )
@@ -120,6 +121,7 @@ def crash_benchmark(work: Path, learners: int = LEARNERS) -> dict[str, Any]:
         return asyncio.run(_crash(room, server))
     finally:
         server.stop()
+        rooms_pause(room)
 
 
 async def _crash(room: Classroom, server: Server) -> dict[str, Any]:
@@ -204,6 +206,7 @@ def bell_benchmark(work: Path, learners: int = LEARNERS) -> dict[str, Any]:
         return asyncio.run(_bell(big, small, server))
     finally:
         server.stop()
+        rooms_pause(big, small)
 
 
 def _opening(crowd: Crowd) -> dict[str, Any]:
@@ -319,6 +322,7 @@ def fanout_benchmark(work: Path, learners: int = LEARNERS) -> dict[str, Any]:
         report = asyncio.run(_fanout(room, server))
     finally:
         server.stop()
+        rooms_pause(room)
     sizes = report.pop("sizes")
     report["raw"] = raw_baseline(work, sizes, report["connected"])
     raw_cpu = report["raw"]["cpu_per_update_ms"]

@@ -127,9 +127,19 @@ class Delivery:
     clients_losing: int = 0
     out_of_order: int = 0  # messages showing an older tick than one already shown
     latencies_ms: list[float] = field(default_factory=list)  # commit → first arrival
+    lost_by_sequence: dict[int, int] = field(default_factory=dict)  # tick → clients without
 
     def worst_lost(self) -> str:
-        return f"{self.lost} of {self.expected} ({self.clients_losing} clients)"
+        ticks = ", ".join(
+            f"tick {sequence} at {clients}"
+            for sequence, clients in sorted(self.lost_by_sequence.items())[:5]
+        )
+        more = " …" if len(self.lost_by_sequence) > 5 else ""
+        return (
+            f"{self.lost} of {self.expected} ({self.clients_losing} clients"
+            + (f"; {ticks}{more}" if ticks else "")
+            + ")"
+        )
 
 
 def delivery(clients: Sequence[Sequence[Arrival]], commits: Sequence[Commit]) -> Delivery:
@@ -154,6 +164,7 @@ def delivery(clients: Sequence[Sequence[Arrival]], commits: Sequence[Commit]) ->
                 result.latencies_ms.append((first[sequence] - committed) * 1000)
             else:
                 missing += 1
+                result.lost_by_sequence[sequence] = result.lost_by_sequence.get(sequence, 0) + 1
         result.lost += missing
         result.clients_losing += 1 if missing else 0
     return result

@@ -77,7 +77,8 @@ def crash_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"- Commit to notice: {spread(notice, 'p50', 'p95', 'max')} "
         f"(target every notice within 1 s: {verdict(last, 1000)}).",
         f"- The next tick committed {ms(r['next_gap_ms'])} after the liquidating one: "
-        f"late by {ms(late)} (target late by at most one interval, "
+        + (f"late by {ms(late)}" if late > 0 else "not late")
+        + " (target late by at most one interval, "
         f"{ms(r['interval_ms'])}: {verdict(late, r['interval_ms'])}). Baseline, the same "
         f"room's ticks before the crash: one every {ms(r['gaps_before_ms']['p50'])} (p50).",
         f"- The liquidating tick itself (engine, writes, commit, push): {ms(r['tick_ms'])}.",
@@ -113,7 +114,7 @@ def crash_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         (
             "2",
             "crash: next tick late ≤ one interval",
-            f"late {ms(late)}",
+            f"late {ms(late)}" if late > 0 else f"not late (next after {ms(r['next_gap_ms'])})",
             f"ticks every {ms(r['gaps_before_ms']['p50'])} before",
             verdict(late, r["interval_ms"]),
         ),

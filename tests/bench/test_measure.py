@@ -115,7 +115,8 @@ def test_a_tick_a_client_never_showed_is_lost_and_an_older_one_is_out_of_order()
     assert result.lost == 1
     assert result.clients_losing == 1
     assert result.out_of_order == 1
-    assert result.worst_lost() == "1 of 9 (1 clients)"
+    assert result.lost_by_sequence == {6: 1}
+    assert result.worst_lost() == "1 of 9 (1 clients; tick 6 at 1)"
 
 
 def test_what_a_teacher_did_is_found_after_the_action_only() -> None:

@@ -142,6 +142,11 @@ def test_the_crash_says_why_the_notices_were_late() -> None:
     assert "late by 10,520 ms" in text
     assert "drew 300 desks one at a time (10,480 ms in all)" in text
 
+    early = {**crash, "notice_ms": spread(300, 320, 330), "next_gap_ms": 380.0}
+    lines, glance = report.crash_section({**early, "next_late_ms": -120.0})
+    assert [row[4] for row in glance] == ["met", "met"]
+    assert "380 ms after the liquidating one: not late (target" in "\n".join(lines)
+
     batched = {**crash, "renders": 0, "whole_passes": 3, "whole_desks": 300}
     lines, _ = report.crash_section({**batched, "whole_ms_total": 2100.0})
     assert "drew 300 desks whole in 3 passes (2,100 ms)" in "\n".join(lines)
