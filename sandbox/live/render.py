@@ -56,6 +56,10 @@ from .templatetags.charts import chart_plot, plot_prices
 
 GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
 MANY = 20  # viewers from which a market's accounts are read by market, not by ids
+# A tick that loads the panels of more than MANY desks (a class re-ranked) draws each desk's
+# panel on one of this many ticks (its account's turn), not all on the same tick: the
+# drawing is spread, and no tick of the class takes several times as long as the others.
+PANEL_SPREAD = 4
 
 
 def window(view: MarketView, symbol: str) -> PriceWindow | None:
@@ -64,6 +68,23 @@ def window(view: MarketView, symbol: str) -> PriceWindow | None:
     if key not in view.memo:
         view.memo[key] = price_window(*chart_marks(view.market, symbol))
     found: PriceWindow | None = view.memo[key]
+    return found
+
+
+def viewer_chart(
+    view: MarketView,
+    symbol: str,
+    lines: Sequence[tuple[str, str, Decimal | None]],
+    markers: Sequence[tuple[int, Decimal, str]],
+    keep: tuple[Decimal, Decimal] | None = None,
+) -> Chart | None:
+    """A viewer's chart of the symbol, drawn once per market view for every viewer whose
+    position lines, liquidation markers and kept scale are the same (a class that traded
+    alike, or desks without a position)."""
+    key = ("chart", symbol, tuple(lines), tuple(markers), keep)
+    if key not in view.memo:
+        view.memo[key] = chart_view(window(view, symbol), lines, markers, keep=keep)
+    found: Chart | None = view.memo[key]
     return found
 
 
@@ -86,8 +107,9 @@ def live_layer(
         else functools.cache(lambda: open_liquidations([account.pk]).get(account.pk, [])),
         # Drawn only if a template shows it (an action's answer usually does not).
         "chart": functools.cache(
-            lambda: chart_view(
-                window(view, symbol),
+            lambda: viewer_chart(
+                view,
+                symbol,
                 position_lines(screen.position),
                 markers
                 if markers is not None
@@ -144,6 +166,8 @@ class Seen:
     sequence: int = -1  # the market's tick the desk shows
     chart: tuple[Any, ...] | None = None  # the chart's scale and lines, if it has no markers
     figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
+    # Panels loaded at a tick and not drawn yet (a class's desks draw them over a few ticks).
+    panels: Sequence[tuple[str, PanelView]] = ()
 
 
 @dataclass(slots=True)
@@ -240,12 +264,15 @@ def desk_updates(
         viewer.seen.sequence = market.sequence
         recent = (fills.get(viewer.account_id), ledger.get(viewer.account_id))
         if not sections:
+            if own_panels:
+                viewer.seen.panels = own_panels  # drawn at the desk's turn
+            turn = len(viewers) <= MANY or (market.sequence + viewer.account_id) % PANEL_SPREAD == 0
             push = _tick_push(
                 viewer,
                 view,
                 states[viewer.account_id],
                 own_markers,
-                own_panels,
+                _due_panels(viewer) if turn else (),
                 shared,
                 figures=FIGURES in names,
             )
@@ -265,6 +292,8 @@ def desk_updates(
             history=recent if "history" in names else None,
             controls="leverage" in names,
         )
+        if PANELS in names:
+            viewer.seen.panels = ()  # drawn now
         if "chart" in names:
             viewer.seen.chart = _chart_key(context["chart"]())
         if "balances" in names or "positions" in names:
@@ -302,6 +331,8 @@ def _light_pushes(
     drawn: dict[int, str] = {}
     updates: list[str | None] = []
     for viewer in viewers:
+        if panels:
+            viewer.seen.panels = ()  # drawn now, fresh
         if viewer.account_id not in drawn:
             parts = [status]
             for partial, panel in panels.get(viewer.account_id, []):
@@ -310,6 +341,12 @@ def _light_pushes(
             drawn[viewer.account_id] = "".join(parts)
         updates.append(drawn[viewer.account_id])
     return updates
+
+
+def _due_panels(viewer: Viewer) -> Sequence[tuple[str, PanelView]]:
+    """The panels loaded for the desk and not drawn yet, now drawn."""
+    due, viewer.seen.panels = viewer.seen.panels, ()
+    return due
 
 
 def _chart_key(chart: Chart | None) -> tuple[Any, ...] | None:
@@ -336,7 +373,7 @@ def _tick_push(
     own = engine.account_figures(state, view.prices)
     position = own.positions.get(symbol)
     kept = viewer.seen.chart[0] if viewer.seen.chart else None
-    chart = chart_view(window(view, symbol), position_lines(position), markers, keep=kept)
+    chart = viewer_chart(view, symbol, position_lines(position), markers, kept)
     if symbol not in shared:
         # The status, the mark, the ticket's mark and the picker's marks.
         context: dict[str, Any] = {

@@ -23,10 +23,20 @@ from sandbox.classroom.selectors import LearnerRow
 from sandbox.desk import services as desk_services
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Fill, Market, PaperAccount, Position
-from sandbox.live import feed, services
+from sandbox.desk.screen import PanelView
+from sandbox.live import feed, render, services
 from sandbox.live.render import Seen, Viewer, desk_updates
 
-from .conftest import BUY, ISOLATED, Learner, open_position, quiet, schedule_gap, wallet
+from .conftest import (
+    BUY,
+    ISOLATED,
+    Learner,
+    account_on,
+    open_position,
+    quiet,
+    schedule_gap,
+    wallet,
+)
 from .sockets import WAIT, atick, browser_cookie, desk_socket, oob, section
 
 D = Decimal
@@ -406,6 +416,45 @@ def test_a_teachers_action_sends_the_markets_line_and_no_figures(
     # With ledger entries (a teacher's reset), the desk is drawn whole.
     (whole,) = desk_updates(market_id, [viewer], room=True, history=True)
     assert whole is not None and oob(whole, "balances") and oob(whole, "history")
+
+
+@websockets
+def test_a_class_re_ranked_draws_its_panels_over_the_next_ticks(
+    ticking: tuple[int, Viewer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick that loads the panels of many desks (a class re-ranked every fifth tick)
+    draws each desk's panel on its account's turn among the next ``PANEL_SPREAD`` ticks:
+    every desk once, a share on each tick, none left over."""
+    market_id, _ = ticking
+    market = Market.objects.get(pk=market_id)
+    viewers = [Viewer(account_on(market).pk, "XBTUSDT", Seen()) for _ in range(render.MANY + 5)]
+    panel = ("live/live.html#connection", PanelView({"live_ok": False}, ticks=True))
+
+    def load(market: Market, ids: list[int], *, fresh: bool) -> dict[int, list[object]]:
+        return {i: [panel] for i in ids} if fresh or market.sequence % 5 == 0 else {}
+
+    monkeypatch.setattr(render, "load_panels", load)
+    desk_updates(market_id, viewers, full=True)
+    while Market.objects.get(pk=market_id).sequence % 5 != 4:
+        tick(market_id)
+        desk_updates(market_id, viewers)
+
+    drawn: list[list[int]] = []
+    for _ in range(render.PANEL_SPREAD + 1):
+        tick(market_id)
+        pushes = desk_updates(market_id, viewers)
+        drawn.append(
+            [
+                v.account_id
+                for v, p in zip(viewers, pushes, strict=True)
+                if p and "live-connection" in p
+            ]
+        )
+
+    assert sorted(a for turn in drawn for a in turn) == sorted(v.account_id for v in viewers)
+    assert all(0 < len(turn) < len(viewers) for turn in drawn[: render.PANEL_SPREAD])
+    assert drawn[render.PANEL_SPREAD] == []  # none left over
+    assert all(not v.seen.panels for v in viewers)
 
 
 class _Desk:
