@@ -408,6 +408,18 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
         for a in d.arrivals
         if a.sequence in ledger_ticks and start <= a.at
     ]
+    # The longest drawing by the feed around each lost tick (its commit ± one tick).
+    lost_draws = {}
+    for sequence in sorted(result.lost_by_sequence):
+        near = [
+            commit.at
+            for n in (sequence - 1, sequence + 1)
+            if (commit := log.commits.get((room.market_id, n))) is not None
+        ]
+        if near:
+            lost_draws[sequence] = max(
+                (ms(d[3]) for d in log.draws if min(near) <= d[2] <= max(near)), default=0.0
+            )
     failures = []
     if failed or dropped:
         failures.append(
@@ -433,6 +445,8 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
         "expected": result.expected,
         "delivered": result.delivered,
         "lost": result.lost,
+        "lost_ticks": result.lost_by_sequence,
+        "lost_draw_ms": lost_draws,
         "out_of_order": result.out_of_order,
         "latency_ms": spread(result.latencies_ms),
         "ledger_latency_ms": spread(ledger_latency),

@@ -299,6 +299,24 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
             f"{spread(draw, 'p50', 'p99', 'max')} per event, and the tick itself "
             f"{spread(r['tick_ms'], 'p50', 'p99')} (measured in the process)"
         )
+    if r["lost"]:
+        lost = r.get("lost_ticks", {})
+        draws = r.get("lost_draw_ms", {})
+        named = ", ".join(
+            f"tick {seq} at {clients} clients"
+            + (f" (the feed's longest drawing around it {ms(draws[seq])})" if seq in draws else "")
+            for seq, clients in sorted(lost.items(), key=lambda item: int(item[0]))[:5]
+        )
+        slow = [d for d in draws.values() if d > 500]
+        causes.append(
+            f"{r['lost']} tick updates never shown: {named}"
+            + (
+                "; drawings longer than the 500 ms interval: the next tick committed before "
+                "the screens were drawn"
+                if slow
+                else ""
+            )
+        )
     if r["tick_rate"] < 1.95:
         starts, work = r["start_gap_ms"]["p50"], r["tick_ms"]["p50"]
         over = starts - 500
@@ -486,6 +504,7 @@ def scaleout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"{t['out_of_order']} (target none lost: "
         + (verdict(t["lost"] + t["out_of_order"], 0) if t["expected"] else "**not measured**")
         + ").",
+        *[f"  - lost in the {loss}" for loss in t.get("losses", [])],
         f"- Tick to screen: {spread(t['latency_ms'], 'p50', 'p99', 'max')}.",
         "- CPU over the window: "
         + ", ".join(

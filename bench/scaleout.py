@@ -364,6 +364,7 @@ async def _scaleout(cluster: Cluster, rooms: list[Any]) -> dict[str, Any]:
     latencies: list[float] = []
     expected = delivered = lost = disorder = ticks = 0
     rates = []
+    losses: list[str] = []
     for room, crowd in zip(rooms, crowds, strict=True):
         commits = ticker.market_commits(room.market_id, start, end)
         ticks += len(commits)
@@ -373,6 +374,8 @@ async def _scaleout(cluster: Cluster, rooms: list[Any]) -> dict[str, Any]:
         delivered += result.delivered
         lost += result.lost
         disorder += result.out_of_order
+        if result.lost:
+            losses.append(f"room of {len(crowd.desks)}: {result.worst_lost()}")
         latencies += result.latencies_ms
     seconds = end - start
     cpu = {name: after[name] - before[name] for name in before if name in after}
@@ -394,6 +397,7 @@ async def _scaleout(cluster: Cluster, rooms: list[Any]) -> dict[str, Any]:
         "expected": expected,
         "delivered": delivered,
         "lost": lost,
+        "losses": losses,
         "out_of_order": disorder,
         "latency_ms": _spread(latencies),
         "updates": updates,

@@ -104,12 +104,19 @@ def test_a_fanout_miss_is_printed_with_its_cause_from_the_figures() -> None:
 def test_a_lost_tick_and_a_teacher_action_never_seen_are_misses() -> None:
     actions = {"open": {"answered_ms": 40.0, "last_ms": 200.0, "p50_ms": 150.0, "missing": 3}}
 
-    _, glance = report.fanout_section(fanout(lost=2, actions=actions))
+    lost = fanout(lost=600, lost_ticks={57: 300, 58: 300}, lost_draw_ms={57: 486.0, 58: 640.0})
+    lines, glance = report.fanout_section({**lost, "actions": actions})
+    text = "\n".join(lines)
 
     verdicts = {row[1]: (row[2], row[4]) for row in glance}
     assert verdicts["no tick lost or out of order"] == (
-        "2 lost, 0 out of order of 12,000",
+        "600 lost, 0 out of order of 12,000",
         "**missed**",
+    )
+    assert (
+        "600 tick updates never shown: tick 57 at 300 clients (the feed's longest drawing "
+        "around it 486 ms), tick 58 at 300 clients (the feed's longest drawing around it "
+        "640 ms); drawings longer than the 500 ms interval" in text
     )
     assert verdicts["teacher action → last of the class ≤ 500 ms"] == (
         "200 ms, 3 never",
