@@ -122,13 +122,19 @@ def id_chunks(ids: list[int]) -> list[list[int]]:
 
 
 def stored_accounts(
-    account_ids: list[int] | None = None, *, market_id: int | None = None, keys: bool = False
+    account_ids: list[int] | None = None,
+    *,
+    market_id: int | None = None,
+    keys: bool = False,
+    choose: Callable[[int, dict[str, engine.Position]], bool] | None = None,
 ) -> StoredAccounts:
     """Many accounts in one query per table (more only past ``ID_CHUNK`` ids): the given
     ones, or with ``account_ids=None`` every account of ``market_id`` that holds a
     position. With ``market_id`` the rows are selected by market (use it when most of the
     market's accounts are wanted), not by a long list of ids. With ``keys``, the
-    positions' index columns too. Rows are read as tuples: no model instances."""
+    positions' index columns too. With ``choose``, the positions are read first and only
+    the accounts it chooses by their positions are read whole (and returned). Rows are
+    read as tuples: no model instances."""
     batches: list[dict[str, Any]]
     if market_id is not None:
         batches = [{"account__market_id": market_id}]
@@ -166,6 +172,9 @@ def stored_accounts(
         )
         if keys:
             stored[account_id][symbol] = dict(zip(KEY_COLUMNS, row[11:], strict=True))
+    if choose is not None:
+        account_ids = [pk for pk in account_ids if choose(pk, positions[pk])]
+        batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
     for chosen in batches:
         for account_id, currency, balance in _rows(
             Wallet, chosen, ("account_id", "currency", "balance")

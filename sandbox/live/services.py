@@ -160,24 +160,28 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
         rates = {s: current.instruments[s].funding_rate for s in marks} if funding else {}
         result = TickResult(market.pk, sequence, marks, realised=realise, funded=funding)
         reached = _candidates(market, marks)
+        rebased = set(reached)
         # The accounts the tick may change, locked before they are read (a PostgreSQL order
         # locks its own account's row, and waits): those the marks reached; on a funding
-        # tick every account holding a position, on a realisation tick those holding a
-        # cross position too (realisation takes only a cross position's profit).
+        # tick every account holding a position; on a realisation tick, those with profit
+        # to realise too, chosen by their positions before the rest of them is read.
         accounts = PaperAccount.objects.select_for_update().order_by()
         if funding:
             flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
             stored = stored_accounts(market_id=market.pk, keys=True)
+        elif realise:
+
+            def due(account_id: int, positions: dict[str, engine.Position]) -> bool:
+                held = engine.Account(positions=positions)
+                return account_id in rebased or engine.realisable(held, moved)
+
+            flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
+            stored = stored_accounts(market_id=market.pk, keys=True, choose=due)
         else:
-            chosen = set(reached)
-            if realise:
-                cross = Position.objects.filter(market=market, mode=engine.MarginMode.CROSS.value)
-                chosen.update(cross.order_by().values_list("account_id", flat=True))
             flags = {}
-            for chunk in id_chunks(sorted(chosen)):
+            for chunk in id_chunks(reached):
                 flags.update(accounts.filter(pk__in=chunk).values_list("pk", "cross_linked"))
             stored = stored_accounts(sorted(flags), keys=True)
-        rebased = set(reached)
 
         def changes() -> Iterator[Change]:
             """Each account's outcome, computed as it is written (so the engine's last
