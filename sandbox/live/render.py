@@ -56,9 +56,11 @@ from .templatetags.charts import chart_plot, plot_prices
 
 GAP_CHOICES = ("-20", "-10", "-5", "5", "10", "20")
 MANY = 20  # viewers from which a market's accounts are read by market, not by ids
-# A tick that loads the panels of more than MANY desks (a class re-ranked) draws each desk's
-# panel on one of this many ticks (its account's turn), not all on the same tick: the
-# drawing is spread, and no tick of the class takes several times as long as the others.
+# A tick that loads the panels of more than MANY desks (a class re-ranked), or that wrote
+# their ledgers (a realisation), draws each desk's panel and history on one of this many
+# ticks (its account's turn), not all on the same tick: the drawing is spread, and no tick
+# of the class takes several times as long as the others. (The balances and positions a
+# realisation moved go at once.)
 PANEL_SPREAD = 4
 
 
@@ -81,11 +83,11 @@ def viewer_chart(
     """A viewer's chart of the symbol, drawn once per market view for every viewer whose
     position lines, liquidation markers and kept scale are the same (a class that traded
     alike, or desks without a position)."""
-    key = ("chart", symbol, tuple(lines), tuple(markers), keep)
-    if key not in view.memo:
-        view.memo[key] = chart_view(window(view, symbol), lines, markers, keep=keep)
-    found: Chart | None = view.memo[key]
-    return found
+    charts: dict[tuple[Any, ...], Chart | None] = view.memo.setdefault("charts", {})
+    key = (symbol, tuple(lines), tuple(markers), keep)
+    if key not in charts:
+        charts[key] = chart_view(window(view, symbol), lines, markers, keep=keep)
+    return charts[key]
 
 
 def live_layer(
@@ -168,6 +170,8 @@ class Seen:
     figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
     # Panels loaded at a tick and not drawn yet (a class's desks draw them over a few ticks).
     panels: Sequence[tuple[str, PanelView]] = ()
+    # The recent fills and ledger entries of a realisation, not drawn yet (the same).
+    history: tuple[Any, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -245,7 +249,8 @@ def desk_updates(
     liquidations: dict[int, list[LiquidationRecord]] = {}
     fills: dict[int, list[Any]] = {}
     ledger: dict[int, list[Any]] = {}
-    if sections or history:
+    late = [v.account_id for v in viewers if v.seen.history is not None]  # history due
+    if sections or history or late:
         accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
     if "history" in names:  # the pushes that show the history
         fills, ledger = recent_by_account(Fill, ids), recent_by_account(LedgerEntry, ids)
@@ -266,6 +271,8 @@ def desk_updates(
         if not sections:
             if own_panels:
                 viewer.seen.panels = own_panels  # drawn at the desk's turn
+            if history:
+                viewer.seen.history = recent  # the same
             turn = len(viewers) <= MANY or (market.sequence + viewer.account_id) % PANEL_SPREAD == 0
             push = _tick_push(
                 viewer,
@@ -276,9 +283,10 @@ def desk_updates(
                 shared,
                 figures=FIGURES in names,
             )
-            if history:
+            if history or (turn and viewer.seen.history is not None):
                 account = accounts[viewer.account_id]
-                push += _ledger_sections(account, viewer, view, states[account.pk], recent)
+                due, viewer.seen.history = (viewer.seen.history, None) if turn else (None, recent)
+                push += _ledger_sections(account, viewer, view, states[account.pk], due, history)
             updates.append(push)
             continue
         context = desk_context(
@@ -294,6 +302,8 @@ def desk_updates(
         )
         if PANELS in names:
             viewer.seen.panels = ()  # drawn now
+        if "history" in names:
+            viewer.seen.history = None  # drawn now
         if "chart" in names:
             viewer.seen.chart = _chart_key(context["chart"]())
         if "balances" in names or "positions" in names:
@@ -417,12 +427,18 @@ def _ledger_sections(
     viewer: Viewer,
     view: MarketView,
     state: engine.Account,
-    history: tuple[Any, Any],
+    history: tuple[Any, Any] | None,
+    tables: bool,
 ) -> str:
-    """After a realisation or funding: the balances, positions and history sections whole
-    (wallets, realised PnL and avg entry prices moved, and the ledger has new entries)."""
+    """After a realisation or funding: the balances and positions sections whole
+    (``tables``: wallets, realised PnL and avg entry prices moved), and the history with
+    the new ledger entries (``history``, the recent rows to show, when its turn came)."""
+    wanted = {"balances", "positions"} if tables else set()
+    if history is not None:
+        wanted.add("history")
     context = desk_context(account, viewer.symbol, view, state, history=history)
-    names = [n for n in redraws(Event.REALISATION) if n in ("balances", "positions", "history")]
+    names = [n for n in redraws(Event.REALISATION) if n in wanted]
     context["parts"] = [(PARTIALS[name], True) for name in names]
-    viewer.seen.figures = {}  # the sections hold every figure: the next tick sends them all
+    if tables:
+        viewer.seen.figures = {}  # the tables hold every figure: the next tick sends them all
     return get_template("desk/sections.html").render(context)

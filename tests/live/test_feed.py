@@ -457,6 +457,42 @@ def test_a_class_re_ranked_draws_its_panels_over_the_next_ticks(
     assert all(not v.seen.panels for v in viewers)
 
 
+@websockets
+def test_a_realisation_for_a_class_sends_the_tables_at_once_and_the_histories_in_turn(
+    ticking: tuple[int, Viewer],
+) -> None:
+    """The balances and positions a realisation moved go to every desk at once; each
+    desk's history (the new ledger entries) on its account's turn among the next
+    ``PANEL_SPREAD`` ticks: every desk once, none left over."""
+    market_id, first = ticking
+    market = Market.objects.get(pk=market_id)
+    viewers = [first] + [
+        Viewer(account_on(market).pk, "XBTUSDT", Seen()) for _ in range(render.MANY + 4)
+    ]
+    desk_updates(market_id, viewers, full=True)
+    tick(market_id)
+
+    pushes = desk_updates(market_id, viewers, history=True)  # a realisation tick's
+    assert all(p and oob(p, "balances") and oob(p, "positions") for p in pushes)
+    drawn = [[v.account_id for v, p in zip(viewers, pushes, strict=True) if 'id="history"' in p]]
+    for _ in range(render.PANEL_SPREAD):
+        tick(market_id)
+        pushes = desk_updates(market_id, viewers)
+        assert not any(p and 'id="balances"' in p for p in pushes)
+        drawn.append(
+            [
+                v.account_id
+                for v, p in zip(viewers, pushes, strict=True)
+                if p and 'id="history"' in p
+            ]
+        )
+
+    assert sorted(a for turn in drawn for a in turn) == sorted(v.account_id for v in viewers)
+    assert 0 < len(drawn[0]) < len(viewers)
+    assert drawn[-1] == []  # none left over
+    assert all(v.seen.history is None for v in viewers)
+
+
 class _Desk:
     """A desk socket as the feed sees it, recording what it is sent."""
 
