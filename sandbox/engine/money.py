@@ -63,6 +63,10 @@ def require_decimal(value: object, name: str) -> Decimal:
     Only ``Decimal`` and ``int`` are accepted. A float is a programming error (it has
     already lost exactness), so it raises ``TypeError`` rather than being converted.
     """
+    if type(value) is Decimal:  # (the usual case: a Decimal is immutable, kept as it is)
+        if not value.is_finite():
+            raise ValueError(f"{name} must be a finite number")
+        return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
     result = Decimal(value)

@@ -172,8 +172,11 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
         elif realise:
 
             def due(account_id: int, positions: dict[str, engine.Position]) -> bool:
-                held = engine.Account(positions=positions)
-                return account_id in rebased or engine.realisable(held, moved)
+                if account_id in rebased:
+                    return True
+                if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
+                    return False  # (only a cross position's profit is realised)
+                return engine.realisable(engine.Account(positions=positions), moved)
 
             flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
             stored = stored_accounts(market_id=market.pk, keys=True, choose=due)
