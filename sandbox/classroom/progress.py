@@ -32,7 +32,7 @@ def _steps(data: Any) -> list[Any]:
     return steps if isinstance(steps, list) else []
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def outline(source: str) -> Outline:
     """The outline of a lesson file (read once per process and source). Numbers are kept
     as text: nothing here reads a figure."""

@@ -39,10 +39,7 @@ JOIN_GUESS_SECONDS = 60
 MAX_NUMBER_TEXT = 20
 VOLATILITIES = ("0", "0.2", "0.5", "0.8", "1.5", "3")
 NUDGES = (("-5", "−5%"), ("-1", "−1%"), ("1", "+1%"), ("5", "+5%"))
-CLOSED_MODES = {
-    "reduce_only": "reduce-only: learners may close or reduce positions, nothing that adds risk",
-    "freeze": "freeze everything: no order, close, leverage, margin or stop change",
-}
+CLOSED_MODES = {"reduce_only": "reduce-only", "freeze": "freeze everything"}
 CLOSED_NOTICE = {
     True: "Trading is closed, reduce-only: learners may only close or reduce positions.",
     False: "Trading is closed and frozen: learners can change nothing.",
