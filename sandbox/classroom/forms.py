@@ -9,6 +9,7 @@ from django import forms
 
 from sandbox.desk.forms import ExactDecimalField, WholeNumberField
 from sandbox.desk.models import Instrument
+from sandbox.engine.valuation import base_and_quote
 
 from .models import CODE_LENGTH
 
@@ -48,6 +49,26 @@ class RoomForm(forms.Form):
             initial=["XBTUSDT"],
             error_messages={"required": "Choose at least one instrument to trade."},
         )
+
+    def clean(self) -> dict[str, Any]:
+        """An XBT balance needs an XBT contract in the room: there it is traded, and its
+        mark values it on the class board."""
+        data = super().clean() or {}
+        symbols = data.get("symbols")
+        if data.get("xbt") and symbols:
+            priced = [
+                row.symbol
+                for row in Instrument.objects.all()
+                if "XBT" in (row.settle, base_and_quote(row.to_engine())[0])
+            ]
+            if not set(priced) & set(symbols):
+                self.add_error(
+                    "xbt",
+                    f"A starting XBT balance needs {' or '.join(priced) or 'an XBT contract'} "
+                    "in the room, where XBT is traded and valued: choose one, or leave the XBT "
+                    "balance empty.",
+                )
+        return data
 
 
 class JoinForm(forms.Form):

@@ -158,6 +158,11 @@ FORM_PROBLEMS = [
     ({"usdt": "10.001"}, "A starting USDT balance can have at most 2 decimal places here."),
     ({"xbt": "0.123456789"}, "A starting XBT balance can have at most 8 decimal places here."),
     ({"xbt": "-1"}, "Enter a starting XBT balance above zero."),
+    (
+        {"xbt": "1", "symbols": ["ETHUSDT", "SOLUSDT"]},
+        "A starting XBT balance needs XBTUSDT or XBTUSD in the room, where XBT is traded and "
+        "valued: choose one, or leave the XBT balance empty.",
+    ),
     ({"max_leverage": ""}, "Choose the highest leverage learners may use."),
     ({"max_leverage": "0"}, "The highest leverage is at least 1x."),
     ({"max_leverage": "101"}, "The highest leverage is at most 100x."),
