@@ -506,6 +506,21 @@ def scaleout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         + ").",
         *[f"  - lost in the {loss}" for loss in t.get("losses", [])],
         f"- Tick to screen: {spread(t['latency_ms'], 'p50', 'p99', 'max')}.",
+        *(
+            [
+                f"- **Why:** each web process's feed drew up to {t['web_draw_desks']} desks a "
+                f"pass, {spread(t['web_draw_ms'], 'p50', 'p99', 'max')} a pass; the feeds "
+                f"were drawing {t['web_drawing_share']:.0%} of the window in each process "
+                "(measured in the processes)"
+                + (
+                    ": ticks came about as fast as they were drawn."
+                    if t["web_drawing_share"] >= 0.8
+                    else "."
+                )
+            ]
+            if t["lost"] and "web_draw_ms" in t
+            else []
+        ),
         "- CPU over the window: "
         + ", ".join(
             f"{name} {cpu[name]:.2f} s"

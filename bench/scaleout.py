@@ -378,6 +378,13 @@ async def _scaleout(cluster: Cluster, rooms: list[Any]) -> dict[str, Any]:
             losses.append(f"room of {len(crowd.desks)}: {result.worst_lost()}")
         latencies += result.latencies_ms
     seconds = end - start
+    # What the web processes' feeds drew in the window (bench.hooks, in each process).
+    web_draws = [
+        d
+        for name in ("web-a", "web-b")
+        for d in server_log(read(cluster.work / f"hooks-{name}.log")).draws
+        if start <= d[2] <= end
+    ]
     cpu = {name: after[name] - before[name] for name in before if name in after}
     web_cpu = cpu.get("web-a", 0.0) + cpu.get("web-b", 0.0)
     updates = sum(
@@ -400,6 +407,9 @@ async def _scaleout(cluster: Cluster, rooms: list[Any]) -> dict[str, Any]:
         "losses": losses,
         "out_of_order": disorder,
         "latency_ms": _spread(latencies),
+        "web_draw_ms": _spread([d[3] * 1000 for d in web_draws]),
+        "web_draw_desks": max((d[1] for d in web_draws), default=0),
+        "web_drawing_share": sum(d[3] for d in web_draws) / (2 * seconds),
         "updates": updates,
         "cpu_s": cpu,
         "web_cpu_per_update_ms": web_cpu * 1000 / max(updates, 1),

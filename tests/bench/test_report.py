@@ -233,3 +233,49 @@ def test_the_bell_counts_failed_handshakes_and_compares_one_socket_in_two_classe
     assert "the drawing above, 8,600 ms in 9.5 s" in text
     assert "Scale-out profile: not measured: no PostgreSQL." in text
     assert "bench.hooks found no sandbox.live.feed._draw_whole" in text
+
+
+def test_a_scale_out_run_with_lost_ticks_says_what_the_web_processes_drew() -> None:
+    thousand = {
+        "learners": 1000,
+        "rooms": 4,
+        "connects_per_second": 50,
+        "handshakes_failed": 0,
+        "no_snapshot": 0,
+        "dropped": 0,
+        "errors": [],
+        "window_s": 20.0,
+        "ticks": 160,
+        "tick_rate_per_room": 1.98,
+        "expected": 40000,
+        "delivered": 25000,
+        "lost": 15000,
+        "losses": ["room of 300: 4650 of 12000 (300 clients; tick 66 at 150)"],
+        "out_of_order": 0,
+        "latency_ms": spread(600, 1800, 2700),
+        "web_draw_ms": spread(250, 900, 1100),
+        "web_draw_desks": 150,
+        "web_drawing_share": 0.93,
+        "updates": 25000,
+        "cpu_s": {"web-a": 4.3, "web-b": 4.2, "ticker": 0.9, "postgres": 0.8, "redis": 0.04},
+        "web_cpu_per_update_ms": 0.34,
+        "ticker_cpu_per_tick_ms": 5.6,
+        "postgres_cpu_per_tick_ms": 5.0,
+        "postgres_commits_per_tick": 15.8,
+        "redis_cpu_per_tick_ms": 0.25,
+        "redis_commands_per_tick": 1.7,
+        "p99_ms": 1800.0,
+    }
+    measured = {
+        "processes": "2 daphne",
+        "thousand": thousand,
+        "projection": projection(thousand),
+    }
+
+    lines, glance = report.scaleout_section(measured)
+    text = "\n".join(lines)
+
+    assert {row[1]: row[4] for row in glance}["1,000 learners: no tick lost"] == "**missed**"
+    assert "lost in the room of 300: 4650 of 12000 (300 clients; tick 66 at 150)" in text
+    assert "drawing 93% of the window in each process" in text
+    assert "| web (daphne) | 20,000 updates/s × 0.34 ms | 6.8 | 10 |" in text
