@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -127,13 +127,15 @@ def stored_accounts(
     market_id: int | None = None,
     keys: bool = False,
     choose: Callable[[int, dict[str, engine.Position]], bool] | None = None,
+    holding: Q | None = None,
 ) -> StoredAccounts:
     """Many accounts in one query per table (more only past ``ID_CHUNK`` ids): the given
     ones, or with ``account_ids=None`` every account of ``market_id`` that holds a
     position. With ``market_id`` the rows are selected by market (use it when most of the
     market's accounts are wanted), not by a long list of ids. With ``keys``, the
     positions' index columns too. With ``choose``, the positions are read first and only
-    the accounts it chooses by their positions are read whole (and returned). Rows are
+    the accounts it chooses by their positions are read whole (and returned); with
+    ``holding`` too, only the positions of the accounts it selects are read. Rows are
     read as tuples: no model instances."""
     batches: list[dict[str, Any]]
     if market_id is not None:
@@ -144,7 +146,11 @@ def stored_accounts(
         batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
         position_batches = batches
     columns = POSITION_COLUMNS + KEY_COLUMNS if keys else POSITION_COLUMNS
-    rows = [row for chosen in position_batches for row in _rows(Position, chosen, columns)]
+    rows = [
+        row
+        for chosen in position_batches
+        for row in _rows(Position, chosen, columns, holding or Q())
+    ]
     if account_ids is None:
         account_ids = sorted({row[0] for row in rows})
     wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
@@ -199,8 +205,10 @@ def _rows(
     model: type[Position] | type[Wallet] | type[MarginSettingRow],
     chosen: dict[str, Any],
     columns: tuple[str, ...],
+    holding: Q | None = None,
 ) -> list[tuple[Any, ...]]:
-    return list(model.objects.filter(**chosen).order_by().values_list(*columns))
+    rows = model.objects.filter(holding or Q(), **chosen).order_by()
+    return list(rows.values_list(*columns))
 
 
 def engine_accounts(

@@ -561,10 +561,11 @@ def _realisable(position: Position, market: Market) -> Decimal:
 
 
 @exact
-def realisable(account: Account, market: Market) -> bool:
-    """Whether profit realisation would take anything from the account at these marks (if
-    not, ``realise_profit`` changes nothing but what the marks themselves liquidate)."""
-    return any(_realisable(position, market) > 0 for position in account.positions.values())
+def realisable(positions: Mapping[str, Position], market: Market) -> bool:
+    """Whether profit realisation would take anything from an account holding these
+    positions at these marks (if not, ``realise_profit`` changes nothing but what the
+    marks themselves liquidate)."""
+    return any(_realisable(position, market) > 0 for position in positions.values())
 
 
 @exact

@@ -176,10 +176,14 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
                     return True
                 if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
                     return False  # (only a cross position's profit is realised)
-                return engine.realisable(engine.Account(positions=positions), moved)
+                return engine.realisable(positions, moved)
 
             flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
-            stored = stored_accounts(market_id=market.pk, keys=True, choose=due)
+            cross = Position.objects.filter(market=market, mode=engine.MarginMode.CROSS.value)
+            holding = Q(account_id__in=cross.values("account_id"))
+            for chunk in id_chunks(reached):
+                holding |= Q(account_id__in=chunk)
+            stored = stored_accounts(market_id=market.pk, keys=True, choose=due, holding=holding)
         else:
             flags = {}
             for chunk in id_chunks(reached):
@@ -194,11 +198,10 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
                     outcome = engine.tick_account(
                         before, moved, marks.keys(), realise=realise, funding_rates=rates
                     )
-                elif engine.realisable(before, moved):
-                    # The marks reached none of its positions: the tick is its realisation.
-                    outcome = engine.realise_profit(before, moved)
                 else:
-                    continue  # no profit to realise, no position reached: nothing changes
+                    # Chosen for its profit to realise (``due``), and the marks reached none
+                    # of its positions: the tick is its realisation.
+                    outcome = engine.realise_profit(before, moved)
                 result.accounts_touched += 1
                 if outcome.events and not (realise or funding):
                     result.triggered.append(account_id)
