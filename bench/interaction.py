@@ -159,8 +159,8 @@ def interaction_benchmark(work: Path) -> dict[str, Any]:
         learners = [Learner(ports[i % PROCESSES]) for i in range(USERS)]
         desks = Desks(learners)
         desks.start()
-        if not desks.opened.wait(timeout=120) or desks.failed:
-            raise RuntimeError(f"interaction: desks could not connect: {desks.failed[:3]}")
+        if not desks.opened.wait(timeout=120):
+            desks.failed.append("the desks' sockets did not open within 120 s")
         time.sleep(3)  # every learner's market is ticking
         alone = _alone(learners[0])
         start = threading.Barrier(USERS)

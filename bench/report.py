@@ -228,7 +228,8 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"{r['window_s']:.0f} s window the teacher closes and opens trading, hides and "
         "shows the leaderboard, sets the price by hand and starts a 2% crash (htmx posts, "
         "as the panel). Tick to screen: a tick's commit (the server's stamp) to the first "
-        "message at each client showing that tick. Server CPU: the daphne process's "
+        "message at each client showing that tick (stamped by the client's event loop on this "
+        "machine). Server CPU: the daphne process's "
         "user+system time over the window (ticker, drawing, sockets and the teacher's "
         "requests), per message delivered in the window; the baseline is a raw "
         "`websockets.broadcast` server sending messages of the same mean size to as many "
@@ -405,7 +406,14 @@ def interaction_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         "",
         f"- Live markets in the window: {live['markets']} ticking, "
         f"{live['ticks_per_market_second']:.2f} ticks a second each (1 wanted), "
-        f"{live['pushes_per_second']:.1f} pushes a second received by the desks.",
+        f"{live['pushes_per_second']:.1f} pushes a second received by the desks"
+        + (
+            f"; **{len(live['failed'])} desks could not connect or dropped** "
+            f"({'; '.join(sorted(set(live['failed']))[:2])})"
+            if live["failed"]
+            else ""
+        )
+        + ".",
         "",
         "| request | per second | server p50 | server p95 | round trip p95 "
         "| server p95 / bare view |",

@@ -58,10 +58,6 @@ def machine() -> list[str]:
     ]
 
 
-def verdict(value: float, target: float) -> str:
-    return "met" if value <= target else "**missed**"
-
-
 def _scaleout(work: Path) -> dict[str, Any]:
     """bench.scaleout in a process of its own (Django set up on PostgreSQL there)."""
     out = work / "scaleout.json"
@@ -104,10 +100,7 @@ def main() -> None:
         print(f"{name} ... ({time.monotonic() - began:.0f} s)", flush=True)
 
     step("tick benchmark")
-    tick_report = ticks.tick_benchmark()
-    # bench/ticks.py may write its own section (its rows say what it timed).
-    own_section = getattr(ticks, "tick_section", None)
-    body += own_section(tick_report) if own_section else tick_section(tick_report)
+    body += ticks.tick_section(ticks.tick_benchmark())  # (its rows say what it timed)
     step("crash benchmark")
     crash = crash_benchmark(WORK)
     failures += crash["failures"]
@@ -119,6 +112,7 @@ def main() -> None:
     failures += fanout["failures"]
     step("desk under a live market")
     interaction = interaction_benchmark(WORK)
+    failures += [f"desk under a live market: {e}" for e in interaction["live"]["failed"]]
     step("scale-out benchmark (PostgreSQL, Redis, three processes)")
     scale = _scaleout(WORK)
     failures += scale.get("failures", [])
@@ -164,40 +158,6 @@ def main() -> None:
     if failures:
         print("\nmake bench FAILED:\n- " + "\n- ".join(failures), file=sys.stderr)
         raise SystemExit(1)
-
-
-def tick_section(report: dict[str, Any]) -> list[str]:
-    sizes = report["sizes"]
-    biggest = sizes[max(sizes)]
-    numpy_p50 = report["numpy"]["p50_ms"]
-    lines = [
-        "## 1. Tick: 10,000 positions in 5,000 accounts, persisted (SQLite)",
-        "",
-        "One tick that moves XBTUSDT 0.8% down and liquidates the few positions close to "
-        "it, run 21 times on the same state (rolled back after each run). A third of the "
-        "accounts hold two isolated positions, a third one cross and one isolated, a third "
-        "two cross positions sharing funds.",
-        "",
-        "| positions | p50 | p95 | accounts looked at | liquidated |",
-        "|---|---|---|---|---|",
-    ]
-    for size, row in sorted(sizes.items()):
-        lines.append(
-            f"| {size:,} | {row['p50_ms']:.1f} ms | {row['p95_ms']:.1f} ms | "
-            f"{row['touched']} | {row['liquidated']} |"
-        )
-    lines += [
-        "",
-        f"Target p50 ≤ 20 ms at 10,000 positions: {biggest['p50_ms']:.1f} ms, "
-        f"{verdict(biggest['p50_ms'], 20)}. The accounts looked at depend on the positions "
-        "the move reaches, not on how many positions there are.",
-        "",
-        f"Baseline: the same check over all {int(report['numpy']['positions']):,} positions "
-        f"with NumPy, in memory, nothing persisted: p50 {numpy_p50:.2f} ms. Ratio (sandbox / "
-        f"baseline): {biggest['p50_ms'] / numpy_p50:.1f}.",
-        "",
-    ]
-    return lines
 
 
 if __name__ == "__main__":

@@ -279,3 +279,42 @@ def test_a_scale_out_run_with_lost_ticks_says_what_the_web_processes_drew() -> N
     assert "lost in the room of 300: 4650 of 12000 (300 clients; tick 66 at 150)" in text
     assert "drawing 93% of the window in each process" in text
     assert "| web (daphne) | 20,000 updates/s × 0.34 ms | 6.8 | 10 |" in text
+
+
+def test_the_desk_under_a_live_market_says_how_much_of_the_order_is_waiting() -> None:
+    def timing(server: float, app: float) -> dict[str, Any]:
+        return {
+            "server": {"p50_ms": server / 3, "p95_ms": server, "count": 100},
+            "app": {"p50_ms": app / 3, "p95_ms": app, "count": 100},
+            "round_trip": {"p50_ms": server / 2, "p95_ms": server + 20, "count": 100},
+            "per_second": 10.0,
+        }
+
+    interaction = {
+        "preview": timing(12.0, 8.0),
+        "order": timing(101.0, 53.0),
+        "bare": timing(21.0, 0.2),
+        "processes": 1,
+        "alone": {
+            "preview": {"p50_ms": 4.1, "p95_ms": 14.0},
+            "order": {"p50_ms": 9.7, "p95_ms": 30.0},
+            "bare": {"p50_ms": 0.4, "p95_ms": 4.0},
+        },
+        "statements_per_order": 15,
+        "live": {
+            "window_s": 22.0,
+            "markets": 20,
+            "ticks_per_second": 20.4,
+            "ticks_per_market_second": 1.02,
+            "pushes_per_second": 19.0,
+            "failed": ["InvalidMessage: did not receive a valid HTTP response"],
+        },
+    }
+
+    lines, glance = report.interaction_section(interaction)
+    text = "\n".join(lines)
+
+    assert [row[4] for row in glance] == ["met", "**missed**"]
+    assert "20 ticking, 1.02 ticks a second each" in text
+    assert "**1 desks could not connect or dropped**" in text
+    assert "the order's own work (Django's `app` time) is 53 ms at p95" in text
