@@ -69,9 +69,10 @@ screenshots: setup $(BIN)/.installed-dev test-packages
 	  -k test_the_readme_screenshots -q
 
 # Speed and memory against their baselines, on a real classroom; writes bench/results.md
-# (about ten minutes; section 6 needs PostgreSQL and Redis, `make test-packages`). Exits
+# (about ten minutes). Section 6 runs PostgreSQL and Redis, section 9 Chromium (installed
+# by test-packages as for the tests, or the section says why it was not measured). Exits
 # non-zero when a client could not connect or a tick was lost.
-bench: setup $(BIN)/.installed-dev
+bench: setup $(BIN)/.installed-dev test-packages
 	$(BIN)/python bench/run.py
 
 clean:
