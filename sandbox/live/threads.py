@@ -8,13 +8,15 @@ committed or rolled back by the database either way.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 T = TypeVar("T")
 
@@ -70,12 +72,32 @@ class Threads(Executor):
                 thread.join()
 
 
+def _keeping_connections(function: Callable[..., T]) -> Callable[..., T]:
+    """``function``, run on the thread's own database connections, kept open from one
+    call to the next (a tick or a drawing 20 times a second would otherwise open and close
+    one each time: the pages' ``CONN_MAX_AGE=0`` is for threads that live one request).
+    Between calls a connection holds no transaction, so every call reads the latest
+    commits; after a call that failed, they are closed, and the next opens afresh."""
+
+    @functools.wraps(function)
+    def kept(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except BaseException:
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+            raise
+
+    return kept
+
+
 def run_in(threads: Threads, function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """``function`` made awaitable, run in ``threads``: each call opens its database
-    connection and closes it after (``CONN_MAX_AGE=0``)."""
-    awaitable: Callable[..., Awaitable[T]] = database_sync_to_async(
-        function,
+    """``function`` made awaitable, run in ``threads`` on their own database connections."""
+    awaitable: Callable[..., Awaitable[T]] = sync_to_async(
+        _keeping_connections(function),
         thread_sensitive=False,
-        executor=threads,
+        # (Typed as a ThreadPoolExecutor; asgiref hands it to loop.run_in_executor, which
+        # takes any Executor.)
+        executor=cast(ThreadPoolExecutor, threads),
     )
     return awaitable
