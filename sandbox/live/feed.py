@@ -97,8 +97,13 @@ def _draw(
     """A tick's push for each viewer (``watched``: also mark a practice market watched)."""
     if watched:
         services.market_watched(market_id=market_id)
+    booked = event.get("booked")  # the accounts whose ledgers the tick wrote, if it says
     return desk_updates(
-        market_id, viewers, history=bool(event.get("ledger")), room=bool(event.get("room"))
+        market_id,
+        viewers,
+        history=bool(event.get("ledger")),
+        booked=[int(b) for b in booked] if isinstance(booked, list) else None,
+        room=bool(event.get("room")),
     )
 
 

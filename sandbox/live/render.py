@@ -216,6 +216,7 @@ def desk_updates(
     own: bool = False,
     news: bool = False,
     history: bool = False,
+    booked: Collection[int] | None = None,
     room: bool = False,
     leave_out: Collection[str] = (),
 ) -> list[str | None]:
@@ -225,7 +226,8 @@ def desk_updates(
     What each push redraws is the table of :data:`sandbox.desk.screen.REDRAWS`: a plain
     tick (:attr:`Event.TICK`) sends the shared parts and each viewer's figures that moved;
     a tick that wrote ledger entries (``history``: :attr:`Event.REALISATION`) also the
-    balances, positions and history sections. Whole sections go for a snapshot (``full``)
+    balances, positions and history sections (of the ``booked`` accounts only, when the
+    tick says which it wrote). Whole sections go for a snapshot (``full``)
     and the account's own news (``own``: a trade, a liquidation, a stop that fired; first
     ``news``, what the learner must see at once, then ``own`` leaving out what ``news``
     drew). A teacher's action (``room``) sends the market's line and the classroom panels;
@@ -249,11 +251,19 @@ def desk_updates(
     liquidations: dict[int, list[LiquidationRecord]] = {}
     fills: dict[int, list[Any]] = {}
     ledger: dict[int, list[Any]] = {}
-    late = [v.account_id for v in viewers if v.seen.history is not None]  # history due
-    if sections or history or late:
+    # The accounts whose ledgers this push shows anew, and those whose history is due.
+    if sections or (history and booked is None):
+        wrote = set(ids)
+    else:
+        wrote = set(booked or ()) & set(ids) if history else set()
+    late = [v.account_id for v in viewers if v.seen.history is not None]
+    if sections:
         accounts = PaperAccount.objects.select_related("market").in_bulk(ids)
-    if "history" in names:  # the pushes that show the history
-        fills, ledger = recent_by_account(Fill, ids), recent_by_account(LedgerEntry, ids)
+    elif wrote or late:
+        accounts = PaperAccount.objects.select_related("market").in_bulk([*wrote, *late])
+    if "history" in names and wrote:  # the pushes that show the history
+        fills = recent_by_account(Fill, sorted(wrote))
+        ledger = recent_by_account(LedgerEntry, sorted(wrote))
     if sections and "liquidations" in names:
         liquidations = open_liquidations(ids)
     shared: dict[str, str] = {}
@@ -261,7 +271,8 @@ def desk_updates(
     for viewer in viewers:
         own_panels = panels.get(viewer.account_id, [])
         own_markers = markers.get((viewer.account_id, viewer.symbol), [])
-        if not sections and not history and viewer.seen.sequence >= market.sequence:
+        wrote_here = history and viewer.account_id in wrote
+        if not sections and not wrote_here and viewer.seen.sequence >= market.sequence:
             # Drawn already at this tick (the learner's own news came first): sending it
             # again would repeat the tick.
             updates.append(None)
@@ -271,7 +282,7 @@ def desk_updates(
         if not sections:
             if own_panels:
                 viewer.seen.panels = own_panels  # drawn at the desk's turn
-            if history:
+            if wrote_here:
                 viewer.seen.history = recent  # the same
             turn = len(viewers) <= MANY or (market.sequence + viewer.account_id) % PANEL_SPREAD == 0
             push = _tick_push(
@@ -283,10 +294,10 @@ def desk_updates(
                 shared,
                 figures=FIGURES in names,
             )
-            if history or (turn and viewer.seen.history is not None):
+            if wrote_here or (turn and viewer.seen.history is not None):
                 account = accounts[viewer.account_id]
                 due, viewer.seen.history = (viewer.seen.history, None) if turn else (None, recent)
-                push += _ledger_sections(account, viewer, view, states[account.pk], due, history)
+                push += _ledger_sections(account, viewer, view, states[account.pk], due, wrote_here)
             updates.append(push)
             continue
         context = desk_context(
@@ -402,13 +413,18 @@ def _tick_push(
     if chart is not None and key is not None and key == viewer.seen.chart:
         parts.append(chart_plot(chart, shared["plot:" + symbol], oob=True))
     else:
-        context = {
-            "chart": chart,
-            "instrument": view.instrument(symbol),
-            "position": position,
-            "oob": True,
-        }
-        parts.append(get_template(PARTIALS["chart"]).render(context))
+        # The whole chart: drawn once for every viewer showing the same one.
+        drawn: dict[tuple[Any, ...], str] = view.memo.setdefault("chart html", {})
+        same = (symbol, id(chart), position is None)  # (the chart lives as long as the view)
+        if same not in drawn:
+            context = {
+                "chart": chart,
+                "instrument": view.instrument(symbol),
+                "position": position,
+                "oob": True,
+            }
+            drawn[same] = get_template(PARTIALS["chart"]).render(context)
+        parts.append(drawn[same])
     viewer.seen.chart = key
     alerts = margin_alerts(own)
     keys = tuple(a.key for a in alerts)

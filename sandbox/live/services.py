@@ -52,6 +52,7 @@ class TickResult:
     realised: bool = False
     funded: bool = False
     accounts_touched: int = 0
+    booked: list[int] = field(default_factory=list)  # accounts whose ledger the tick wrote
 
 
 def _crossed(period: Decimal, before: Decimal, after: Decimal) -> bool:
@@ -206,6 +207,8 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
                 if outcome.events and not (realise or funding):
                     result.triggered.append(account_id)
                 unchanged = outcome.account == before and not outcome.events
+                if not unchanged:
+                    result.booked.append(account_id)
                 if unchanged and account_id not in rebased:
                     continue  # nothing to write, and its index still holds
                 # (A reached account the tick left as it was has its index rebased on the
@@ -255,6 +258,8 @@ def broadcast_tick(result: TickResult) -> None:
             "sequence": result.sequence,
             # Realisation and funding write ledger entries for everyone with a position.
             "ledger": result.realised or result.funded,
+            # Whose: only their desks redraw their balances, positions and history.
+            "booked": sorted(result.booked),
             # Their desks are sent whole sections (each process's feed draws them all in
             # one pass): one message for the market, however many it liquidated.
             "changed": sorted([*result.liquidated, *result.triggered]),

@@ -493,6 +493,29 @@ def test_a_realisation_for_a_class_sends_the_tables_at_once_and_the_histories_in
     assert all(v.seen.history is None for v in viewers)
 
 
+@websockets
+def test_a_realisation_redraws_the_tables_of_the_accounts_it_booked_only(
+    ticking: tuple[int, Viewer],
+) -> None:
+    """A realisation books only cross positions' profit: the tick says whose ledgers it
+    wrote, and the other desks get a plain tick's figures."""
+    market_id, mine = ticking
+    other = Viewer(account_on(Market.objects.get(pk=market_id)).pk, "XBTUSDT", Seen())
+    desk_updates(market_id, [mine, other], full=True)
+    tick(market_id)
+
+    booked, plain = desk_updates(market_id, [mine, other], history=True, booked=[mine.account_id])
+
+    assert booked is not None and oob(booked, "balances") and oob(booked, "history")
+    assert plain is not None and oob(plain, "live-status")
+    assert 'id="balances"' not in plain and 'id="history"' not in plain
+    # Not said whose (a mark set by hand): every desk's tables.
+    tick(market_id)
+    assert all(
+        p and oob(p, "balances") for p in desk_updates(market_id, [mine, other], history=True)
+    )
+
+
 class _Desk:
     """A desk socket as the feed sees it, recording what it is sent."""
 
