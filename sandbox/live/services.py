@@ -66,6 +66,8 @@ def _reached(market_id: int, symbol: str, price: Decimal) -> list[QuerySet[Posit
     low = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
     high = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
     mine = Position.objects.filter(market_id=market_id, instrument_id=symbol).order_by()
+    # (The side as ``is_long__in``: Django writes ``is_long=True`` as the bare column,
+    # and SQLite then searches the liquidation index by market and instrument only.)
     return [
         mine.filter(condition).values_list("account_id", flat=True)
         for condition in (
