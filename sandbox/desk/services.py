@@ -631,7 +631,14 @@ def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int,
 def _mark_news(market_id: int, sequence: int, changed: list[int]) -> None:
     broadcast.send(
         broadcast.market_group(market_id),
-        {"type": "market.tick", "sequence": sequence, "ledger": True, "changed": changed},
+        # (The accounts it changed are drawn whole; the others see the new mark.)
+        {
+            "type": "market.tick",
+            "sequence": sequence,
+            "ledger": True,
+            "changed": changed,
+            "booked": changed,
+        },
     )
     for account_id in changed:
         broadcast.send(

@@ -272,7 +272,7 @@ def desk_updates(
         own_panels = panels.get(viewer.account_id, [])
         own_markers = markers.get((viewer.account_id, viewer.symbol), [])
         wrote_here = history and viewer.account_id in wrote
-        if not sections and not wrote_here and viewer.seen.sequence >= market.sequence:
+        if not sections and not history and viewer.seen.sequence >= market.sequence:
             # Drawn already at this tick (the learner's own news came first): sending it
             # again would repeat the tick.
             updates.append(None)

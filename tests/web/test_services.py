@@ -514,6 +514,7 @@ def test_a_mark_set_by_hand_tells_the_accounts_it_liquidated(
                 "sequence": market.sequence,
                 "ledger": True,
                 "changed": [account.pk],
+                "booked": [account.pk],
             },
         ),
         (f"account-{account.pk}", {"type": "account.changed", "sequence": market.sequence}),
