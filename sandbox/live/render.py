@@ -3,13 +3,16 @@ partials the pages use (a figure is formatted in exactly one place).
 
 Every desk of a market is drawn from one pass over the market (:func:`desk_updates`): the
 market's row, marks and recent prices are read once, every viewer's account is loaded in
-one bulk query, and the parts that are the same for everybody (tick, marks, picker) are
-rendered once. A plain tick then sends each viewer only what a tick can change: the
-figures of their positions and balances that moved, their price line (their whole chart
-when its scale changes), and their margin calls when those change. A realisation or
-funding tick adds the balances, positions and history sections; a snapshot, the viewer's
-own news (a trade, a liquidation, a stop that fired) and a teacher's action send whole
-sections.
+one bulk query, and what is the same for many is drawn once: the tick's shared parts
+(status, marks, picker), each distinct chart (desks with the same position lines,
+markers and scale share it), a teacher's status line. A plain tick then sends each viewer
+only what a tick can change: the figures of their positions and balances that moved,
+their price line (their whole chart when its scale changes), and their margin calls when
+those change. A realisation or funding tick adds the balances, positions and history
+sections of the accounts it booked. A snapshot and the viewer's own news (a trade, a
+liquidation, a stop that fired) send whole sections; a teacher's action, the market's line
+and the panels. In a class, a re-ranked panel and a realisation's history are drawn over
+the next few ticks, a share of the desks on each, so no tick costs several times another.
 """
 
 from __future__ import annotations

@@ -73,20 +73,24 @@ class Threads(Executor):
 
 
 def _keeping_connections(function: Callable[..., T]) -> Callable[..., T]:
-    """``function``, run on the thread's own database connections, kept open from one
-    call to the next (a tick or a drawing 20 times a second would otherwise open and close
-    one each time: the pages' ``CONN_MAX_AGE=0`` is for threads that live one request).
-    Between calls a connection holds no transaction, so every call reads the latest
-    commits; after a call that failed, they are closed, and the next opens afresh."""
+    """``function``, run on the thread's own SQLite connection, kept open from one call to
+    the next (a tick or a drawing 20 times a second would otherwise open and close one each
+    time: the pages' ``CONN_MAX_AGE=0`` is for threads that live one request). Between
+    calls it holds no transaction, so every call reads the latest commits; after a call
+    that failed, it is closed, and the next opens afresh. A pooled connection (PostgreSQL)
+    goes back to the process's pool after each call, as a request's does."""
 
     @functools.wraps(function)
     def kept(*args: Any, **kwargs: Any) -> T:
+        failed = True
         try:
-            return function(*args, **kwargs)
-        except BaseException:
+            result = function(*args, **kwargs)
+            failed = False
+            return result
+        finally:
             for connection in connections.all(initialized_only=True):
-                connection.close()
-            raise
+                if failed or connection.vendor != "sqlite":
+                    connection.close()
 
     return kept
 
