@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 SEQUENCE = re.compile(r'id="live-status"[^>]*data-sequence="(\d+)"')
 NOTICE = re.compile(r'id="liquidation-\d+"')
 MARK = re.compile(r'id="mark-price"[^>]*>([^<]*)<')
+HAND = re.compile(r"Mark set by hand to ([^<]*?) after tick")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Arrival:
     panel: bool  # the room panel
     board: bool  # the room panel's leaderboard
     mark: str | None  # the mark price as shown
+    hands: tuple[str, ...] = ()  # marks set by hand, as the chart's description names them
 
 
 def parse(text: str, at: float) -> Arrival:
@@ -43,6 +45,7 @@ def parse(text: str, at: float) -> Arrival:
         panel='id="room-panel"' in text,
         board='class="leaderboard"' in text,
         mark=mark.group(1).strip() if mark else None,
+        hands=tuple(HAND.findall(text)),
     )
 
 
@@ -183,7 +186,7 @@ def first_after(
             or (test == "open" and arrival.opened)
             or (test == "hide_board" and arrival.panel and not arrival.board)
             or (test == "show_board" and arrival.board)
-            or (test == "price" and arrival.mark == mark)
+            or (test == "price" and (arrival.mark == mark or mark in arrival.hands))
         ):
             return arrival.at
     return None

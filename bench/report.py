@@ -290,7 +290,8 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         "",
         "Timed from the teacher's post leaving the browser to the first message at each "
         "learner showing the change (trading closed or open, the room panel without or "
-        "with its leaderboard, the mark at the hand-set price). Target the last of "
+        "with its leaderboard, the mark at the hand-set price or the chart naming it). "
+        "Target the last of "
         f"{r['connected']} within 500 ms: {verdict(worst if not missing else math.inf, 500)}.",
     ]
     causes = []

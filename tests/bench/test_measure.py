@@ -134,6 +134,10 @@ def test_what_a_teacher_did_is_found_after_the_action_only() -> None:
     assert first_after(arrivals, 1.5, "show_board") is None
     assert first_after(arrivals, 0.0, "price", "60,180.0") == 4.0
     assert first_after(arrivals, 0.0, "price", "60,000.0") is None
+    # The next tick moved on, but its price line says where the teacher set the mark.
+    moved = tick(5, 5.0, "<desc>Mark set by hand to 60,000.0 after tick 4.</desc>")
+    assert moved.hands == ("60,000.0",)
+    assert first_after([*arrivals, moved], 0.0, "price", "60,000.0") == 5.0
     assert first_after(arrivals, 0.0, "notice") is None
 
 
