@@ -271,12 +271,20 @@ async def _bell(big: Classroom, small: Classroom, server: Server) -> dict[str, A
     # One socket at a time, in the class of 30 and in the class of 300.
     for label, room in (("small", small), ("big", big)):
         alone = Crowd(room.learners[:SEQUENTIAL], [server.host])
+        phase = time.time()
         for desk in alone.desks:
             alone.open_some([desk])
             await alone.ready([desk], timeout=30)
             await asyncio.sleep(0.2)
+        # The server's own drawing of each snapshot (no network, no client), from its log.
+        drawn = server.log()
+        snapshots = [w[3] for w in drawn.wholes if w[0] == room.market_id and w[2] >= phase]
+        snapshots += [r[1] for r in drawn.renders if r[0] >= phase]
         report[f"{label}_members"] = len(room.learners)
-        report[f"{label}_alone"] = _opening(alone)
+        report[f"{label}_alone"] = {
+            **_opening(alone),
+            "drawn_ms": spread([ms(x) for x in snapshots]),
+        }
         report[f"{label}_alone_failed"] = sorted(d.error for d in alone.desks if d.error)
         await alone.close()
     failures = []

@@ -162,13 +162,26 @@ def bell_section(r: dict[str, Any], scale: dict[str, Any] | None) -> tuple[list[
         f"{ms(small['handshake_ms']['p50'])}, snapshot {ms(small_cost)} (p50); class of "
         f"{r['big_members']}: handshake {ms(big['handshake_ms']['p50'])}, snapshot "
         f"{ms(big_cost)} (p50): {ratio:.2f}x (target: does not grow with the class, "
-        f"within 1.5x: {verdict(ratio, 1.5)}).",
+        f"within 1.5x: {verdict(ratio, 1.5)})"
+        + (
+            f"; the server's own drawing of one snapshot: {ms(small['drawn_ms']['p50'])} "
+            f"and {ms(big['drawn_ms']['p50'])} (p50)."
+            if "drawn_ms" in small and "drawn_ms" in big
+            else "."
+        ),
     ]
+    drawn = []
+    if r["bell_whole_passes"]:
+        drawn.append(
+            f"{r['bell_whole_desks']} desks whole in {r['bell_whole_passes']} passes "
+            f"({ms(r['bell_whole_ms'])})"
+        )
+    if r["bell_renders"]:
+        drawn.append(f"{r['bell_renders']} desks one at a time ({ms(r['bell_render_ms'])})")
     lines.append(
-        f"- Drawn by the server while the class connected (measured in the process): "
-        f"{r['bell_whole_desks']} desks whole in {r['bell_whole_passes']} passes "
-        f"({ms(r['bell_whole_ms'])}), {r['bell_renders']} desks one at a time "
-        f"({ms(r['bell_render_ms'])})."
+        "- Drawn by the server while the class connected (measured in the process): "
+        + (", ".join(drawn) or "nothing the hooks see")
+        + "."
     )
     if failed:
         lines.append(
