@@ -6,6 +6,11 @@ profit realisation and funding when due → state saved (with the tick's sequenc
 ``sequence`` moves by exactly one, so a tick is applied once or not at all, and a server
 that restarts goes on from the saved sequence.
 
+A tick's work follows the positions it reaches, not the positions held: the accounts are
+found through the positions' index (one range scan per condition, see ``candidates_query``),
+a realisation tick computes only the accounts with profit to realise, and the outcomes
+are written set-based (``desk.services.outcomes_save``: one statement per kind of row).
+
 Only the holder of a market's lease ticks it. A ticker renews its leases while it runs;
 when it dies, its leases expire and another ticker takes the markets over. The tick itself
 checks the lease again inside its transaction, so two tickers never tick the same market.
@@ -51,7 +56,7 @@ class TickResult:
     triggered: list[int] = field(default_factory=list)  # accounts whose stop or target fired
     realised: bool = False
     funded: bool = False
-    accounts_touched: int = 0
+    accounts_touched: int = 0  # accounts the engine computed on this tick
     booked: list[int] = field(default_factory=list)  # accounts whose ledger the tick wrote
 
 
