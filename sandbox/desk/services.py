@@ -278,8 +278,13 @@ class _Writes:
                 )
                 continue
             stored = None if change.keys is None else change.keys.get(symbol)
-            changed = [n for n in POSITION_FIELDS if getattr(old, n) != getattr(position, n)]
-            changed += [n for n in KEY_FIELDS if stored is None or stored[n] != keys[symbol][n]]
+            changed = (
+                []
+                if old == position
+                else [n for n in POSITION_FIELDS if getattr(old, n) != getattr(position, n)]
+            )
+            if stored != keys[symbol]:
+                changed += [n for n in KEY_FIELDS if stored is None or stored[n] != keys[symbol][n]]
             if changed:
                 values = [
                     keys[symbol][n]
