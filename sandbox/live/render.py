@@ -17,6 +17,7 @@ the next few ticks, a share of the desks on each, so no tick costs several times
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -348,9 +349,20 @@ def _light_pushes(
 ) -> list[str | None]:
     """A teacher's action: the market's line, drawn once, and each viewer's panels (the
     figures did not move, so nothing of what the desk noted as shown changes)."""
-    status = ""
-    if "status" in names:
-        status = get_template(PARTIALS["status"]).render({"market": view.market, "oob": True})
+    statuses: dict[int, str] = {}
+
+    def status(shown: int) -> str:
+        """The market's line at the tick the desk shows (its figures are of that tick; the
+        next tick's push brings the line to it, so no tick is announced twice)."""
+        if "status" not in names:
+            return ""
+        if shown not in statuses:
+            market = copy.copy(view.market)
+            market.sequence = shown
+            context = {"market": market, "oob": True}
+            statuses[shown] = get_template(PARTIALS["status"]).render(context)
+        return statuses[shown]
+
     panels = load_panels(view.market, ids, fresh=True) if PANELS in names else {}
     drawn: dict[int, str] = {}
     updates: list[str | None] = []
@@ -358,7 +370,8 @@ def _light_pushes(
         if panels:
             viewer.seen.panels = ()  # drawn now, fresh
         if viewer.account_id not in drawn:
-            parts = [status]
+            shown = viewer.seen.sequence
+            parts = [status(shown if 0 <= shown < view.market.sequence else view.market.sequence)]
             for partial, panel in panels.get(viewer.account_id, []):
                 context = {"market": view.market, **panel.context, "oob": True}
                 parts.append(get_template(partial).render(context))

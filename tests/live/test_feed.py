@@ -419,6 +419,27 @@ def test_a_teachers_action_sends_the_markets_line_and_no_figures(
 
 
 @websockets
+def test_a_teachers_action_before_the_tick_is_drawn_does_not_announce_that_tick(
+    ticking: tuple[int, Viewer],
+) -> None:
+    """A teacher's action drawn after tick 2 committed but before the desk was sent tick
+    2: the market's line keeps the tick the desk shows (1), so tick 2 arrives once."""
+    market_id, viewer = ticking
+    desk_updates(market_id, [viewer], full=True)
+    assert viewer.seen.sequence == 1
+    tick(market_id)
+    Market.objects.filter(pk=market_id).update(trading_open=False)
+
+    (push,) = desk_updates(market_id, [viewer], room=True)
+    (plain,) = desk_updates(market_id, [viewer])
+
+    assert push is not None and plain is not None
+    assert 'data-sequence="1"' in section(push, "live-status")
+    assert "<strong>trading closed</strong>" in section(push, "live-status")
+    assert 'data-sequence="2"' in section(plain, "live-status")
+
+
+@websockets
 def test_a_class_re_ranked_draws_its_panels_over_the_next_ticks(
     ticking: tuple[int, Viewer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
