@@ -1,11 +1,20 @@
 """The room panel on a learner's desk: the room, whether trading is open (or reduce-only),
 the lessons the teacher assigned, and (when the teacher shows it) the leaderboard. Plugged
 into the desk's screen when Django starts (:class:`sandbox.classroom.apps.ClassroomConfig`),
-so the desk and the live feed draw it without importing the classroom."""
+so the desk and the live feed draw it without importing the classroom.
+
+The leaderboard's top ten is the same on every learner's panel but for the learner's own
+row: it is drawn once per room and tick (:func:`top_places`, kept with the room's board),
+and each panel adds only the learner's own place (or, for a learner in the top ten, the
+top ten marking them)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Sequence
+
+from django.template.loader import get_template
+from django.utils.safestring import SafeString, mark_safe
 
 from sandbox.desk.models import Market
 from sandbox.desk.screen import PanelView
@@ -17,6 +26,7 @@ from .selectors import RANKING_RULE, ClassBoard, LearnerRow, class_board
 BOARD_EVERY = 5  # a classroom's leaderboard is re-ranked on every fifth tick
 BOARD_TOP = 10  # a learner's panel lists the top ten, and their own place below them
 FEW = 20  # desks whose members are read by id
+PLACES = "desk/desk.html#room_places"  # the leaderboard's rows, drawn apart from the panel
 
 
 def ranked_for(ranking: list[LearnerRow], member: RoomMember) -> list[tuple[int, LearnerRow]]:
@@ -36,11 +46,56 @@ def board_for(board: ClassBoard, member: RoomMember) -> list[tuple[int, LearnerR
     return shown
 
 
+def draw_places(places: Sequence[tuple[int, LearnerRow]], me: int | None) -> str:
+    """The leaderboard's rows ``places``, the learner ``me`` (a member's pk) marked."""
+    return get_template(PLACES).render({"places": places, "me": me})
+
+
+# The top ten of each room's latest board, drawn (one board per room: a newer replaces it).
+_tops: dict[int, tuple[ClassBoard, str]] = {}
+_tops_lock = threading.Lock()
+
+
+def top_places(board: ClassBoard) -> str:
+    """The board's top ten, no one marked: drawn once per board (a room's tick), however
+    many panels show it."""
+    with _tops_lock:
+        kept = _tops.get(board.room_id)
+    if kept is not None and kept[0] is board:
+        return kept[1]
+    html = draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), None)
+    with _tops_lock:
+        _tops[board.room_id] = (board, html)
+    return html
+
+
+class Places:
+    """A learner's leaderboard rows, drawn when the panel is (the feed spreads panels over
+    a few ticks): the shared top ten, then the learner's own place marked; a learner in
+    the top ten is marked in it (their own drawing of it)."""
+
+    __slots__ = ("board", "member")
+
+    def __init__(self, board: ClassBoard, member: RoomMember) -> None:
+        self.board, self.member = board, member
+
+    def __html__(self) -> SafeString:
+        board, pk = self.board, self.member.pk
+        place = board.places.get(pk)
+        if place is not None and place <= BOARD_TOP:
+            return mark_safe(draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), pk))
+        own = draw_places([(place, board.ranking[place - 1])], pk) if place else ""
+        return mark_safe(top_places(board) + own)
+
+    def __str__(self) -> str:
+        return str(self.__html__())
+
+
 class RoomPanel:
     """A classroom learner's panel. A plain tick redraws it on every ``BOARD_EVERY``-th
     tick of the market, when the teacher shows the leaderboard; the class is ranked once
     per tick and room for all its learners (:func:`.selectors.class_board`), however many
-    desks draw it."""
+    desks draw it, and its top ten drawn once (:func:`top_places`)."""
 
     partial = "desk/desk.html#room"
 
@@ -64,9 +119,11 @@ class RoomPanel:
         found = {}
         for member in members:
             board = boards.get(member.room_id)
+            ranked = board is not None and bool(board.ranking)
             context = {
                 "member": member,
-                "ranking": board_for(board, member) if board and board.ranking else None,
+                "ranking": board_for(board, member) if board and ranked else None,
+                "ranking_rows": Places(board, member) if board and ranked else None,
                 "ranking_rule": RANKING_RULE,
                 "room_lessons": [
                     (lesson, progress.get((member.account_id, lesson.pk)))

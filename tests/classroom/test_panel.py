@@ -1,0 +1,90 @@
+"""The room panel on a learner's desk, drawn for a whole class at once: the leaderboard's
+top ten is drawn once per room and tick whatever the size of the class, and each learner's
+panel still marks them (in the top ten, or on their own place below it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.template.loader import get_template
+
+from sandbox.classroom import panel as room_panel
+from sandbox.classroom.models import Room, RoomMember
+from sandbox.desk.models import Market
+
+from .conftest import join_room, market_of, quiet
+
+pytestmark = pytest.mark.django_db
+
+
+def _panels(room: Room) -> dict[str, str]:
+    """Every member's panel, loaded and drawn as the live feed does, by display name."""
+    market = market_of(room)
+    members = {m.account_id: m.display_name for m in RoomMember.objects.filter(room=room)}
+    loaded = room_panel.RoomPanel().load(market, list(members), fresh=True)
+    template = get_template(room_panel.RoomPanel.partial)
+    return {
+        members[account_id]: template.render({"market": market, **shown.context, "oob": True})
+        for account_id, shown in loaded.items()
+    }
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The ``me`` of every drawing of leaderboard rows, in order."""
+    calls: list[int | None] = []
+    original = room_panel.draw_places
+
+    def counted(places: Any, me: int | None) -> str:
+        calls.append(me)
+        return original(places, me)
+
+    monkeypatch.setattr(room_panel, "draw_places", counted)
+    return calls
+
+
+@pytest.mark.parametrize("size", [12, 30])
+def test_the_top_ten_is_drawn_once_for_the_class_whatever_its_size(
+    room: Room, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    room = quiet(room)
+    for number in range(size):
+        join_room(room, f"L{number:02d}")  # all at 0%: ranked by name, L00 first
+    calls = _counting(monkeypatch)
+
+    panels = _panels(room)
+
+    assert len(panels) == size
+    # One drawing of the shared top ten for the whole class; each learner's own rows apart.
+    assert calls.count(None) == 1
+    assert len(calls) == size + 1
+    # A learner in the top ten: marked in it, nothing below it.
+    third = panels["L02"]
+    assert '<li value="3" aria-current="true" class="me">L02: 0% (you)</li>' in third
+    assert '<li value="1">L00: 0%</li><li value="2">L01: 0%</li>' in third
+    assert '<li value="11"' not in third
+    # Below the top ten: the top ten unmarked, then their own place.
+    last = panels[f"L{size - 1:02d}"]
+    top = "".join(f'<li value="{n + 1}">L{n:02d}: 0%</li>' for n in range(10))
+    own = f'<li value="{size}" aria-current="true" class="me">L{size - 1:02d}: 0% (you)</li>'
+    assert f'<ol class="leaderboard">{top}{own}</ol>' in last
+    assert "You are <strong>" + f"L{size - 1:02d}" + "</strong>." in last
+
+    # Drawn again at the same tick (another pass, a snapshot): the top ten is not redrawn.
+    calls.clear()
+    _panels(room)
+    assert calls.count(None) == 0
+
+
+def test_a_new_tick_draws_the_top_ten_again(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
+    room = quiet(room)
+    for number in range(11):
+        join_room(room, f"L{number:02d}")
+    calls = _counting(monkeypatch)
+    _panels(room)
+    Market.objects.filter(pk=room.market_id).update(sequence=market_of(room).sequence + 1)
+    panels = _panels(room)
+    assert calls.count(None) == 2  # once per tick
+    assert '<li value="11" aria-current="true" class="me">L10: 0% (you)</li>' in panels["L10"]
+    # A class within the top ten draws no shared rows: each learner's list marks them.
+    assert '<li value="1" aria-current="true" class="me">L00: 0% (you)</li>' in panels["L00"]
