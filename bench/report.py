@@ -531,9 +531,9 @@ def scaleout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         *(
             [
                 f"- **Why:** each web process's feed drew up to {t['web_draw_desks']} desks a "
-                f"pass, {spread(t['web_draw_ms'], 'p50', 'p99', 'max')} a pass; the feeds "
-                f"were drawing {t['web_drawing_share']:.0%} of the window in each process "
-                "(measured in the processes)"
+                f"pass, {spread(t['web_draw_ms'], 'p50', 'p99', 'max')} a pass; the "
+                f"feeds' drawings added up to {t['web_drawing_share']:.0%} of the window in "
+                "each process (measured in the processes; the rooms' feeds draw at once)"
                 + (
                     ": ticks came about as fast as they were drawn."
                     if t["web_drawing_share"] >= 0.8

@@ -277,7 +277,7 @@ def test_a_scale_out_run_with_lost_ticks_says_what_the_web_processes_drew() -> N
 
     assert {row[1]: row[4] for row in glance}["1,000 learners: no tick lost"] == "**missed**"
     assert "lost in the room of 300: 4650 of 12000 (300 clients; tick 66 at 150)" in text
-    assert "drawing 93% of the window in each process" in text
+    assert "drawings added up to 93% of the window in each process" in text
     assert "| web (daphne) | 20,000 updates/s × 0.34 ms | 6.8 | 10 |" in text
 
 
