@@ -171,7 +171,9 @@ class Seen:
     liquidations: tuple[int, ...] | None = None
     sequence: int = -1  # the market's tick the desk shows
     chart: tuple[Any, ...] | None = None  # the chart's scale and lines, if it has no markers
-    figures: dict[str, Any] = field(default_factory=dict)  # the ticking figures, by span id
+    # The ticking figures, by span id: replaced, never changed in place (desks showing the
+    # same share one record).
+    figures: dict[str, Any] = field(default_factory=dict)
     # Panels loaded at a tick and not drawn yet (a class's desks draw them over a few ticks).
     panels: Sequence[tuple[str, PanelView]] = ()
     # The recent fills and ledger entries of a realisation, not drawn yet (the same).
@@ -393,6 +395,53 @@ def _chart_key(chart: Chart | None) -> tuple[Any, ...] | None:
     return (chart.scale, chart.lines, chart.off_chart)
 
 
+def figures_of(view: MarketView, state: engine.Account) -> tuple[engine.AccountFigures, Any]:
+    """The account's figures on the view's marks, computed once per market view for all
+    the accounts holding the same wallets, positions and settings (a class that traded
+    alike); and that key (None when the state cannot be keyed, then computed alone)."""
+    try:
+        same = (
+            tuple(state.wallets.items()),
+            tuple(state.positions.items()),
+            tuple(state.settings.items()),
+        )
+        hash(same)
+    except TypeError:  # (a value that cannot be hashed: computed for this account alone)
+        return engine.account_figures(state, view.prices), None
+    computed: dict[Any, engine.AccountFigures] = view.memo.setdefault("figures", {})
+    if same not in computed:
+        computed[same] = engine.account_figures(state, view.prices)
+    return computed[same], same
+
+
+def _moved_figures(view: MarketView, viewer: Viewer, own: engine.AccountFigures, same: Any) -> str:
+    """The viewer's figures that moved since what their desk shows (``tick_figures``),
+    drawn once per market view for every desk with the same figures showing the same.
+    What a desk shows is never changed in place: desks showing alike share one record."""
+    if same is None:
+        shown = dict(viewer.seen.figures)
+        alone: str = tick_figures(own, shown)
+        viewer.seen.figures = shown
+        return alone
+    drawn: dict[Any, tuple[str, dict[str, Any]]] = view.memo.setdefault("moved", {})
+    key = (same, tuple(viewer.seen.figures.items()))
+    if key not in drawn:
+        shown = dict(viewer.seen.figures)
+        drawn[key] = (tick_figures(own, shown), shown)
+    html, viewer.seen.figures = drawn[key]
+    return html
+
+
+def _alerts(view: MarketView, own: engine.AccountFigures, same: Any) -> list[Any]:
+    """The margin calls of these figures, once per market view for the same figures."""
+    if same is None:
+        return margin_alerts(own)
+    found: dict[Any, list[Any]] = view.memo.setdefault("alerts", {})
+    if same not in found:
+        found[same] = margin_alerts(own)
+    return found[same]
+
+
 def _tick_push(
     viewer: Viewer,
     view: MarketView,
@@ -407,7 +456,7 @@ def _tick_push(
     viewer's figures that moved, and their price line on the scale they already have
     (the whole chart when that scale had to change)."""
     symbol = viewer.symbol
-    own = engine.account_figures(state, view.prices)
+    own, same = figures_of(view, state)
     position = own.positions.get(symbol)
     kept = viewer.seen.chart[0] if viewer.seen.chart else None
     chart = viewer_chart(view, symbol, position_lines(position), markers, kept)
@@ -424,10 +473,14 @@ def _tick_push(
             shared["plot:" + symbol] = plot_prices(chart, context["instrument"])
     parts = [shared[symbol]]
     if figures:
-        parts.append(tick_figures(own, viewer.seen.figures))
+        parts.append(_moved_figures(view, viewer, own, same))
     key = _chart_key(chart)
     if chart is not None and key is not None and key == viewer.seen.chart:
-        parts.append(chart_plot(chart, shared["plot:" + symbol], oob=True))
+        # The frame putting the shared price line on this chart's scale: once per chart.
+        plots: dict[int, str] = view.memo.setdefault("plots", {})
+        if id(chart) not in plots:
+            plots[id(chart)] = chart_plot(chart, shared["plot:" + symbol], oob=True)
+        parts.append(plots[id(chart)])
     else:
         # The whole chart: drawn once for every viewer showing the same one.
         drawn: dict[tuple[Any, ...], str] = view.memo.setdefault("chart html", {})
@@ -442,7 +495,7 @@ def _tick_push(
             drawn[same] = get_template(PARTIALS["chart"]).render(context)
         parts.append(drawn[same])
     viewer.seen.chart = key
-    alerts = margin_alerts(own)
+    alerts = _alerts(view, own, same)
     keys = tuple(a.key for a in alerts)
     if keys != viewer.seen.alerts:
         viewer.seen.alerts = keys

@@ -747,3 +747,73 @@ async def test_a_feed_that_cannot_start_is_not_kept(monkeypatch: pytest.MonkeyPa
     assert started.task is not None and not started.task.done()  # listening, not half-made
     await feed.leave(4, QuietDesk("a", 1))
     assert feed.serving(4) == 0
+
+
+# ------------------------------------------------------------ drawn once per figure set
+
+
+@websockets
+def test_desks_with_the_same_figures_are_computed_and_drawn_once_per_tick(
+    ticking: tuple[int, Viewer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts holding the same wallets and positions (a class that traded alike) have
+    their figures computed once a tick and their moved figures drawn once for all the
+    desks showing the same; a desk showing something else gets its own drawing, and no
+    desk's record of what it shows changes another's."""
+    market_id, first = ticking
+    market = Market.objects.get(pk=market_id)
+    alike = []  # (opened at 60,600: the first one's position was opened at 60,000)
+    for _ in range(4):
+        account = account_on(market)
+        open_position(account, "XBTUSDT", BUY, "0.1", ISOLATED, "10")
+        alike.append(Viewer(account.pk, "XBTUSDT", Seen()))
+    empty = [Viewer(account_on(market).pk, "XBTUSDT", Seen()) for _ in range(2)]
+    viewers = [first, *alike, *empty]
+    desk_updates(market_id, viewers, full=True)
+    computed: list[int] = []
+    drawn: list[int] = []
+    account_figures, tick_figures = render.engine.account_figures, render.tick_figures
+
+    def count_figures(state: object, prices: object) -> object:
+        computed.append(1)
+        return account_figures(state, prices)  # type: ignore[arg-type]
+
+    def count_drawing(figures: object, sent: dict[str, object]) -> str:
+        drawn.append(1)
+        return tick_figures(figures, sent)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render.engine, "account_figures", count_figures)
+    monkeypatch.setattr(render, "tick_figures", count_drawing)
+    schedule_gap(market, "XBTUSDT", "1")  # 61,206
+    tick(market_id)
+    pushes = desk_updates(market_id, viewers)
+
+    # The first account, the four alike, the two without a position.
+    assert len(computed) == 3
+    assert len(drawn) == 3
+    mark = '<span id="pos-XBTUSDT-mark" hx-swap-oob="true">61,206</span>'
+    assert all(p is not None and mark in p for p in pushes[:5])
+    assert len(set(pushes[1:5])) == 1
+    assert pushes[0] != pushes[1]  # (another entry: another unrealised PnL)
+    assert all(p is not None and "pos-XBTUSDT" not in p for p in pushes[5:])
+
+    # One desk was sent whole sections meanwhile: it shows every figure anew, the others
+    # only those the next tick moved; what the others noted is left as it was.
+    alike[1].seen.figures = {}
+    noted = dict(alike[0].seen.figures)
+    computed.clear()
+    drawn.clear()
+    schedule_gap(market, "XBTUSDT", "1")
+    tick(market_id)
+    again = desk_updates(market_id, viewers)
+
+    assert len(computed) == 3
+    # The first; the three alike still showing alike; the one afresh; the empty ones.
+    assert len(drawn) == 4
+    fresh = again[2]
+    assert fresh is not None and "pos-XBTUSDT-im" in fresh  # unmoved, sent afresh
+    assert all(p is not None and "pos-XBTUSDT-im" not in p for p in (again[1], *again[3:5]))
+    assert all(p is not None and "pos-XBTUSDT-mark" in p for p in again[:5])
+    assert noted != alike[0].seen.figures  # replaced by the new tick's ...
+    assert alike[0].seen.figures == alike[1].seen.figures  # ... the same record for all
+    assert alike[0].seen.figures["pos-XBTUSDT-mark"] == D("61818.0")
