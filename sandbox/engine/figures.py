@@ -178,6 +178,60 @@ def _account_figures(account: Account, market: Market) -> AccountFigures:
     return AccountFigures(balances=balances, positions=positions)
 
 
+def none_due(
+    wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
+) -> bool:
+    """Whether no position of these wallets and positions is at or through its
+    liquidation price: :attr:`PositionFigures.at_or_through_liquidation` of every position
+    of :func:`account_figures`, without the rest of the figures (no prices, no objects).
+
+    The same arithmetic in the same order as ``_account_figures`` and ``_position_figures``
+    (each currency's available balance summed over its positions in their order), so every
+    Decimal compared is the very one the figures would hold: a tick checks each of its
+    thousands of accounts four times, and only an account found due is computed whole.
+    False as well when a position cannot be figured (no instrument or mark): the figures
+    then say why, and when the figures' own divisions would fail (a zero quantity, leverage
+    or inverse value: the engine's context traps a division by zero, and the action that
+    left such a position is refused). Runs in the caller's context: an engine action's
+    (:func:`~.money.exact`). (Overflow is out of reach: the context's exponents run to
+    ±999,999, far beyond any figure the desk or a scenario file can reach.)
+    """
+    if not positions:
+        return True
+    marks, instruments = market.marks, market.instruments
+    held: list[tuple[Position, Instrument, Decimal, Decimal]] = []
+    available: dict[str, Decimal] = {}
+    for position in positions.values():
+        inst = instruments.get(position.symbol)
+        mark = marks.get(position.symbol)
+        if inst is None or mark is None or not position.qty or not position.leverage:
+            return False
+        if inst.is_inverse and not (position.cost_value and position.entry_value):
+            return False  # (its avg prices divide by them)
+        pnl = inst.pnl(position.qty, position.entry_value, mark)
+        settle = inst.settle
+        balance = available.get(settle)
+        if balance is None:
+            balance = wallets.get(settle, ZERO)
+        if position.mode is MarginMode.CROSS:
+            im = abs(position.cost_value) / position.leverage
+            balance += -im + min(pnl, ZERO)
+        else:
+            im = ZERO  # (not used: an isolated position's funds are its margin)
+            balance -= position.position_margin
+        available[settle] = balance
+        held.append((position, inst, pnl, im))
+    for position, inst, pnl, im in held:
+        mm = abs(position.cost_value) * inst.maint_margin_rate
+        if position.mode is MarginMode.CROSS:
+            funds = available[inst.settle] + im + max(-pnl, ZERO)
+        else:
+            funds = position.position_margin
+        if funds + pnl <= mm:
+            return False
+    return True
+
+
 def _position_figures(
     position: Position,
     inst: Instrument,

@@ -79,7 +79,7 @@ from .account import (
     TriggerKind,
 )
 from .errors import Rejected
-from .figures import AccountFigures, PositionFigures, account_figures
+from .figures import AccountFigures, PositionFigures, account_figures, none_due
 from .instruments import Instrument
 from .market import Market
 from .money import (
@@ -335,6 +335,42 @@ class _Work:
                 )
             )
 
+    def realise_profit(self) -> None:
+        """Rule 9: every cross position in profit moves it into the wallet."""
+        for symbol in sorted(self.positions):
+            position = self.positions[symbol]
+            amount = _realisable(position, self.market)
+            if amount <= 0:
+                continue
+            inst = self.market.instrument(symbol)
+            self.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
+            self.positions[symbol] = replace(
+                position,
+                entry_value=position.entry_value + amount * inst.pnl_direction(),
+                realised_pnl=position.realised_pnl + amount,
+            )
+            self.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
+
+    def pay_funding(self, symbol: str, rate: Decimal) -> bool:
+        """Rule 10: the funding payment of ``symbol``'s position; False if there is none."""
+        rate = require_decimal(rate, "rate")
+        inst = self.market.instrument(symbol)
+        position = self.positions.get(symbol)
+        if position is None:
+            return False
+        value = abs(inst.value(position.qty, self.market.mark(symbol)))
+        change = money_down(-value * rate if position.qty > 0 else value * rate)
+        margin = position.position_margin
+        if position.mode is MarginMode.ISOLATED:
+            change = max(change, -margin)
+            margin += change
+        self.positions[symbol] = replace(
+            position, position_margin=margin, realised_pnl=position.realised_pnl + change
+        )
+        self.move(inst.settle, change, LedgerReason.FUNDING, symbol)
+        self.events.append(FundingEvent(symbol, inst.settle, rate, change))
+        return True
+
     def liquidate(self, trigger: str | None = None, moved: Collection[str] = ()) -> None:
         """Take over every position at or through its liquidation price (rule 11).
 
@@ -343,6 +379,8 @@ class _Work:
         """
         first = {trigger, *moved} - {None}
         while True:
+            if none_due(self.wallets, self.positions, self.market):
+                return  # (the usual case, told without computing the figures)
             due = [p for p in self.figures().positions.values() if p.at_or_through_liquidation]
             if not due:
                 return
@@ -572,19 +610,7 @@ def realisable(positions: Mapping[str, Position], market: Market) -> bool:
 def realise_profit(account: Account, market: Market) -> Outcome:
     """Periodic profit realisation of every cross position in profit (rule 9)."""
     work = _Work(account, market)
-    for symbol in sorted(work.positions):
-        position = work.positions[symbol]
-        amount = _realisable(position, market)
-        if amount <= 0:
-            continue
-        inst = market.instrument(symbol)
-        work.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
-        work.positions[symbol] = replace(
-            position,
-            entry_value=position.entry_value + amount * inst.pnl_direction(),
-            realised_pnl=position.realised_pnl + amount,
-        )
-        work.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
+    work.realise_profit()
     work.liquidate(trigger=None)
     return work.outcome()
 
@@ -592,24 +618,9 @@ def realise_profit(account: Account, market: Market) -> Outcome:
 @exact
 def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) -> Outcome:
     """A funding payment at the current mark (rule 10). No position: nothing happens."""
-    rate = require_decimal(rate, "rate")
-    inst = market.instrument(symbol)
     work = _Work(account, market)
-    position = work.positions.get(symbol)
-    if position is None:
-        return work.outcome()
-    value = abs(inst.value(position.qty, market.mark(symbol)))
-    change = money_down(-value * rate if position.qty > 0 else value * rate)
-    margin = position.position_margin
-    if position.mode is MarginMode.ISOLATED:
-        change = max(change, -margin)
-        margin += change
-    work.positions[symbol] = replace(
-        position, position_margin=margin, realised_pnl=position.realised_pnl + change
-    )
-    work.move(inst.settle, change, LedgerReason.FUNDING, symbol)
-    work.events.append(FundingEvent(symbol, inst.settle, rate, change))
-    work.liquidate(trigger=symbol)
+    if work.pay_funding(symbol, rate):
+        work.liquidate(trigger=symbol)
     return work.outcome()
 
 
@@ -626,19 +637,20 @@ def tick_account(
 
     New marks (already in ``market``) → stop-loss and take-profit orders they reached →
     liquidations → profit realisation, if due → funding at each given rate, if due (each
-    followed by its own liquidation pass).
+    followed by its own liquidation pass). The same as those steps' outcomes combined
+    (``realise_profit``, then ``pay_funding`` for each symbol still held), worked on one
+    scratch copy of the account.
     """
     work = _Work(account, market)
     work.fire_triggers()
     work.liquidate(moved=moved)
-    outcome = work.outcome()
-    steps: list[Outcome] = [outcome]
     if realise:
-        steps.append(realise_profit(steps[-1].account, market))
+        work.realise_profit()
+        work.liquidate(trigger=None)
     for symbol, rate in sorted((funding_rates or {}).items()):
-        if symbol in steps[-1].account.positions:
-            steps.append(pay_funding(steps[-1].account, market, symbol, rate))
-    return combine(steps)
+        if symbol in work.positions and work.pay_funding(symbol, rate):
+            work.liquidate(trigger=symbol)
+    return work.outcome()
 
 
 def combine(outcomes: Collection[Outcome]) -> Outcome:

@@ -1,0 +1,219 @@
+"""A tick's engine work, done the quick way, equals the step-by-step way exactly.
+
+``tick_account`` works on one scratch copy of the account (not one per step), and a
+liquidation check asks :func:`~sandbox.engine.figures.none_due` first, computing the
+figures only when a position may be due. Both must leave every Decimal as the slow way
+does: the same account, events, ledger, fills and insurance, on random accounts whose
+positions sit anywhere from safe to past their bankruptcy price.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sandbox.engine import (
+    Account,
+    Instrument,
+    MarginMode,
+    Market,
+    Outcome,
+    Position,
+    Rejected,
+    account_figures,
+    combine,
+    pay_funding,
+    realise_profit,
+    tick_account,
+)
+from sandbox.engine import operations as ops
+from sandbox.engine.figures import none_due
+from sandbox.engine.money import engine_context, money_up
+
+from .helpers import ALL, XBTUSD, XBTUSDT
+
+D = Decimal
+INSTRUMENTS = {inst.symbol: inst for inst in ALL}
+ENTRY = {"XBTUSDT": D(60000), "ETHUSDT": D(3000), "XBTUSD": D(60000)}
+LEVERAGES = (D(1), D(2), D(3), D(7), D(10), D(25), D(50), D("33.3"))
+
+QUICK = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def positions(draw: st.DrawFn, symbol: str) -> Position:
+    inst = INSTRUMENTS[symbol]
+    steps = draw(st.integers(1, 400)) * draw(st.sampled_from((1, 1, 10, 1000)))
+    qty = inst.qty_step * steps * draw(st.sampled_from((1, -1)))
+    entry = ENTRY[symbol] * D(draw(st.integers(700, 1300))) / 1000
+    with decimal.localcontext(engine_context()):
+        cost = inst.value(qty, entry)
+        # Realisation moves the value at entry away from the value at cost.
+        entry_value = cost + (cost * D(draw(st.integers(-50, 50))) / 1000)
+        mode = draw(st.sampled_from((MarginMode.CROSS, MarginMode.ISOLATED)))
+        leverage = min(draw(st.sampled_from(LEVERAGES)), inst.max_leverage)
+        margin = D(0)
+        if mode is MarginMode.ISOLATED:
+            extra = D(draw(st.integers(-900, 900))) / 1000
+            margin = max(money_up(abs(cost) / leverage * (1 + extra)), D(0))
+    stop = take = None
+    if draw(st.booleans()):
+        stop = ENTRY[symbol] * D(draw(st.integers(800, 1000))) / 1000
+    if draw(st.booleans()):
+        take = ENTRY[symbol] * D(draw(st.integers(1000, 1200))) / 1000
+    if qty < 0:
+        stop, take = take, stop
+    return Position(
+        symbol=symbol,
+        qty=qty,
+        cost_value=cost,
+        entry_value=entry_value,
+        mode=mode,
+        leverage=leverage,
+        position_margin=margin,
+        realised_pnl=D(draw(st.integers(-500, 500))),
+        stop_loss=stop,
+        take_profit=take,
+    )
+
+
+@st.composite
+def accounts(draw: st.DrawFn) -> Account:
+    symbols = draw(st.lists(st.sampled_from(sorted(INSTRUMENTS)), unique=True, max_size=3))
+    held = {symbol: draw(positions(symbol)) for symbol in symbols}
+    wallets = {
+        "USDT": D(draw(st.integers(0, 20000))) + D(draw(st.integers(0, 99))) / 100,
+        "XBT": D(draw(st.integers(0, 200_000_000))).scaleb(-8),
+    }
+    return Account(wallets=wallets, positions=held)
+
+
+@st.composite
+def markets(draw: st.DrawFn) -> Market:
+    # Mostly near the entries, sometimes far through them (a gap).
+    factor = st.one_of(st.integers(980, 1020), st.integers(500, 1500))
+    marks = {symbol: price * D(draw(factor)) / 1000 for symbol, price in sorted(ENTRY.items())}
+    for symbol in list(marks):
+        tick = INSTRUMENTS[symbol].tick_size
+        marks[symbol] = (marks[symbol] / tick).to_integral_value() * tick
+    return Market(INSTRUMENTS, marks)
+
+
+@contextmanager
+def slow_way() -> Iterator[None]:
+    """Every liquidation check computes the whole figures (the check without its quick
+    answer), as before ``none_due``."""
+    with mock.patch.object(ops, "none_due", lambda *args: False):
+        yield
+
+
+def stepwise(
+    account: Account,
+    market: Market,
+    moved: list[str],
+    realise: bool,
+    rates: Mapping[str, Decimal],
+) -> Outcome:
+    """A tick as separate actions, combined: the marks' triggers and liquidations, then
+    ``realise_profit``, then ``pay_funding`` for each symbol still held."""
+    with decimal.localcontext(engine_context()):
+        work = ops._Work(account, market)
+        work.fire_triggers()
+        work.liquidate(moved=moved)
+        steps = [work.outcome()]
+    if realise:
+        steps.append(realise_profit(steps[-1].account, market))
+    for symbol, rate in sorted(rates.items()):
+        if symbol in steps[-1].account.positions:
+            steps.append(pay_funding(steps[-1].account, market, symbol, rate))
+    return combine(steps)
+
+
+def outcome_of(call: Any) -> Outcome | str:
+    try:
+        result: Outcome = call()
+    except Rejected as refusal:
+        return f"rejected: {refusal.message}"
+    except decimal.DecimalException as error:
+        return f"beyond: {type(error).__name__}"
+    return result
+
+
+@QUICK
+@given(accounts(), markets())
+def test_none_due_is_the_figures_own_verdict(account: Account, market: Market) -> None:
+    figures = account_figures(account, market)
+    expected = not any(p.at_or_through_liquidation for p in figures.positions.values())
+    with decimal.localcontext(engine_context()):
+        assert none_due(account.wallets, account.positions, market) is expected
+
+
+@QUICK
+@given(
+    accounts(),
+    markets(),
+    st.booleans(),
+    st.booleans(),
+    st.integers(-3000, 3000),
+    st.lists(st.sampled_from(sorted(INSTRUMENTS)), unique=True),
+)
+def test_a_tick_the_quick_way_equals_its_steps_the_slow_way(
+    account: Account,
+    market: Market,
+    realise: bool,
+    funding: bool,
+    rate: int,
+    moved: list[str],
+) -> None:
+    rates = {symbol: D(rate).scaleb(-6) for symbol in INSTRUMENTS} if funding else {}
+    quick = outcome_of(
+        lambda: tick_account(account, market, moved, realise=realise, funding_rates=rates)
+    )
+    with slow_way():
+        slow = outcome_of(lambda: stepwise(account, market, moved, realise, rates))
+        slow_single = outcome_of(
+            lambda: tick_account(account, market, moved, realise=realise, funding_rates=rates)
+        )
+    assert quick == slow == slow_single
+
+
+def test_the_quick_check_sees_a_position_exactly_at_its_maintenance_margin() -> None:
+    # Isolated long of 1 XBT at 60,000, 10x: margin 6,000, maintenance 1% = 600. At a mark
+    # of 54,600 its PnL is -5,400: margin left 600, exactly the maintenance margin (due).
+    inst: Instrument = XBTUSDT
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.ISOLATED, D(10), D(6000))
+    account = Account(wallets={"USDT": D(0)}, positions={"XBTUSDT": long})
+    with decimal.localcontext(engine_context()):
+        at = Market({inst.symbol: inst}, {"XBTUSDT": D(54600)})
+        above = Market({inst.symbol: inst}, {"XBTUSDT": D("54600.5")})
+        assert none_due(account.wallets, account.positions, at) is False
+        assert none_due(account.wallets, account.positions, above) is True
+    assert account_figures(account, at).positions["XBTUSDT"].at_or_through_liquidation
+    assert not account_figures(account, above).positions["XBTUSDT"].at_or_through_liquidation
+
+
+def test_the_quick_check_leaves_a_position_it_cannot_figure_to_the_figures() -> None:
+    # An inverse position whose value at entry is zero (a realisation beyond the engine's
+    # digits): its avg entry price divides by zero, so the check does not vouch for it and
+    # the figures raise, refusing the action.
+    broken = Position("XBTUSD", D(10), D("0.0002"), D(0), MarginMode.CROSS, D(10))
+    account = Account(wallets={"XBT": D(1)}, positions={"XBTUSD": broken})
+    view = Market({"XBTUSD": XBTUSD}, {"XBTUSD": D(50000)})
+    with decimal.localcontext(engine_context()):
+        assert none_due(account.wallets, account.positions, view) is False
+    assert outcome_of(lambda: realise_profit(account, view)) == "beyond: DivisionByZero"
+    no_mark = Account(wallets={"XBT": D(1)}, positions={"XBTUSD": broken})
+    with decimal.localcontext(engine_context()):
+        assert none_due(no_mark.wallets, no_mark.positions, Market({"XBTUSD": XBTUSD})) is False
