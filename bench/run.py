@@ -81,6 +81,7 @@ def _scaleout(work: Path) -> dict[str, Any]:
 
 def main() -> None:
     began = time.monotonic()
+    load_before = os.getloadavg()[0]
     call_command("collectstatic", "--noinput", verbosity=0)  # into WORK, for its servers
     call_command("migrate", verbosity=0)
     call_command("seed_sandbox", verbosity=0)
@@ -135,7 +136,15 @@ def main() -> None:
     body += first_visit_section(first_visit_benchmark(WORK))
 
     minutes = (time.monotonic() - began) / 60
-    head = ["# Benchmarks", "", *machine(), f"- `make bench` took {minutes:.1f} minutes", ""]
+    head = [
+        "# Benchmarks",
+        "",
+        *machine(),
+        f"- `make bench` took {minutes:.1f} minutes; the machine's load average (1 minute) "
+        f"was {load_before:.1f} before it and {os.getloadavg()[0]:.1f} at its end, on "
+        f"{os.cpu_count()} cores (above the benchmark's own, other work shared them)",
+        "",
+    ]
     if failures:
         head += [
             "**THE RUN FAILED** (a client could not connect, or a tick was lost):",
