@@ -142,7 +142,7 @@ def main() -> None:
         *machine(),
         f"- `make bench` took {minutes:.1f} minutes; the machine's load average (1 minute) "
         f"was {load_before:.1f} before it and {os.getloadavg()[0]:.1f} at its end, on "
-        f"{os.cpu_count()} cores (above the benchmark's own, other work shared them)",
+        f"{os.cpu_count()} cores",
         "",
     ]
     if failures:
