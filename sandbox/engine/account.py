@@ -81,6 +81,24 @@ class Position:
     take_profit: Decimal | None = None
 
     def __post_init__(self) -> None:
+        # (The usual case, a finite Decimal in every field, told at once: a tick builds
+        # thousands of positions. Anything else goes through require_decimal, which says
+        # what is wrong.)
+        stop, take = self.stop_loss, self.take_profit
+        for value in (
+            self.qty,
+            self.cost_value,
+            self.entry_value,
+            self.leverage,
+            self.position_margin,
+            self.realised_pnl,
+            ZERO if stop is None else stop,
+            ZERO if take is None else take,
+        ):
+            if type(value) is not Decimal or not value.is_finite():
+                break
+        else:
+            return
         for name in ("qty", "cost_value", "entry_value", "leverage", "position_margin"):
             require_decimal(getattr(self, name), name)
         require_decimal(self.realised_pnl, "realised_pnl")

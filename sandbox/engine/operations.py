@@ -114,6 +114,26 @@ def default_setting(instrument: Instrument) -> MarginSetting:
     return MarginSetting(MarginMode.CROSS, instrument.max_leverage)
 
 
+def _booked(
+    position: Position, *, entry_value: Decimal, position_margin: Decimal, realised_pnl: Decimal
+) -> Position:
+    """``position`` with new money figures: ``dataclasses.replace`` without its look at the
+    fields (a tick books thousands of positions; a test checks the fields named here are
+    all of Position's)."""
+    return Position(
+        position.symbol,
+        position.qty,
+        position.cost_value,
+        entry_value,
+        position.mode,
+        position.leverage,
+        position_margin,
+        realised_pnl,
+        position.stop_loss,
+        position.take_profit,
+    )
+
+
 class _Work:
     """A scratch copy of an account that an action changes before it is accepted."""
 
@@ -344,9 +364,10 @@ class _Work:
                 continue
             inst = self.market.instrument(symbol)
             self.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
-            self.positions[symbol] = replace(
+            self.positions[symbol] = _booked(
                 position,
                 entry_value=position.entry_value + amount * inst.pnl_direction(),
+                position_margin=position.position_margin,
                 realised_pnl=position.realised_pnl + amount,
             )
             self.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
@@ -364,8 +385,11 @@ class _Work:
         if position.mode is MarginMode.ISOLATED:
             change = max(change, -margin)
             margin += change
-        self.positions[symbol] = replace(
-            position, position_margin=margin, realised_pnl=position.realised_pnl + change
+        self.positions[symbol] = _booked(
+            position,
+            entry_value=position.entry_value,
+            position_margin=margin,
+            realised_pnl=position.realised_pnl + change,
         )
         self.move(inst.settle, change, LedgerReason.FUNDING, symbol)
         self.events.append(FundingEvent(symbol, inst.settle, rate, change))
@@ -645,8 +669,10 @@ def tick_account(
     work.fire_triggers()
     work.liquidate(moved=moved)
     if realise:
+        done = len(work.events)
         work.realise_profit()
-        work.liquidate(trigger=None)
+        if len(work.events) > done:  # (nothing realised: the check above still holds)
+            work.liquidate(trigger=None)
     for symbol, rate in sorted((funding_rates or {}).items()):
         if symbol in work.positions and work.pay_funding(symbol, rate):
             work.liquidate(trigger=symbol)

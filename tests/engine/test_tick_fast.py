@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -217,3 +218,33 @@ def test_the_quick_check_leaves_a_position_it_cannot_figure_to_the_figures() -> 
     no_mark = Account(wallets={"XBT": D(1)}, positions={"XBTUSD": broken})
     with decimal.localcontext(engine_context()):
         assert none_due(no_mark.wallets, no_mark.positions, Market({"XBTUSD": XBTUSD})) is False
+
+
+def test_booking_a_position_keeps_every_field_it_does_not_change() -> None:
+    # ``_booked`` builds a Position field by field: a new field would be dropped there.
+    position = Position(
+        "XBTUSDT",
+        D(2),
+        D(120000),
+        D(119000),
+        MarginMode.ISOLATED,
+        D(10),
+        D(12000),
+        D(5),
+        D(50000),
+        D(70000),
+    )
+    booked = ops._booked(position, entry_value=D(1), position_margin=D(2), realised_pnl=D(3))
+    assert [f.name for f in fields(Position)] == [
+        "symbol",
+        "qty",
+        "cost_value",
+        "entry_value",
+        "mode",
+        "leverage",
+        "position_margin",
+        "realised_pnl",
+        "stop_loss",
+        "take_profit",
+    ]
+    assert booked == replace(position, entry_value=D(1), position_margin=D(2), realised_pnl=D(3))
