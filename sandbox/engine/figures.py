@@ -198,18 +198,23 @@ def none_due(
     """
     if not positions:
         return True
-    marks, instruments = market.marks, market.instruments
-    held: list[tuple[Position, Instrument, Decimal, Decimal]] = []
+    table = _constants(market)
+    held: list[tuple[Position, str, Decimal, Decimal, Decimal]] = []
     available: dict[str, Decimal] = {}
     for position in positions.values():
-        inst = instruments.get(position.symbol)
-        mark = marks.get(position.symbol)
-        if inst is None or mark is None or not position.qty or not position.leverage:
+        row = table.get(position.symbol)
+        if row is None:
             return False
-        if inst.is_inverse and not (position.cost_value and position.entry_value):
-            return False  # (its avg prices divide by them)
-        pnl = inst.pnl(position.qty, position.entry_value, mark)
-        settle = inst.settle
+        inverse, settle, rate, mark = row
+        if mark is None or not position.qty or not position.leverage:
+            return False
+        # (Instrument.pnl, written out.)
+        if inverse:
+            if not (position.cost_value and position.entry_value):
+                return False  # (its avg prices divide by them)
+            pnl = position.entry_value - position.qty / mark
+        else:
+            pnl = position.qty * mark - position.entry_value
         balance = available.get(settle)
         if balance is None:
             balance = wallets.get(settle, ZERO)
@@ -220,16 +225,37 @@ def none_due(
             im = ZERO  # (not used: an isolated position's funds are its margin)
             balance -= position.position_margin
         available[settle] = balance
-        held.append((position, inst, pnl, im))
-    for position, inst, pnl, im in held:
-        mm = abs(position.cost_value) * inst.maint_margin_rate
+        held.append((position, settle, rate, pnl, im))
+    for position, settle, rate, pnl, im in held:
+        mm = abs(position.cost_value) * rate
         if position.mode is MarginMode.CROSS:
-            funds = available[inst.settle] + im + max(-pnl, ZERO)
+            funds = available[settle] + im + max(-pnl, ZERO)
         else:
             funds = position.position_margin
         if funds + pnl <= mm:
             return False
     return True
+
+
+# Per symbol of the market checked last (the market itself kept, so never another's):
+# inverse?, settle currency, maintenance margin rate, mark (None: no mark).
+_Constants = dict[str, tuple[bool, str, Decimal, Decimal | None]]
+_constants_of: tuple[Market | None, _Constants] = (None, {})
+
+
+def _constants(market: Market) -> _Constants:
+    """Each instrument's constants at the market's marks, worked out once per market (a
+    tick's market serves thousands of accounts; a market is immutable)."""
+    global _constants_of
+    cached, table = _constants_of
+    if cached is market:
+        return table
+    table = {
+        symbol: (inst.is_inverse, inst.settle, inst.maint_margin_rate, market.marks.get(symbol))
+        for symbol, inst in market.instruments.items()
+    }
+    _constants_of = (market, table)
+    return table
 
 
 def _position_figures(
