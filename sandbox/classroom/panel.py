@@ -5,8 +5,9 @@ so the desk and the live feed draw it without importing the classroom.
 
 The leaderboard's top ten is the same on every learner's panel but for the learner's own
 row: it is drawn once per room and tick (:func:`top_places`, kept with the room's board),
-and each panel adds only the learner's own place (or, for a learner in the top ten, the
-top ten marking them)."""
+and so are the places below it, each as its learner sees it (:func:`own_places`): each
+panel adds only the learner's own place (a learner in the top ten: the top ten marking
+them, drawn for them)."""
 
 from __future__ import annotations
 
@@ -46,13 +47,18 @@ def board_for(board: ClassBoard, member: RoomMember) -> list[tuple[int, LearnerR
     return shown
 
 
-def draw_places(places: Sequence[tuple[int, LearnerRow]], me: int | None) -> str:
-    """The leaderboard's rows ``places``, the learner ``me`` (a member's pk) marked."""
-    return get_template(PLACES).render({"places": places, "me": me})
+def draw_places(
+    places: Sequence[tuple[int, LearnerRow]], me: int | None, *, each_own: bool = False
+) -> str:
+    """The leaderboard's rows ``places``, the learner ``me`` (a member's pk) marked, or
+    (``each_own``) every row marked as its own learner's."""
+    return get_template(PLACES).render({"places": places, "me": me, "each_own": each_own})
 
 
-# The top ten of each room's latest board, drawn (one board per room: a newer replaces it).
+# The top ten of each room's latest board, drawn (one board per room: a newer replaces it);
+# and the places below it, each marked as its own learner sees it.
 _tops: dict[int, tuple[ClassBoard, str]] = {}
+_owns: dict[int, tuple[ClassBoard, list[str]]] = {}
 _tops_lock = threading.Lock()
 
 
@@ -67,6 +73,22 @@ def top_places(board: ClassBoard) -> str:
     with _tops_lock:
         _tops[board.room_id] = (board, html)
     return html
+
+
+def own_places(board: ClassBoard) -> list[str]:
+    """Each place below the top ten as its learner's panel shows it (marked as theirs),
+    by place - 11: drawn in one pass once per board, however many panels show them."""
+    with _tops_lock:
+        kept = _owns.get(board.room_id)
+    if kept is not None and kept[0] is board:
+        return kept[1]
+    below = list(enumerate(board.ranking[BOARD_TOP:], start=BOARD_TOP + 1))
+    # One row each: a display name is escaped, so a row's text never holds "</li>".
+    html = draw_places(below, None, each_own=True)
+    items = [item + "</li>" for item in html.split("</li>")[:-1]]
+    with _tops_lock:
+        _owns[board.room_id] = (board, items)
+    return items
 
 
 class Places:
@@ -84,7 +106,7 @@ class Places:
         place = board.places.get(pk)
         if place is not None and place <= BOARD_TOP:
             return mark_safe(draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), pk))
-        own = draw_places([(place, board.ranking[place - 1])], pk) if place else ""
+        own = own_places(board)[place - BOARD_TOP - 1] if place else ""
         return mark_safe(top_places(board) + own)
 
     def __str__(self) -> str:

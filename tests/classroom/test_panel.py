@@ -30,17 +30,20 @@ def _panels(room: Room) -> dict[str, str]:
     }
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    """The ``me`` of every drawing of leaderboard rows, in order."""
-    calls: list[int | None] = []
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
+    """(me, each_own) of every drawing of leaderboard rows, in order."""
+    calls: list[tuple[int | None, bool]] = []
     original = room_panel.draw_places
 
-    def counted(places: Any, me: int | None) -> str:
-        calls.append(me)
-        return original(places, me)
+    def counted(places: Any, me: int | None, *, each_own: bool = False) -> str:
+        calls.append((me, each_own))
+        return original(places, me, each_own=each_own)
 
     monkeypatch.setattr(room_panel, "draw_places", counted)
     return calls
+
+
+TOP, BELOW = (None, False), (None, True)  # the shared top ten; the places below it
 
 
 @pytest.mark.parametrize("size", [12, 30])
@@ -55,9 +58,11 @@ def test_the_top_ten_is_drawn_once_for_the_class_whatever_its_size(
     panels = _panels(room)
 
     assert len(panels) == size
-    # One drawing of the shared top ten for the whole class; each learner's own rows apart.
-    assert calls.count(None) == 1
-    assert len(calls) == size + 1
+    # One drawing of the shared top ten for the whole class, one of the places below it;
+    # and the top ten learners' own lists: the same drawings whatever the class size.
+    assert calls.count(TOP) == 1
+    assert calls.count(BELOW) == 1
+    assert len(calls) == 2 + 10
     # A learner in the top ten: marked in it, nothing below it.
     third = panels["L02"]
     assert '<li value="3" aria-current="true" class="me">L02: 0% (you)</li>' in third
@@ -70,10 +75,20 @@ def test_the_top_ten_is_drawn_once_for_the_class_whatever_its_size(
     assert f'<ol class="leaderboard">{top}{own}</ol>' in last
     assert "You are <strong>" + f"L{size - 1:02d}" + "</strong>." in last
 
-    # Drawn again at the same tick (another pass, a snapshot): the top ten is not redrawn.
+    # Drawn again from the same board (another pass at the same tick, a snapshot): the
+    # rows are not redrawn. (The board itself is the room's ranking cache's to keep.)
+    boards: dict[int, Any] = {}
+    ranked = room_panel.class_board
+
+    def kept(room: Room, market: Market) -> Any:
+        return boards.setdefault(market.sequence, ranked(room, market))
+
+    monkeypatch.setattr(room_panel, "class_board", kept)
+    _panels(room)
     calls.clear()
     _panels(room)
-    assert calls.count(None) == 0
+    assert TOP not in calls
+    assert BELOW not in calls
 
 
 def test_a_new_tick_draws_the_top_ten_again(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +99,8 @@ def test_a_new_tick_draws_the_top_ten_again(room: Room, monkeypatch: pytest.Monk
     _panels(room)
     Market.objects.filter(pk=room.market_id).update(sequence=market_of(room).sequence + 1)
     panels = _panels(room)
-    assert calls.count(None) == 2  # once per tick
+    assert calls.count(TOP) == 2  # once per tick
+    assert calls.count(BELOW) == 2
     assert '<li value="11" aria-current="true" class="me">L10: 0% (you)</li>' in panels["L10"]
-    # A class within the top ten draws no shared rows: each learner's list marks them.
+    # A learner in the top ten: their own list marks them.
     assert '<li value="1" aria-current="true" class="me">L00: 0% (you)</li>' in panels["L00"]
