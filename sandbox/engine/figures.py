@@ -265,8 +265,9 @@ def _position_figures(
     pnl: Decimal,
     available: Decimal,
 ) -> PositionFigures:
-    im = initial_margin(position)
-    mm = maintenance_margin(position, inst)
+    qty, entry, value_at_cost = position.qty, position.entry_value, abs(position.cost_value)
+    im = value_at_cost / position.leverage  # initial_margin
+    mm = value_at_cost * inst.maint_margin_rate  # maintenance_margin
     own_loss = max(-pnl, ZERO)
     if position.mode is MarginMode.CROSS:
         funds = available + im + own_loss
@@ -274,24 +275,25 @@ def _position_figures(
     else:
         funds = position.position_margin
         shown_margin = position.position_margin
+    # (Positional, in the order of PositionFigures' fields: thousands are built a tick.)
     return PositionFigures(
-        symbol=position.symbol,
-        settle=inst.settle,
-        qty=position.qty,
-        margin_mode=position.mode,
-        leverage=position.leverage,
-        avg_cost_price=inst.avg_price(position.qty, position.cost_value),
-        avg_entry_price=inst.avg_price(position.qty, position.entry_value),
-        mark_price=mark,
-        value_at_cost=abs(position.cost_value),
-        unrealised_pnl=pnl,
-        initial_margin=im,
-        maintenance_margin=mm,
-        position_margin=shown_margin,
-        funds=funds,
-        liquidation_price=inst.price_at_pnl(position.qty, position.entry_value, mm - funds),
-        bankruptcy_price=inst.price_at_pnl(position.qty, position.entry_value, -funds),
-        realised_pnl=position.realised_pnl,
-        stop_loss=position.stop_loss,
-        take_profit=position.take_profit,
+        position.symbol,  # symbol
+        inst.settle,  # settle
+        qty,  # qty
+        position.mode,  # margin_mode
+        position.leverage,  # leverage
+        inst.avg_price(qty, position.cost_value),  # avg_cost_price
+        inst.avg_price(qty, entry),  # avg_entry_price
+        mark,  # mark_price
+        value_at_cost,  # value_at_cost
+        pnl,  # unrealised_pnl
+        im,  # initial_margin
+        mm,  # maintenance_margin
+        shown_margin,  # position_margin
+        funds,  # funds
+        inst.price_at_pnl(qty, entry, mm - funds),  # liquidation_price
+        inst.price_at_pnl(qty, entry, -funds),  # bankruptcy_price
+        position.realised_pnl,  # realised_pnl
+        position.stop_loss,  # stop_loss
+        position.take_profit,  # take_profit
     )

@@ -248,3 +248,38 @@ def test_booking_a_position_keeps_every_field_it_does_not_change() -> None:
         "take_profit",
     ]
     assert booked == replace(position, entry_value=D(1), position_margin=D(2), realised_pnl=D(3))
+
+
+def test_position_figures_are_built_in_the_order_of_their_fields() -> None:
+    # ``_position_figures`` passes its figures by position: a long of 1 XBT at 60,000 and
+    # 10x cross, marked at 61,000, in an account with a wallet of 10,000.
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": long})
+    view = Market({"XBTUSDT": XBTUSDT}, {"XBTUSDT": D(61000)})
+    mine = account_figures(account, view).positions["XBTUSDT"]
+    # Available: 10,000 - 6,000 initial margin (no loss) = 4,000; funds 4,000 + 6,000.
+    assert (mine.symbol, mine.settle, mine.qty, mine.margin_mode, mine.leverage) == (
+        "XBTUSDT",
+        "USDT",
+        D(1),
+        MarginMode.CROSS,
+        D(10),
+    )
+    assert (mine.avg_cost_price, mine.avg_entry_price, mine.mark_price) == (
+        D(60000),
+        D(60000),
+        D(61000),
+    )
+    assert (mine.value_at_cost, mine.unrealised_pnl, mine.initial_margin) == (
+        D(60000),
+        D(1000),
+        D(6000),
+    )
+    assert (mine.maintenance_margin, mine.position_margin, mine.funds) == (
+        D(600),
+        D(6000),
+        D(10000),
+    )
+    # Liquidation where the loss is 10,000 - 600: 50,600; bankruptcy at 50,000.
+    assert (mine.liquidation_price, mine.bankruptcy_price) == (D(50600), D(50000))
+    assert (mine.realised_pnl, mine.stop_loss, mine.take_profit) == (D(0), None, None)
