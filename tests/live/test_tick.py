@@ -294,6 +294,29 @@ def test_no_realisation_until_a_ten_minute_boundary_is_crossed(learner: Learner)
     assert ledger(account, since) == [("USDT", "profit_realisation", D("60"), "XBTUSDT")]
 
 
+def test_a_realisation_tick_computes_only_the_accounts_with_cross_profit(
+    learner: Learner,
+) -> None:
+    market = quiet(learner.account.market, speed=600)
+    profit = learner.account
+    loss, isolated, mixed = account_on(market), account_on(market), account_on(market)
+    open_position(profit, "XBTUSDT", BUY, "0.1")  # cross long: 60 of profit at +1%
+    open_position(loss, "XBTUSDT", SELL, "0.1")  # cross short: a loss
+    open_position(isolated, "XBTUSDT", BUY, "0.1", ISOLATED, "10")  # profit, isolated
+    open_position(mixed, "XBTUSDT", BUY, "0.1", ISOLATED, "10")  # the same...
+    open_position(mixed, "ETHUSDT", BUY, "1")  # ...and a cross long whose mark stays
+    since = last_ledger_id()
+    schedule_gap(market, "XBTUSDT", "1")  # 60600
+
+    result = tick(market)
+
+    assert result.realised
+    assert (result.accounts_touched, result.booked) == (1, [profit.pk])
+    assert ledger(profit, since) == [("USDT", "profit_realisation", D("60"), "XBTUSDT")]
+    for account in (loss, isolated, mixed):
+        assert ledger(account, since) == []
+
+
 def funding_market(learner: Learner, **changes: Any) -> tuple[Market, list[PaperAccount]]:
     """Three accounts, 0.1 XBTUSDT each at 60000: a cross long (the learner), a cross
     short and an isolated 10x long. Ten minutes before the first 8-hour funding."""
