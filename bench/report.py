@@ -308,11 +308,22 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"{r['connected']} within 500 ms: {verdict(worst if not missing else math.inf, 500)}.",
     ]
     causes = []
-    if p99 > 250 or worst > 500:
+    if p99 > 250:
         causes.append(
             f"the feed's drawing of up to {r['draw_desks']} desks took "
             f"{spread(draw, 'p50', 'p99', 'max')} per event, and the tick itself "
             f"{spread(r['tick_ms'], 'p50', 'p99')} (measured in the process)"
+        )
+    if worst > 500:
+        key, slowest = max(
+            ((k, a) for k, a in r["actions"].items() if not math.isnan(a["last_ms"])),
+            key=lambda item: item[1]["last_ms"],
+        )
+        causes.append(
+            f"{names.get(key, key)} reached the last learner after {ms(slowest['last_ms'])}, "
+            f"of which the teacher's post took {ms(slowest['answered_ms'])} to answer (the "
+            "change is committed and pushed within it) and the feed's drawing of its "
+            f"desks took up to {ms(draw['max'])} a pass"
         )
     if r["lost"]:
         lost = r.get("lost_ticks", {})

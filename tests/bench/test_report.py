@@ -101,6 +101,23 @@ def test_a_fanout_miss_is_printed_with_its_cause_from_the_figures() -> None:
     assert "the ticker's scheduling, not the tick's work" in text
 
 
+def test_a_slow_teacher_action_names_itself_and_its_own_answer_time() -> None:
+    actions = {
+        "close": {"answered_ms": 120.0, "last_ms": 160.0, "p50_ms": 150.0, "missing": 0},
+        "price": {"answered_ms": 507.0, "last_ms": 577.0, "p50_ms": 562.0, "missing": 0},
+    }
+
+    lines, glance = report.fanout_section(fanout(actions=actions))
+    text = "\n".join(lines)
+
+    assert glance[-1][2:] == ("577 ms", "", "**missed**")
+    assert (
+        "set the price reached the last learner after 577 ms, of which the teacher's post "
+        "took 507 ms to answer" in text
+    )
+    assert "the feed's drawing of up to 300 desks took" not in text  # p99 was met
+
+
 def test_a_lost_tick_and_a_teacher_action_never_seen_are_misses() -> None:
     actions = {"open": {"answered_ms": 40.0, "last_ms": 200.0, "p50_ms": 150.0, "missing": 3}}
 
