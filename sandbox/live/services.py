@@ -109,25 +109,6 @@ def _candidates(market: Market, marks: dict[str, Decimal]) -> list[int]:
     return sorted(set(candidates_query(market.pk, marks)))
 
 
-def _with_profit(market: Market, moved: engine.Market) -> set[int]:
-    """The accounts with profit to realise at the new marks (``engine.realisable``), told
-    by their cross positions alone: only a cross position's profit is realised. Read as
-    tuples, and only the columns the engine looks at; the chosen accounts are then read
-    whole."""
-    cross = engine.MarginMode.CROSS
-    rows = (
-        Position.objects.filter(market=market, mode=cross.value)
-        .order_by()
-        .values_list("account_id", "instrument_id", "qty", "cost_value", "entry_value", "leverage")
-    )
-    held: dict[int, dict[str, engine.Position]] = {}
-    for account_id, symbol, qty, cost, entry, leverage in rows:
-        held.setdefault(account_id, {})[symbol] = engine.Position(
-            symbol, qty, cost, entry, cross, leverage
-        )
-    return {pk for pk, positions in held.items() if engine.realisable(positions, moved)}
-
-
 def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | None:
     """Apply the next tick of a market. None if it is paused or the lease is not ``owner``'s.
 
@@ -197,9 +178,20 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
             flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
             stored = stored_accounts(market_id=market.pk, keys=True)
         elif realise:
+
+            def due(account_id: int, positions: dict[str, engine.Position]) -> bool:
+                if account_id in rebased:
+                    return True
+                if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
+                    return False  # (only a cross position's profit is realised)
+                return engine.realisable(positions, moved)
+
             flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
-            chosen = rebased | _with_profit(market, moved)
-            stored = stored_accounts(sorted(chosen), keys=True)
+            cross = Position.objects.filter(market=market, mode=engine.MarginMode.CROSS.value)
+            holding = Q(account_id__in=cross.values("account_id"))
+            for chunk in id_chunks(reached):
+                holding |= Q(account_id__in=chunk)
+            stored = stored_accounts(market_id=market.pk, keys=True, choose=due, holding=holding)
         else:
             flags = {}
             for chunk in id_chunks(reached):
