@@ -139,8 +139,8 @@ _last = _Last()
 def account_figures(account: Account, market: Market) -> AccountFigures:
     """Every figure of an account at a market's marks. The same account (equal) on the
     same market (the very object: a market is immutable) gives the figures computed last
-    in this thread again: an action's last liquidation check and the index written after
-    it look at the same account."""
+    in this thread again: an action's last liquidation check, when it computed the figures
+    (see :func:`none_due`), and the index written after it look at the same account."""
     if market is _last.market and _last.figures is not None and account == _last.account:
         return _last.figures
     figures = _account_figures(account, market)
