@@ -11,10 +11,14 @@ them, drawn for them)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.template.loader import get_template
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from sandbox.desk.models import Market
@@ -113,6 +117,50 @@ class Places:
         return str(self.__html__())
 
 
+LESSONS = "desk/desk.html#room_lessons"
+# Where a learner's own parts go in a room's drawn panel. (A null character never reaches a
+# page: Django's forms refuse it in every name, and the rows and lessons drawn hold none.)
+_NAME, _ROWS, _LESSONS = "\x00name\x00", "\x00rows\x00", "\x00lessons\x00"
+
+
+@dataclass(slots=True)
+class _Someone:
+    """The learner a room's panel is drawn for once: their parts are put in after."""
+
+    room: Room
+    display_name: str = _NAME
+
+
+class Drawing:
+    """The pushed panels of one load: each room's panel drawn once (per market state),
+    and each learner's made of it with their name, leaderboard rows and lessons put in."""
+
+    def __init__(self, partial: str) -> None:
+        self.partial = partial
+        self.drawn: dict[tuple[object, ...], str] = {}
+
+    def draw(self, context: dict[str, Any], market: Market) -> str:
+        member: RoomMember = context["member"]
+        ranked, lessons = context["ranking"] is not None, bool(context["room_lessons"])
+        key = (member.room_id, market.trading_open, market.closed_reduce_only, ranked, lessons)
+        if key not in self.drawn:
+            shared = {
+                **context,
+                "market": market,
+                "member": _Someone(member.room),
+                "ranking_rows": mark_safe(_ROWS),
+                "lessons_drawn": mark_safe(_LESSONS),
+                "oob": True,
+            }
+            self.drawn[key] = get_template(self.partial).render(shared)
+        html = self.drawn[key].replace(_NAME, conditional_escape(member.display_name))
+        if ranked:
+            html = html.replace(_ROWS, conditional_escape(context["ranking_rows"]))
+        if lessons:
+            html = html.replace(_LESSONS, get_template(LESSONS).render(context))
+        return html
+
+
 class RoomPanel:
     """A classroom learner's panel. A plain tick redraws it on every ``BOARD_EVERY``-th
     tick of the market, when the teacher shows the leaderboard; the class is ranked once
@@ -139,6 +187,7 @@ class RoomPanel:
         lessons = assigned_lessons(list(rooms))
         progress = progress_of([m.account_id for m in members], lessons)
         found = {}
+        drawing = Drawing(self.partial)
         for member in members:
             board = boards.get(member.room_id)
             ranked = board is not None and bool(board.ranking)
@@ -152,5 +201,9 @@ class RoomPanel:
                     for lesson in lessons.get(member.room_id, [])
                 ],
             }
-            found[member.account_id] = PanelView(context, ticks=board is not None)
+            found[member.account_id] = PanelView(
+                context,
+                ticks=board is not None,
+                draw=functools.partial(drawing.draw, context),
+            )
         return found

@@ -314,10 +314,14 @@ Layer = Callable[[DeskScreen, MarketView], dict[str, Any]]
 
 @dataclass
 class PanelView:
-    """One account's panel: its context, and whether a plain tick redraws it."""
+    """One account's panel: its context, and whether a plain tick redraws it; ``draw``,
+    when the panel draws its pushes itself (out of band, on the market as it is then:
+    the parts many desks share drawn once), else its partial is rendered with the
+    context."""
 
     context: dict[str, Any]
     ticks: bool = False
+    draw: Callable[[Market], str] | None = None
 
 
 class Panel(Protocol):

@@ -375,8 +375,7 @@ def _light_pushes(
             shown = viewer.seen.sequence
             parts = [status(shown if 0 <= shown < view.market.sequence else view.market.sequence)]
             for partial, panel in panels.get(viewer.account_id, []):
-                context = {"market": view.market, **panel.context, "oob": True}
-                parts.append(get_template(partial).render(context))
+                parts.append(_panel_push(partial, panel, view))
             drawn[viewer.account_id] = "".join(parts)
         updates.append(drawn[viewer.account_id])
     return updates
@@ -502,9 +501,16 @@ def _tick_push(
         parts.append(get_template(PARTIALS["alerts"]).render({"alerts": alerts, "oob": True}))
     for partial, panel in panels:
         if panel.ticks:
-            context = {"market": view.market, **panel.context, "oob": True}
-            parts.append(get_template(partial).render(context))
+            parts.append(_panel_push(partial, panel, view))
     return "".join(parts)
+
+
+def _panel_push(partial: str, panel: PanelView, view: MarketView) -> str:
+    """A panel pushed out of band: drawn by the panel (what many desks share, once), or
+    its partial rendered with its context."""
+    if panel.draw is not None:
+        return panel.draw(view.market)
+    return get_template(partial).render({"market": view.market, **panel.context, "oob": True})
 
 
 def _ledger_sections(

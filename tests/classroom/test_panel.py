@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from django.template.loader import get_template
+from django.test import Client
 
 from sandbox.classroom import panel as room_panel
 from sandbox.classroom.models import Room, RoomMember
 from sandbox.desk.models import Market
 
-from .conftest import join_room, market_of, quiet
+from .conftest import conduct, join_room, lesson_slug, market_of, quiet
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +105,38 @@ def test_a_new_tick_draws_the_top_ten_again(room: Room, monkeypatch: pytest.Monk
     assert '<li value="11" aria-current="true" class="me">L10: 0% (you)</li>' in panels["L10"]
     # A learner in the top ten: their own list marks them.
     assert '<li value="1" aria-current="true" class="me">L00: 0% (you)</li>' in panels["L00"]
+
+
+@pytest.mark.parametrize("lessons", [False, True])
+def test_a_pushed_panel_is_the_panel_drawn_whole_and_the_room_is_drawn_once(
+    room: Room, teacher_client: Client, lessons: bool
+) -> None:
+    """The live feed's panels: each room's panel drawn once, each learner's name, rows
+    and lessons put in; every learner's is the panel the page draws, to the character."""
+    room = quiet(room)
+    for name in ["Ann & <Co>", "O'Neil", *(f"L{n:02d}" for n in range(10))]:
+        join_room(room, name)
+    if lessons:
+        assert conduct(teacher_client, room, "assign", lesson=lesson_slug(1)).status_code == 302
+    market = market_of(room)
+    members = list(RoomMember.objects.filter(room=room).values_list("account_id", flat=True))
+    loaded = room_panel.RoomPanel().load(market, members, fresh=True)
+    template = get_template(room_panel.RoomPanel.partial)
+
+    for shown in loaded.values():
+        assert shown.draw is not None
+        whole = template.render({"market": market, **shown.context, "oob": True})
+        assert shown.draw(market) == whole
+    assert "You are <strong>Ann &amp; &lt;Co&gt;</strong>." in "".join(
+        shown.draw(market) for shown in loaded.values()
+    )
+    assert ("Lessons from your teacher" in whole) is lessons
+    (drawing,) = {shown.draw.func.__self__ for shown in loaded.values()}  # type: ignore[union-attr]
+    assert len(drawing.drawn) == 1  # the room's panel, drawn once for the class
+
+    # The teacher closes trading: the next pushes say so (drawn once more, for that state).
+    conduct(teacher_client, room, "close")
+    closed = market_of(room)
+    pushed = [shown.draw(closed) for shown in loaded.values()]  # type: ignore[misc]
+    assert all("<strong>Trading is closed</strong>" in html for html in pushed)
+    assert len(drawing.drawn) == 2
