@@ -372,13 +372,14 @@ class _Work:
             )
             self.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
 
-    def pay_funding(self, symbol: str, rate: Decimal) -> bool:
-        """Rule 10: the funding payment of ``symbol``'s position; False if there is none."""
+    def pay_funding(self, symbol: str, rate: Decimal) -> Decimal | None:
+        """Rule 10: the funding payment of ``symbol``'s position: the wallet's change, or
+        None if there is no position."""
         rate = require_decimal(rate, "rate")
         inst = self.market.instrument(symbol)
         position = self.positions.get(symbol)
         if position is None:
-            return False
+            return None
         value = abs(inst.value(position.qty, self.market.mark(symbol)))
         change = money_down(-value * rate if position.qty > 0 else value * rate)
         margin = position.position_margin
@@ -393,7 +394,27 @@ class _Work:
         )
         self.move(inst.settle, change, LedgerReason.FUNDING, symbol)
         self.events.append(FundingEvent(symbol, inst.settle, rate, change))
-        return True
+        return change
+
+    def received_safely(self, symbol: str, change: Decimal) -> bool:
+        """Whether a funding payment of ``change`` to ``symbol``'s position, made while no
+        position was at or through its liquidation price, leaves none there for sure, with
+        no need to check: it was received (not paid), and either the position is cross
+        (only the wallet grew: each available balance, each cross position's funds and
+        margin left is a sum of the same terms rounded step by step, and a rounded sum never
+        falls when a term grows) or no cross position settles in its currency (its own
+        margin grew as much as the wallet, and no other figure reads that wallet)."""
+        if change < 0:
+            return False
+        position = self.positions[symbol]
+        if position.mode is MarginMode.CROSS:
+            return True
+        settle = self.market.instrument(symbol).settle
+        return all(
+            other.mode is not MarginMode.CROSS
+            or self.market.instrument(other.symbol).settle != settle
+            for other in self.positions.values()
+        )
 
     def liquidate(self, trigger: str | None = None, moved: Collection[str] = ()) -> None:
         """Take over every position at or through its liquidation price (rule 11).
@@ -643,7 +664,7 @@ def realise_profit(account: Account, market: Market) -> Outcome:
 def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) -> Outcome:
     """A funding payment at the current mark (rule 10). No position: nothing happens."""
     work = _Work(account, market)
-    if work.pay_funding(symbol, rate):
+    if work.pay_funding(symbol, rate) is not None:
         work.liquidate(trigger=symbol)
     return work.outcome()
 
@@ -674,7 +695,12 @@ def tick_account(
         if len(work.events) > done:  # (nothing realised: the check above still holds)
             work.liquidate(trigger=None)
     for symbol, rate in sorted((funding_rates or {}).items()):
-        if symbol in work.positions and work.pay_funding(symbol, rate):
+        if symbol not in work.positions:
+            continue
+        change = work.pay_funding(symbol, rate)
+        # (Each step starts with no position due: the marks' and the realisation's checks
+        # above, and this one after each payment, unless the payment cannot have made one.)
+        if change is not None and not work.received_safely(symbol, change):
             work.liquidate(trigger=symbol)
     return work.outcome()
 

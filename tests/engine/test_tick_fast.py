@@ -167,7 +167,11 @@ def test_none_due_is_the_figures_own_verdict(account: Account, market: Market) -
     markets(),
     st.booleans(),
     st.booleans(),
-    st.integers(-3000, 3000),
+    # Usual rates (to 0.3%), and large ones (to 20%) that liquidate whoever pays them.
+    st.one_of(
+        st.integers(-3000, 3000).map(lambda n: D(n).scaleb(-6)),
+        st.integers(-200, 200).map(lambda n: D(n).scaleb(-3)),
+    ),
     st.lists(st.sampled_from(sorted(INSTRUMENTS)), unique=True),
 )
 def test_a_tick_the_quick_way_equals_its_steps_the_slow_way(
@@ -175,10 +179,10 @@ def test_a_tick_the_quick_way_equals_its_steps_the_slow_way(
     market: Market,
     realise: bool,
     funding: bool,
-    rate: int,
+    rate: Decimal,
     moved: list[str],
 ) -> None:
-    rates = {symbol: D(rate).scaleb(-6) for symbol in INSTRUMENTS} if funding else {}
+    rates = dict.fromkeys(INSTRUMENTS, rate) if funding else {}
     quick = outcome_of(
         lambda: tick_account(account, market, moved, realise=realise, funding_rates=rates)
     )
