@@ -37,7 +37,13 @@ from .models import (
     Position,
     Wallet,
 )
-from .selectors import engine_account, engine_market, id_chunks
+from .selectors import (
+    KEY_COLUMNS,
+    POSITION_COLUMNS,
+    engine_account,
+    engine_market,
+    id_chunks,
+)
 
 Action = Callable[[engine.Account, engine.Market], engine.Outcome]
 TRADING_CLOSED = (
@@ -178,25 +184,10 @@ def _band(
 
 
 IndexKeys = dict[str, dict[str, Any]]  # symbol → a position's index columns
-POSITION_FIELDS = (
-    "qty",
-    "cost_value",
-    "entry_value",
-    "mode",
-    "leverage",
-    "position_margin",
-    "realised_pnl",
-    "stop_loss",
-    "take_profit",
-)
-KEY_FIELDS = (
-    "is_long",
-    "liquidation_key",
-    "trigger_below_key",
-    "trigger_above_key",
-    "band_low_key",
-    "band_high_key",
-)
+# A position's stored figures (the columns after its account and instrument) and its index
+# columns, as the tick reads them (one list of names for reading and writing).
+POSITION_FIELDS = POSITION_COLUMNS[2:]
+KEY_FIELDS = KEY_COLUMNS
 
 
 @dataclass(frozen=True)
