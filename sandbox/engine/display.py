@@ -221,3 +221,28 @@ def _reads_as_decimal(text: str) -> bool:
     except ArithmeticError:
         return False
     return True
+
+
+# A figure in words, by its name in the engine's records (lessons, tasks, notices).
+FIGURE_NAMES = {
+    "wallet_balance": "wallet balance",
+    "available_balance": "available balance",
+    "unrealised_pnl": "unrealised PnL",
+    "margin_balance": "margin balance",
+    "qty": "position size",
+    "margin_mode": "margin mode",
+    "leverage": "leverage",
+    "avg_cost_price": "avg cost price",
+    "avg_entry_price": "avg entry price",
+    "mark_price": "mark price",
+    "initial_margin": "initial margin",
+    "maintenance_margin": "maintenance margin",
+    "position_margin": "position margin",
+    "liquidation_price": "liquidation price",
+    "bankruptcy_price": "bankruptcy price",
+    "stop_loss": "stop-loss",
+    "take_profit": "take-profit",
+    "effective_leverage": "effective leverage",
+    "distance_to_liquidation": "distance to liquidation",
+    "realised_pnl": "realised PnL",
+}

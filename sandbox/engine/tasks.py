@@ -106,28 +106,7 @@ MAX_SOLUTION = 50
 MAX_THEN = 200
 MAX_TASKS = 50  # in one lesson: each is run through the engine when the file is read
 
-_LABELS = {
-    "wallet_balance": "wallet balance",
-    "available_balance": "available balance",
-    "unrealised_pnl": "unrealised PnL",
-    "margin_balance": "margin balance",
-    "qty": "position size",
-    "margin_mode": "margin mode",
-    "leverage": "leverage",
-    "avg_cost_price": "avg cost price",
-    "avg_entry_price": "avg entry price",
-    "mark_price": "mark price",
-    "initial_margin": "initial margin",
-    "maintenance_margin": "maintenance margin",
-    "position_margin": "position margin",
-    "liquidation_price": "liquidation price",
-    "bankruptcy_price": "bankruptcy price",
-    "stop_loss": "stop-loss",
-    "take_profit": "take-profit",
-    "effective_leverage": "effective leverage",
-    "distance_to_liquidation": "distance to liquidation",
-    "realised_pnl": "realised PnL",
-}
+_LABELS = display.FIGURE_NAMES
 _PRICES = frozenset(
     {
         "avg_cost_price",

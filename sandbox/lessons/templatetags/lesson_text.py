@@ -13,22 +13,11 @@ from sandbox.engine.scenario import StatedFigure, Step
 
 register = template.Library()
 
+# The engine's words, but a quantity and an avg cost price as the source documents say them.
 FIGURE_NAMES = {
-    "wallet_balance": "wallet balance",
-    "available_balance": "available balance",
-    "unrealised_pnl": "unrealised PnL",
-    "margin_balance": "margin balance",
+    **display.FIGURE_NAMES,
     "qty": "quantity",
-    "margin_mode": "margin mode",
-    "leverage": "leverage",
     "avg_cost_price": "avg cost price (entry price)",
-    "avg_entry_price": "avg entry price",
-    "mark_price": "mark price",
-    "initial_margin": "initial margin",
-    "maintenance_margin": "maintenance margin",
-    "position_margin": "position margin",
-    "liquidation_price": "liquidation price",
-    "bankruptcy_price": "bankruptcy price",
 }
 
 
