@@ -27,7 +27,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.fanout import _cpu_seconds
+from bench.crowd import cpu_seconds as _cpu_seconds
 from bench.servers import free_port, start_daphne, wait_for_port
 from sandbox.desk import services
 from sandbox.desk.accounts import COOKIE, _signer
