@@ -2,52 +2,21 @@
 
 Progress is read from :class:`sandbox.lessons.models.LessonProgress` (recorded by the
 lesson player for the learner's room account: steps seen, tasks done, questions answered),
-in bulk: one query for a room's assignments, one for its learners' progress.
+in bulk: one query for a room's assignments, one for its learners' progress; each is
+summed up by the lessons app's own summary (``lessons.selectors.progress_from``, which
+reads the lesson file once per process).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sandbox.lessons.models import Lesson, LessonProgress
+from sandbox.lessons.selectors import Progress as Summary
+from sandbox.lessons.selectors import progress_from
 
 from .models import RoomLesson
-
-
-@dataclass(frozen=True)
-class Outline:
-    """What a lesson holds: its steps, and the steps that ask a question or set a task."""
-
-    steps: int
-    questions: frozenset[int]
-    tasks: frozenset[int]
-
-
-def _steps(data: Any) -> list[Any]:
-    steps = data.get("steps") if isinstance(data, dict) else None
-    return steps if isinstance(steps, list) else []
-
-
-@functools.lru_cache(maxsize=64)
-def outline(source: str) -> Outline:
-    """The outline of a lesson file (read once per process and source). Numbers are kept
-    as text: nothing here reads a figure."""
-    try:
-        data = json.loads(source, parse_float=str, parse_int=str, parse_constant=str)
-    except ValueError:
-        data = None
-    steps = _steps(data)
-    return Outline(
-        steps=len(steps),
-        questions=frozenset(
-            i for i, s in enumerate(steps) if isinstance(s, dict) and "question" in s
-        ),
-        tasks=frozenset(i for i, s in enumerate(steps) if isinstance(s, dict) and "task" in s),
-    )
 
 
 def assigned_lessons(
@@ -82,58 +51,31 @@ def lesson_label(lesson: Lesson) -> str:
 
 @dataclass(frozen=True)
 class Progress:
-    """One learner's progress in one lesson, as the board and the CSV say it."""
+    """One learner's progress in one lesson, as the board and the CSV say it (the lessons
+    app's summary, counted against the lesson file's own steps, tasks and questions)."""
 
     lesson: Lesson
-    started: bool
-    done: bool
-    step: int  # the furthest step seen, counted from 1
-    steps: int
-    tasks_done: int
-    tasks: int
-    first_try: int  # questions answered right at the first try
-    questions: int
+    summary: Summary | None  # None: the lesson file no longer reads
 
     @property
     def text(self) -> str:
         """ "done, 2/2 tasks, 1/2 right first time", "step 3 of 9, ..." or "not started"."""
-        if not self.started:
+        summary = self.summary
+        if summary is None:
+            return "lesson file unreadable"
+        if not summary.started:
             return "not started"
-        parts = ["done" if self.done else f"step {self.step} of {self.steps}"]
-        if self.tasks:
-            parts.append(f"{self.tasks_done}/{self.tasks} tasks")
-        if self.questions:
-            parts.append(f"{self.first_try}/{self.questions} right first time")
+        parts = ["done" if summary.done else f"step {summary.furthest} of {summary.steps}"]
+        if summary.tasks:
+            parts.append(f"{summary.tasks_done}/{summary.tasks} tasks")
+        if summary.questions:
+            parts.append(f"{summary.right_first_time}/{summary.questions} right first time")
         return ", ".join(parts)
 
 
-def _first_tries(questions: Any, asked: frozenset[int]) -> int:
-    if not isinstance(questions, dict):
-        return 0
-    right = 0
-    for key, answer in questions.items():
-        index = int(key) if isinstance(key, str) and key.isdecimal() and len(key) < 6 else None
-        if index in asked and isinstance(answer, dict) and answer.get("first_try") is True:
-            right += 1
-    return right
-
-
 def progress(lesson: Lesson, row: LessonProgress | None) -> Progress:
-    """What ``row`` (None: never opened) says of ``lesson``, against the lesson's outline:
-    only its own steps, tasks and questions count."""
-    shape = outline(lesson.source)
-    tasks_done = row.tasks_done if row is not None and isinstance(row.tasks_done, list) else []
-    return Progress(
-        lesson=lesson,
-        started=row is not None,
-        done=row is not None and row.completed_at is not None,
-        step=min(row.furthest_step + 1, shape.steps) if row is not None else 0,
-        steps=shape.steps,
-        tasks_done=len({i for i in tasks_done if isinstance(i, int)} & shape.tasks),
-        tasks=len(shape.tasks),
-        first_try=_first_tries(row.questions, shape.questions) if row is not None else 0,
-        questions=len(shape.questions),
-    )
+    """What ``row`` (None: never opened) says of ``lesson``."""
+    return Progress(lesson, progress_from(lesson, row))
 
 
 def room_progress(

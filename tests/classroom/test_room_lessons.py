@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from sandbox.classroom import services
 from sandbox.classroom.models import Room, RoomLesson
-from sandbox.classroom.progress import outline, progress
+from sandbox.classroom.progress import progress
 from sandbox.lessons.models import Lesson, LessonProgress
 
 from .conftest import RoomLearner, conduct, flash, join_room, lesson_slug, text
@@ -29,9 +29,34 @@ def drill(seeded: None) -> Lesson:
     """An uploaded lesson of four steps: questions on steps 1 and 3, a task on step 2."""
     steps: list[dict[str, Any]] = [
         {"op": "deposit", "currency": "USDT", "amount": "1000"},
-        {"op": "mark", "symbol": "XBTUSDT", "price": "100", "question": {"prompt": "?"}},
-        {"op": "mark", "symbol": "XBTUSDT", "price": "90", "task": {"prompt": "Do it"}},
-        {"op": "mark", "symbol": "XBTUSDT", "price": "80", "question": {"prompt": "?"}},
+        {
+            "op": "mark",
+            "symbol": "XBTUSDT",
+            "price": "50000",
+            "question": {"prompt": "The wallet?", "figure": "balances.USDT.wallet_balance"},
+        },
+        {
+            "op": "leverage",
+            "symbol": "XBTUSDT",
+            "mode": "isolated",
+            "leverage": "20",
+            "task": {
+                "prompt": "Choose a leverage below 10x.",
+                "goals": [{"figure": "settings.XBTUSDT.leverage", "below": "10"}],
+                "hints": ["Move the slider left."],
+                "solution": [
+                    {"op": "leverage", "symbol": "XBTUSDT", "mode": "isolated", "leverage": "5"}
+                ],
+                "then": [{"symbol": "XBTUSDT", "price": "49000"}],
+                "explanation": "A lower leverage needs more margin.",
+            },
+        },
+        {
+            "op": "mark",
+            "symbol": "XBTUSDT",
+            "price": "49000",
+            "question": {"prompt": "Available?", "figure": "balances.USDT.available_balance"},
+        },
     ]
     return Lesson.objects.create(
         slug="margin-drill",
@@ -159,25 +184,24 @@ def test_the_board_and_the_csv_show_each_learners_progress(
     assert {row[0]: row[-1] for row in rows[1:]} == cells
 
 
-def test_a_built_in_lessons_outline_counts_its_questions_and_tasks(seeded: None) -> None:
+def test_a_built_in_lessons_progress_counts_its_questions_and_tasks(seeded: None) -> None:
     lesson = Lesson.objects.get(slug=lesson_slug(1))
     steps = json.loads(lesson.source)["steps"]
-    shape = outline(lesson.source)
-    assert shape.steps == len(steps)
-    assert shape.questions == {i for i, step in enumerate(steps) if "question" in step}
-    assert shape.tasks == {i for i, step in enumerate(steps) if "task" in step}
-    assert shape.questions and shape.tasks  # lesson 1 asks questions and sets a task
     label = progress(lesson, None)
-    assert (label.text, label.steps, label.questions, label.tasks) == (
+    assert label.summary is not None
+    questions = [i for i, step in enumerate(steps) if "question" in step]
+    tasks = [i for i, step in enumerate(steps) if "task" in step]
+    assert questions and tasks  # lesson 1 asks questions and sets a task
+    assert (label.text, label.summary.steps, label.summary.questions, label.summary.tasks) == (
         "not started",
-        shape.steps,
-        len(shape.questions),
-        len(shape.tasks),
+        len(steps),
+        len(questions),
+        len(tasks),
     )
 
 
 @pytest.mark.parametrize("source", ["", "not json", "[]", '{"steps": 3}', '{"steps": [1, 2]}'])
-def test_an_unreadable_lesson_file_has_an_empty_outline(source: str) -> None:
-    shape = outline(source)
-    assert (shape.questions, shape.tasks) == (frozenset(), frozenset())
-    assert shape.steps == (2 if source.endswith("[1, 2]}") else 0)
+def test_an_unreadable_lesson_file_says_so_on_the_board(source: str) -> None:
+    label = progress(Lesson(slug="broken", title="Broken", source=source), None)
+    assert label.summary is None
+    assert label.text == "lesson file unreadable"
