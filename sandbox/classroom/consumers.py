@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from sandbox.desk.broadcast import board_group, market_group
 from sandbox.desk.roles import is_teacher
 from sandbox.live.consumers import NOT_FOUND, TRY_AGAIN_LATER, FragmentConsumer, closing_notice
-from sandbox.live.feed import drawing
+from sandbox.live.feed import drawing, started
 
 from . import projector
 from .models import Room
@@ -183,18 +183,11 @@ def _projector_registry() -> dict[tuple[int, str], ProjectorFeed]:
 
 
 async def projector_watch(screen: ProjectorConsumer) -> None:
-    feeds = _projector_registry()
-    key = (screen.room_id, screen.symbol)
-    feed = feeds.get(key)
-    if feed is None:
-        feed = feeds[key] = ProjectorFeed(screen.room_id, screen.market_id, screen.symbol)
-        try:
-            await feed.start()
-        except BaseException:  # the channel layer away: no half-started feed is kept
-            if feeds.get(key) is feed:
-                del feeds[key]
-            await feed.stop()
-            raise
+    feed = await started(
+        _projector_registry(),
+        (screen.room_id, screen.symbol),
+        lambda: ProjectorFeed(screen.room_id, screen.market_id, screen.symbol),
+    )
     feed.screens[screen.channel_name] = screen
 
 

@@ -355,20 +355,38 @@ def _registry() -> dict[int, MarketFeed]:
     return _feeds.setdefault(asyncio.get_running_loop(), {})
 
 
+class Startable(Protocol):
+    """A feed: started once for all it serves, stopped when the last leaves."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+FeedT = TypeVar("FeedT", bound=Startable)
+KeyT = TypeVar("KeyT")
+
+
+async def started(feeds: dict[KeyT, FeedT], key: KeyT, make: Callable[[], FeedT]) -> FeedT:
+    """The process's feed for ``key`` in ``feeds``, made and started now if there is none
+    (one that cannot start, the channel layer away, is not kept half-started)."""
+    feed = feeds.get(key)
+    if feed is None:
+        feed = feeds[key] = make()
+        try:
+            await feed.start()
+        except BaseException:
+            if feeds.get(key) is feed:
+                del feeds[key]
+            await feed.stop()
+            raise
+    return feed
+
+
 async def watch(market_id: int, desk: Desk, *, keep_ticking: bool = False) -> None:
     """Serve ``desk`` the ticks of its market (starting the process's feed if needed);
     ``keep_ticking``: a practice market, which ticks only while someone watches it."""
-    feeds = _registry()
-    feed = feeds.get(market_id)
-    if feed is None:
-        feed = feeds[market_id] = MarketFeed(market_id)
-        try:
-            await feed.start()
-        except BaseException:  # the channel layer away: no half-started feed is kept
-            if feeds.get(market_id) is feed:
-                del feeds[market_id]
-            await feed.stop()
-            raise
+    feed = await started(_registry(), market_id, lambda: MarketFeed(market_id))
     feed.keep_ticking = feed.keep_ticking or keep_ticking
     feed.desks[desk.channel_name] = desk
 
