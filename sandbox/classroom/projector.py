@@ -48,6 +48,7 @@ from sandbox.live.chart import (
     Chart,
     ChartMarker,
     PriceWindow,
+    coord,
     price_ticks,
     price_window,
     time_ticks,
@@ -349,10 +350,6 @@ def _y(price: Decimal, low: Decimal, high: Decimal) -> Decimal:
     return PLOT_TOP + (PLOT_BOTTOM - PLOT_TOP) * (high - price) / (high - low)
 
 
-def _coord(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.1")), "f")
-
-
 def _sample(states: list[str], room: int) -> list[str]:
     """``room`` markers standing for ``states`` in their proportions: every state present
     keeps one (when there is room), the rest go one by one to the state furthest below its
@@ -426,11 +423,11 @@ def projector_chart(
     span = min(SPAN, max(window.ticks, MIN_TICKS))
 
     def x(tick: int) -> str:
-        return _coord(PLOT_WIDTH * (span - (window.last_tick - tick)) / span) + "%"
+        return coord(PLOT_WIDTH * (span - (window.last_tick - tick)) / span) + "%"
 
     now_y = _y(window.last, low, high)
     ticks = tuple(
-        AxisTick("", p, _coord(PLOT_WIDTH) + "%", _coord(_y(p, low, high)), "start")
+        AxisTick("", p, coord(PLOT_WIDTH) + "%", coord(_y(p, low, high)), "start")
         for p in price_ticks(low, high)
         if abs(_y(p, low, high) - now_y) >= LABEL_CLEARANCE
     )
@@ -445,7 +442,7 @@ def projector_chart(
         near = any(abs(at - other) < LABEL_CLEARANCE for other in labelled)
         if not near:
             labelled.append(at)
-        markers.append(ChartMarker(x(tick), _coord(at), "" if near else f"{count} liquidated"))
+        markers.append(ChartMarker(x(tick), coord(at), "" if near else f"{count} liquidated"))
     chart = Chart(
         window=window,
         low=low,
@@ -462,7 +459,7 @@ def projector_chart(
     return ProjectorChart(
         chart=chart,
         now=window.last,
-        now_y=_coord(now_y),
+        now_y=coord(now_y),
         columns=columns,
         levels=tuple(words),
         totals=dict(totals),

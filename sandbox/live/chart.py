@@ -34,12 +34,13 @@ TIME_STEPS = (1, 2, 5, 10, 15, 20, 30, 50, 100, 200, 300, 500, 1000)
 UP, DOWN = "\u2191", "\u2193"
 
 
-def _coord(value: Decimal) -> str:
+def coord(value: Decimal) -> str:
+    """An SVG coordinate, to a tenth of a unit."""
     return format(value.quantize(Decimal("0.1")), "f")
 
 
 def _percent(value: Decimal) -> str:
-    return _coord(value) + "%"
+    return coord(value) + "%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,8 @@ class ChartLine:
         label (each arrow beside its own label, even when two share an edge)."""
         baseline = Decimal(self.label_y)
         if self.arrow == UP:
-            return f"M3 {_coord(baseline - 1)} l5 -8 l5 8 z"
-        return f"M3 {_coord(baseline - 9)} l5 8 l5 -8 z"
+            return f"M3 {coord(baseline - 1)} l5 -8 l5 8 z"
+        return f"M3 {coord(baseline - 9)} l5 8 l5 -8 z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,12 +281,12 @@ def _chart(
         low=low,
         high=high,
         lines=tuple(
-            ChartLine(kind, label, price, _coord(at), _coord(label_y), arrow)
+            ChartLine(kind, label, price, coord(at), coord(label_y), arrow)
             for (kind, label, price, at, arrow, _), label_y in zip(placed, label_ys, strict=True)
         ),
-        markers=tuple(ChartMarker(_percent(x(t)), _coord(y(p)), label) for t, p, label in markers),
+        markers=tuple(ChartMarker(_percent(x(t)), coord(y(p)), label) for t, p, label in markers),
         price_ticks=tuple(
-            AxisTick("", p, _percent(PLOT_WIDTH), _coord(y(p)), "start")
+            AxisTick("", p, _percent(PLOT_WIDTH), coord(y(p)), "start")
             for p in price_ticks(low, high)
         ),
         time_ticks=time_ticks(span, unit),
