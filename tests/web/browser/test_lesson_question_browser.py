@@ -40,7 +40,7 @@ def test_a_question_hides_its_answer_until_it_is_answered(page_at: Any, size: Si
     error = page.locator("#answer-error")
     error.wait_for()
     assert "A comma here looks like a decimal point: write 47500.0" in error.inner_text()
-    assert page.evaluate("() => document.activeElement?.id") == "answer"
+    page.wait_for_function("() => document.activeElement?.id === 'answer'")  # back on the field
     assert page.locator("#lesson-positions").count() == 0  # nothing shown yet
 
     field.fill("47,500")
@@ -50,8 +50,9 @@ def test_a_question_hides_its_answer_until_it_is_answered(page_at: Any, size: Si
     assert "47,500" in page.locator('tr[data-symbol="XBTUSDT"]').first.inner_text()
     shown = page.locator('[data-stated="positions.XBTUSDT.bankruptcy_price"]').inner_text()
     assert "47,500" in shown and "Hidden" not in shown
-    # The focus is on the answer's verdict (announced as a status too).
-    assert page.evaluate("() => document.activeElement?.dataset.answer") == "right"
+    # The focus is on the answer's verdict (announced as a status too); it is moved there
+    # once the swap has settled, so it is waited for (a timeout fails the test).
+    page.wait_for_function("() => document.activeElement?.dataset.answer === 'right'")
     assert no_sideways_scroll(page) == []
     assert axe(page) == []
 
