@@ -168,6 +168,39 @@
     }
   });
 
+  // A stop the learner has moved the slider to, and not yet used, is theirs: a live
+  // redraw of the section holding the slider (the snapshot sent when the desk connects or
+  // reconnects, another tab's trade) that brings the same setting as the page had keeps
+  // the learner's stop instead of jumping back under their finger. A redraw that brings a
+  // different setting (a position opened, closed or liquidated, a leverage applied) shows
+  // the new one. The learner's own answers (swapped into their own target) always do.
+  var heldStop = null;
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var detail = event.detail || {};
+    var slider = document.getElementById("leverage-stop");
+    if (!detail.target || !slider || !detail.target.contains(slider)) {
+      return;
+    }
+    var fragment = detail.fragment;
+    var incoming = fragment && fragment.id === "leverage-stop" ? fragment
+      : fragment && fragment.querySelector ? fragment.querySelector("#leverage-stop") : null;
+    var moved = slider.value !== slider.defaultValue;
+    var same = incoming && incoming.getAttribute("value") === slider.defaultValue &&
+      incoming.getAttribute("max") === slider.getAttribute("max");
+    heldStop = moved && same ? slider.value : null;
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    if (heldStop === null) {
+      return;
+    }
+    var slider = document.getElementById("leverage-stop");
+    if (slider) {
+      slider.value = heldStop;
+      syncSlider(slider);
+    }
+    heldStop = null;
+  });
+
   // A request the server refused outright (403, 404, 500) or could not be sent: say so,
   // instead of leaving the learner wondering. Nothing on the page was changed.
   function problem(text) {

@@ -33,8 +33,8 @@ from playwright.sync_api import expect
 
 from sandbox.classroom.models import Room
 from sandbox.desk.models import LiquidationRecord, Market, Position
-from sandbox.desk.services import market_mark_set, twins_open
-from sandbox.engine import Side
+from sandbox.desk.services import leverage_set, market_mark_set, twins_open
+from sandbox.engine import MarginMode, Side
 from sandbox.lessons.services import lessons_seed
 
 from .screens import (
@@ -359,6 +359,86 @@ def test_a_live_push_redrawing_the_slider_leaves_the_focus_on_it(page_at: Any) -
     )
     page.wait_for_timeout(300)  # the focus is put back as the push settles
     assert page.evaluate("() => document.activeElement.id") == "leverage-stop"
+
+
+class HeldSocket:
+    """The desk's socket routed through the test: the server's messages are held until
+    the test sends them on, so the connect snapshot arrives when the test says, as it does
+    on a slow connection or a busy server. Set up before the page is opened."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.sockets: list[Any] = []
+        self.held: list[str] = []
+        page.route_web_socket(re.compile(r"/ws/desk/"), self._route)
+
+    def _route(self, socket: Any) -> None:
+        self.sockets.append(socket)
+        server = socket.connect_to_server()
+        server.on_message(lambda message: self.held.append(message))
+
+    def snapshot_waiting(self) -> None:
+        for _ in range(200):
+            if self.held:
+                return
+            self.page.wait_for_timeout(50)  # (Playwright takes the messages meanwhile)
+        raise AssertionError("the desk's socket sent no snapshot")
+
+    def release(self) -> None:
+        for message in self.held:
+            self.sockets[-1].send(message)
+        self.held.clear()
+        self.page.wait_for_function("() => window.__liveMessages > 0")
+
+
+def test_a_slider_moved_before_the_connect_snapshot_keeps_its_stop(page_at: Any) -> None:
+    page = page_at(LAPTOP)
+    socket = HeldSocket(page)
+    page.goto(page.base_url + "/")
+    slider = page.locator("#leverage-stop")
+    drawn = int(slider.input_value())
+    socket.snapshot_waiting()
+    # The learner drags the slider while the snapshot is still on its way; it then
+    # arrives, redrawing the section around the slider with the same setting.
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    moved = str(drawn + 3)
+    assert slider.input_value() == moved
+    socket.release()
+    expect(page.locator("#leverage-value")).to_have_text(f"Isolated {moved}x")
+    assert slider.input_value() == moved
+    expect(page.locator("#leverage-rule")).to_contain_text(f"isolated margin at {moved}x")
+    assert page.evaluate("() => document.activeElement.id") == "leverage-stop"
+    # The order preview speaks of the learner's stop, not of the one first drawn.
+    page.get_by_label("Quantity (XBT)").fill("0.1")
+    expect(page.locator("#order-preview")).to_contain_text(f"isolated {moved}x")
+
+
+def test_a_snapshot_bringing_a_new_setting_moves_a_held_slider_to_it(page_at: Any) -> None:
+    page = page_at(LAPTOP)
+    page.goto(page.base_url + "/")
+    account = account_of(page)
+    Market.objects.filter(pk=account.market_id).update(running=False)
+    socket = HeldSocket(page)
+    page.reload()
+    slider = page.locator("#leverage-stop")
+    assert slider.input_value() == "0"  # (a new learner's next order: cross margin)
+    socket.snapshot_waiting()
+    socket.release()
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    assert slider.input_value() == "1"
+    # Another tab sets isolated 7x; then the connection drops (the server restarting) and
+    # the desk reconnects: its new snapshot brings the new setting, which the slider shows.
+    leverage_set(account=account, symbol="XBTUSDT", mode=MarginMode.ISOLATED, leverage=Decimal(7))
+    socket.sockets[-1].close(code=1012, reason="restarting")
+    page.wait_for_function("() => document.getElementById('live-connection').hidden === false")
+    page.evaluate("() => { window.__liveMessages = 0; }")
+    socket.snapshot_waiting()
+    socket.release()
+    expect(page.locator("#leverage-value")).to_have_text("Isolated 7x")
+    expect(slider).to_have_value("7")
 
 
 @pytest.mark.parametrize("how", ["Escape", "Cancel", "Confirm"])
