@@ -7,12 +7,14 @@ The leaderboard's top ten is the same on every learner's panel but for the learn
 row: it is drawn once per room and tick (:func:`top_places`, kept with the room's board),
 and so are the places below it, each as its learner sees it (:func:`own_places`): each
 panel adds only the learner's own place (a learner in the top ten: the top ten marking
-them, drawn for them)."""
+them, drawn for them). A few panels (desks connecting between ticks) draw their own place
+alone (:func:`own_place`), not every place of the class."""
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,9 @@ from .selectors import RANKING_RULE, ClassBoard, LearnerRow, class_board
 BOARD_EVERY = 5  # a classroom's leaderboard is re-ranked on every fifth tick
 BOARD_TOP = 10  # a learner's panel lists the top ten, and their own place below them
 FEW = 20  # desks whose members are read by id
+# Drawing one place alone costs about as much as this many drawn in one pass: fewer than
+# (the places below the top ten) / ALONE panels wanting theirs draw them one by one.
+ALONE = 4
 PLACES = "desk/desk.html#room_places"  # the leaderboard's rows, drawn apart from the panel
 
 
@@ -79,6 +84,18 @@ def top_places(board: ClassBoard) -> str:
     return html
 
 
+def own_place(board: ClassBoard, place: int, *, alone: bool) -> str:
+    """The learner's own place below the top ten, marked as theirs: from the board's places
+    drawn in one pass (:func:`own_places`) when they are, or when many panels want theirs;
+    drawn alone for a few (a desk connecting: one row, not the whole class's)."""
+    if alone:
+        with _tops_lock:
+            kept = _owns.get(board.room_id)
+        if kept is None or kept[0] is not board:
+            return draw_places([(place, board.ranking[place - 1])], None, each_own=True)
+    return own_places(board)[place - BOARD_TOP - 1]
+
+
 def own_places(board: ClassBoard) -> list[str]:
     """Each place below the top ten as its learner's panel shows it (marked as theirs),
     by place - 11: drawn in one pass once per board, however many panels show them."""
@@ -100,17 +117,18 @@ class Places:
     a few ticks): the shared top ten, then the learner's own place marked; a learner in
     the top ten is marked in it (their own drawing of it)."""
 
-    __slots__ = ("board", "member")
+    __slots__ = ("alone", "board", "member")
 
-    def __init__(self, board: ClassBoard, member: RoomMember) -> None:
+    def __init__(self, board: ClassBoard, member: RoomMember, *, alone: bool = False) -> None:
         self.board, self.member = board, member
+        self.alone = alone  # few panels want a place below the top ten: drawn one by one
 
     def __html__(self) -> SafeString:
         board, pk = self.board, self.member.pk
         place = board.places.get(pk)
         if place is not None and place <= BOARD_TOP:
             return mark_safe(draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), pk))
-        own = own_places(board)[place - BOARD_TOP - 1] if place else ""
+        own = own_place(board, place, alone=self.alone) if place else ""
         return mark_safe(top_places(board) + own)
 
     def __str__(self) -> str:
@@ -164,8 +182,12 @@ class Drawing:
 class RoomPanel:
     """A classroom learner's panel. A plain tick redraws it on every ``BOARD_EVERY``-th
     tick of the market, when the teacher shows the leaderboard; the class is ranked once
-    per tick and room for all its learners (:func:`.selectors.class_board`), however many
-    desks draw it, and its top ten drawn once (:func:`top_places`)."""
+    per such tick and room for all its learners (:func:`.selectors.class_board`), however
+    many desks draw it, and its top ten drawn once (:func:`top_places`). A panel drawn
+    between two of those ticks (a desk connecting, a page) shows the board the class's
+    panels show, unless a trade or a teacher's action changed the figures since: then
+    the class is ranked anew, at this tick. Either way one more desk costs no ranking of
+    the class, and its leaderboard is its classmates'."""
 
     partial = "desk/desk.html#room"
 
@@ -182,7 +204,19 @@ class RoomPanel:
         members = [m for m in rows if m.account_id in wanted]
         rooms: dict[int, Room] = {m.room_id: m.room for m in members}
         boards = {
-            pk: class_board(room, market) for pk, room in rooms.items() if room.leaderboard_visible
+            pk: class_board(room, market, every=BOARD_EVERY)
+            for pk, room in rooms.items()
+            if room.leaderboard_visible
+        }
+        # The rooms where few of these panels show a place below the top ten: each drawn
+        # alone, rather than every place of the class drawn for them.
+        below = Counter(
+            m.room_id
+            for m in members
+            if m.room_id in boards and boards[m.room_id].places.get(m.pk, 0) > BOARD_TOP
+        )
+        alone = {
+            pk for pk, board in boards.items() if below[pk] * ALONE < len(board.ranking) - BOARD_TOP
         }
         lessons = assigned_lessons(list(rooms))
         progress = progress_of([m.account_id for m in members], lessons)
@@ -194,7 +228,9 @@ class RoomPanel:
             context = {
                 "member": member,
                 "ranking": board_for(board, member) if board and ranked else None,
-                "ranking_rows": Places(board, member) if board and ranked else None,
+                "ranking_rows": Places(board, member, alone=member.room_id in alone)
+                if board and ranked
+                else None,
                 "ranking_rule": RANKING_RULE,
                 "room_lessons": [
                     (lesson, progress.get((member.account_id, lesson.pk)))

@@ -6,7 +6,10 @@ room), so a learner's XBT balance and inverse positions count like the rest.
 
 The ranking of a class is computed at most once per tick and change of the room, per
 process (:func:`class_board`): every learner's panel, every snapshot of a desk connecting
-and the teacher's board of that tick share it.
+and the teacher's board of that tick share it. The learners' panels re-rank the class on
+every fifth tick only, so a desk connecting between two re-rankings shows the board its
+classmates' panels show (at most four ticks old, never older than the latest trade or
+teacher's action), and one more socket costs no ranking of the whole class.
 """
 
 from __future__ import annotations
@@ -143,9 +146,15 @@ _boards: dict[int, ClassBoard] = {}
 _lock = threading.Lock()
 
 
-def class_board(room: Room, market: Market | None = None) -> ClassBoard:
+def class_board(room: Room, market: Market | None = None, *, every: int = 1) -> ClassBoard:
     """The room's board at the tick of ``market`` (the room's market row, as read by the
     caller): computed once per (room, tick, change token) in this process and reused.
+
+    ``every``: the class is re-ranked on every ``every``-th tick (the learners' panels),
+    so a board ranked since the latest of those ticks (at or before the caller's tick) is
+    the one to show: a desk drawn between two re-rankings shows the ranking its
+    classmates' panels show, and costs no ranking of the class. (1: the board of this
+    very tick, as the teacher's board and the export show it.)
 
     The change token (:mod:`sandbox.desk.board_version`) is read before the figures, and
     a learner's trade or a teacher's action bumps it once committed: a board computed
@@ -154,7 +163,8 @@ def class_board(room: Room, market: Market | None = None) -> ClassBoard:
     version = board_version.current(market.pk)
     with _lock:
         kept = _boards.get(room.pk)
-    if kept is not None and kept.sequence == market.sequence and kept.version == version:
+    since = market.sequence - market.sequence % max(every, 1)  # the latest re-ranking tick
+    if kept is not None and since <= kept.sequence <= market.sequence and kept.version == version:
         return kept
     rows, rates = _learner_rows(room, market)
     ranking = leaderboard(rows)

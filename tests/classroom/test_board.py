@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from sandbox import engine
 from sandbox.classroom import selectors, services
 from sandbox.classroom.models import Room, RoomMember
-from sandbox.classroom.panel import RoomPanel
+from sandbox.classroom.panel import BOARD_EVERY, RoomPanel
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import Market
 from sandbox.engine.money import engine_context
@@ -246,18 +246,94 @@ def test_ranking_a_class_reads_in_bulk(teacher_client: Client) -> None:
     assert reads(small) == reads(large)
 
 
-def test_the_ranking_is_computed_again_on_the_next_tick(
+def to_re_ranking(room: Room) -> Market:
+    """The room's market ticked to its next tick at which the class is re-ranked."""
+    tick(room)
+    while Market.objects.get(pk=room.market_id).sequence % BOARD_EVERY:
+        tick(room)
+    return Market.objects.get(pk=room.market_id)
+
+
+def test_the_ranking_is_computed_again_on_the_next_re_ranking_tick(
     room: Room, computations: list[int]
 ) -> None:
     room = quiet(room)
     services.room_play(room=room, running=True)
     members = learners(room, 4)
+    ranked = to_re_ranking(room)
     snapshots(room, members)
-    tick(room)
+    tick(room)  # between two re-rankings: the desks show the class's board
+    snapshots(room, members)
+    assert computations == [room.pk]
+    board = selectors.class_board(room, Market.objects.get(pk=room.market_id), every=BOARD_EVERY)
+    assert board.sequence == ranked.sequence
+
+    again = to_re_ranking(room)
     snapshots(room, members)
     snapshots(room, members)
 
     assert computations == [room.pk, room.pk]
+    board = selectors.class_board(room, again, every=BOARD_EVERY)
+    assert board.sequence == again.sequence == ranked.sequence + BOARD_EVERY
+
+
+def rows_of(push: str | None) -> str:
+    """The leaderboard's rows of a pushed panel."""
+    assert push is not None
+    return push.split('<ol class="leaderboard">')[1].split("</ol>")[0]
+
+
+def test_a_desk_connecting_between_re_rankings_shows_the_board_the_class_shows(
+    room: Room, computations: list[int]
+) -> None:
+    """The class's panels are re-ranked on a re-ranking tick; a desk connecting on a
+    later tick shows the very rows its classmates' panels show (their figures of that
+    tick, not of the later one), and the class is not ranked for it; the teacher's board
+    still ranks the class at its own tick."""
+    services.room_play(room=room, running=True)  # prices move on every tick
+    members = learners(room, 13)
+    for n, member in enumerate(members):  # longs and shorts: every tick moves the returns
+        side = engine.Side.BUY if n % 2 else engine.Side.SELL
+        desk_services.order_place(
+            account=member.account, symbol="XBTUSDT", side=side, qty=D("0.01") * (n + 1)
+        )
+    ranked = to_re_ranking(room)
+    ids = [m.account_id for m in members]
+    pushed = desk_updates(room.market_id, [Viewer(i, "XBTUSDT", Seen()) for i in ids], room=True)
+    assert computations == [room.pk]
+    tick(room)
+    later = Market.objects.get(pk=room.market_id)
+    assert later.sequence == ranked.sequence + 1
+
+    connected = snapshots(room, members)
+
+    assert computations == [room.pk]
+    for on_tick, snapshot in zip(pushed, connected, strict=True):
+        assert rows_of(snapshot) == rows_of(on_tick)
+    board = selectors.class_board(room, later, every=BOARD_EVERY)
+    assert board.sequence == ranked.sequence
+    # The teacher's board: this very tick.
+    assert selectors.class_board(room, later).sequence == later.sequence
+    assert computations == [room.pk, room.pk]
+
+
+def test_a_trade_between_re_rankings_ranks_the_class_anew_at_once(
+    room: Room, computations: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    room = quiet(room)
+    services.room_play(room=room, running=True)
+    ada, bob = join_room(room, "Ada"), join_room(room, "Bob")
+    to_re_ranking(room)
+    assert '<li value="1" aria-current="true" class="me">Ada: 0% (you)</li>' in text(ada.desk())
+    tick(room)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ada.order("buy", "1").status_code == 302  # pays 30: Ada last
+
+    desk = text(ada.desk())
+    assert '<li value="1">Bob: 0%</li>' in desk
+    assert '<li value="2" aria-current="true" class="me">Ada: -0.3% (you)</li>' in desk
+    assert '<li value="1" aria-current="true" class="me">Bob: 0% (you)</li>' in text(bob.desk())
+    assert len(computations) == 2  # at the re-ranking tick, and after the trade
 
 
 def test_a_learner_who_traded_sees_their_new_place_at_the_same_tick(

@@ -4,6 +4,7 @@ panel still marks them (in the top ten, or on their own place below it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,12 +12,21 @@ from django.template.loader import get_template
 from django.test import Client
 
 from sandbox.classroom import panel as room_panel
+from sandbox.classroom import selectors
 from sandbox.classroom.models import Room, RoomMember
 from sandbox.desk.models import Market
 
 from .conftest import conduct, join_room, lesson_slug, market_of, quiet
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_kept_boards() -> Iterator[None]:
+    """No board kept from another test's room (a rolled-back room's id comes again)."""
+    selectors.forget_boards()
+    yield
+    selectors.forget_boards()
 
 
 def _panels(room: Room) -> dict[str, str]:
@@ -81,8 +91,8 @@ def test_the_top_ten_is_drawn_once_for_the_class_whatever_its_size(
     boards: dict[int, Any] = {}
     ranked = room_panel.class_board
 
-    def kept(room: Room, market: Market) -> Any:
-        return boards.setdefault(market.sequence, ranked(room, market))
+    def kept(room: Room, market: Market, *, every: int = 1) -> Any:
+        return boards.setdefault(market.sequence, ranked(room, market, every=every))
 
     monkeypatch.setattr(room_panel, "class_board", kept)
     _panels(room)
@@ -92,15 +102,22 @@ def test_the_top_ten_is_drawn_once_for_the_class_whatever_its_size(
     assert BELOW not in calls
 
 
-def test_a_new_tick_draws_the_top_ten_again(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_re_ranking_tick_draws_the_top_ten_again(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
     room = quiet(room)
     for number in range(11):
         join_room(room, f"L{number:02d}")
     calls = _counting(monkeypatch)
+    Market.objects.filter(pk=room.market_id).update(sequence=room_panel.BOARD_EVERY)
     _panels(room)
-    Market.objects.filter(pk=room.market_id).update(sequence=market_of(room).sequence + 1)
+    Market.objects.filter(pk=room.market_id).update(sequence=room_panel.BOARD_EVERY + 1)
+    _panels(room)  # between two re-rankings: the class's board, drawn already
+    assert calls.count(TOP) == 1
+    assert calls.count(BELOW) == 1
+    Market.objects.filter(pk=room.market_id).update(sequence=2 * room_panel.BOARD_EVERY)
     panels = _panels(room)
-    assert calls.count(TOP) == 2  # once per tick
+    assert calls.count(TOP) == 2  # once per re-ranking tick
     assert calls.count(BELOW) == 2
     assert '<li value="11" aria-current="true" class="me">L10: 0% (you)</li>' in panels["L10"]
     # A learner in the top ten: their own list marks them.
@@ -140,3 +157,52 @@ def test_a_pushed_panel_is_the_panel_drawn_whole_and_the_room_is_drawn_once(
     pushed = [shown.draw(closed) for shown in loaded.values()]  # type: ignore[misc]
     assert all("<strong>Trading is closed</strong>" in html for html in pushed)
     assert len(drawing.drawn) == 2
+
+
+def test_a_desk_connecting_below_the_top_ten_draws_its_own_place_alone(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One panel in a class of 30 (a desk connecting): the top ten and that learner's own
+    place are drawn, not the twenty places below the top ten; the place is the very row
+    the whole class's drawing gives that learner."""
+    room = quiet(room)
+    for number in range(30):
+        join_room(room, f"L{number:02d}")
+    market = market_of(room)
+    member = RoomMember.objects.get(room=room, display_name="L25")
+    drawn: list[int] = []  # how many places each drawing held
+    original = room_panel.draw_places
+
+    def counted(places: Any, me: int | None, *, each_own: bool = False) -> str:
+        drawn.append(len(places))
+        return original(places, me, each_own=each_own)
+
+    monkeypatch.setattr(room_panel, "draw_places", counted)
+    loaded = room_panel.RoomPanel().load(market, [member.account_id], fresh=True)
+    html = str(loaded[member.account_id].context["ranking_rows"])
+
+    assert sorted(drawn) == [1, 10]  # the top ten, and the learner's own place alone
+    top = "".join(f'<li value="{n + 1}">L{n:02d}: 0%</li>' for n in range(10))
+    own = '<li value="26" aria-current="true" class="me">L25: 0% (you)</li>'
+    assert html == top + own
+    board = loaded[member.account_id].context["ranking_rows"].board
+    assert room_panel.own_places(board)[26 - 11] == own  # the class's drawing: the same row
+    # Drawn in one pass for the class, the places are then reused by a desk alone too.
+    drawn.clear()
+    again = room_panel.RoomPanel().load(market, [member.account_id], fresh=True)
+    assert str(again[member.account_id].context["ranking_rows"]) == html
+    assert drawn == []
+
+
+def test_many_desks_below_the_top_ten_draw_the_places_in_one_pass(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = quiet(room)
+    for number in range(30):
+        join_room(room, f"L{number:02d}")
+    calls = _counting(monkeypatch)
+    panels = _panels(room)  # every desk: twenty below the top ten
+    assert calls.count(BELOW) == 1
+    for number in range(10, 30):
+        own = f'<li value="{number + 1}" aria-current="true" class="me">L{number}: 0% (you)</li>'
+        assert own in panels[f"L{number}"]
