@@ -228,6 +228,31 @@ def test_a_desk_connecting_costs_the_same_in_a_class_of_3_or_30(
     assert computations == [small.pk, large.pk]
 
 
+def test_a_desk_connecting_a_tick_after_the_re_ranking_costs_the_same_in_a_class_of_3_or_30(
+    teacher_client: Client, computations: list[int]
+) -> None:
+    """The class's panels were re-ranked; on the next tick a desk connects: its snapshot
+    runs as many queries in a class of 30 as of 3, and ranks neither class."""
+    small = create_room(teacher_client, name="Small")
+    large = create_room(teacher_client, name="Large")
+    few, many = learners(small, 3), learners(large, 30)
+    for room in (small, large):
+        services.room_play(room=room, running=True)
+        to_re_ranking(room)
+        snapshots(room, learners(room, 0)[:1])  # the re-ranking tick's panels: ranked
+        tick(room)
+    assert computations == [small.pk, large.pk]
+
+    def queries(room: Room, member: RoomMember) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            (push,) = snapshots(room, [member])
+        assert f'class="me">{member.display_name}: ' in str(push)
+        return len(captured)
+
+    assert queries(small, few[-1]) == queries(large, many[-1]) == queries(large, many[5])
+    assert computations == [small.pk, large.pk]
+
+
 def test_ranking_a_class_reads_in_bulk(teacher_client: Client) -> None:
     small = create_room(teacher_client, name="Small")
     large = create_room(teacher_client, name="Large")
