@@ -11,7 +11,13 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 django.setup(set_prefix=False)
 
-from sandbox.startup import check_database_or_exit  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from sandbox.startup import check_database_or_exit, tune_memory  # noqa: E402
+
+# Before any thread starts (glibc fixes its arenas at a thread's first allocation): one
+# malloc arena, and freed memory given back every second (see sandbox.startup).
+tune_memory(settings.SANDBOX_MALLOC_TUNING)
 
 # A missing, read-only or unmigrated database: refuse to start, saying why (not 500s).
 check_database_or_exit()
