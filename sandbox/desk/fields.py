@@ -33,6 +33,12 @@ def _to_decimal(value: Any) -> Decimal | None:
         raise ValidationError(f"{value!r} is not a decimal number.") from None
 
 
+def stored_text(value: Decimal | None) -> str | None:
+    """An exact figure (a Decimal the engine computed) as its column stores it: its digits
+    in plain notation, no exponent (what ``get_prep_value`` writes for a Decimal)."""
+    return None if value is None else format(value, "f")
+
+
 class _ExactDecimal:
     def db_type(self, connection: BaseDatabaseWrapper) -> str:
         return "text"
@@ -46,8 +52,7 @@ class _ExactDecimal:
         return _to_decimal(value)
 
     def get_prep_value(self, value: Any) -> str | None:
-        number = _to_decimal(value)
-        return None if number is None else format(number, "f")
+        return stored_text(_to_decimal(value))
 
 
 class ExactDecimalField(_ExactDecimal, _Required):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -104,7 +105,7 @@ KEY_COLUMNS = (
 # The most ids one query names (SQLite allows 32,766 parameters in a statement).
 ID_CHUNK = 5000
 
-IndexKeys = dict[str, dict[str, Any]]  # symbol → index columns
+IndexKeys = dict[str, tuple[Any, ...]]  # symbol → index columns, in KEY_COLUMNS' order
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def stored_accounts(
     positions' index columns too. With ``choose``, the positions are read first and only
     the accounts it chooses by their positions are read whole (and returned); with
     ``holding`` too, only the positions of the accounts it selects are read. Rows are
-    read as tuples: no model instances."""
+    read as tuples: no model instances. ``keys`` are each position's stored index columns
+    in the order of ``KEY_COLUMNS``."""
     batches: list[dict[str, Any]]
     if market_id is not None:
         batches = [{"account__market_id": market_id}]
@@ -158,26 +160,28 @@ def stored_accounts(
     settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
     stored: dict[int, IndexKeys] = {pk: {} for pk in account_ids}
     modes = {mode.value: mode for mode in engine.MarginMode}
+    number = Decimal
     for row in rows:
         account_id, symbol, qty, cost, entry, mode, leverage, margin, realised, stop, take = row[
             :11
         ]
         if account_id not in positions:
             continue
+        # (Positional, in the order of Position's fields: a tick reads thousands.)
         positions[account_id][symbol] = engine.Position(
-            symbol=symbol,
-            qty=qty,
-            cost_value=cost,
-            entry_value=entry,
-            mode=modes[mode],
-            leverage=leverage,
-            position_margin=margin,
-            realised_pnl=realised,
-            stop_loss=stop,
-            take_profit=take,
+            symbol,
+            number(qty),
+            number(cost),
+            number(entry),
+            modes[mode],
+            number(leverage),
+            number(margin),
+            number(realised),
+            None if stop is None else number(stop),
+            None if take is None else number(take),
         )
         if keys:
-            stored[account_id][symbol] = dict(zip(KEY_COLUMNS, row[11:], strict=True))
+            stored[account_id][symbol] = (bool(row[11]), *row[12:])
     if choose is not None:
         account_ids = [pk for pk in account_ids if choose(pk, positions[pk])]
         batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
@@ -186,12 +190,12 @@ def stored_accounts(
             Wallet, chosen, ("account_id", "currency", "balance")
         ):
             if account_id in wallets:
-                wallets[account_id][currency] = balance
+                wallets[account_id][currency] = number(balance)
         for account_id, symbol, mode, leverage in _rows(
             MarginSettingRow, chosen, ("account_id", "instrument_id", "mode", "leverage")
         ):
             if account_id in settings:
-                settings[account_id][symbol] = engine.MarginSetting(modes[mode], leverage)
+                settings[account_id][symbol] = engine.MarginSetting(modes[mode], number(leverage))
     return StoredAccounts(
         states={
             pk: engine.Account(wallets=wallets[pk], positions=positions[pk], settings=settings[pk])
@@ -207,8 +211,15 @@ def _rows(
     columns: tuple[str, ...],
     holding: Q | None = None,
 ) -> list[tuple[Any, ...]]:
-    rows = model.objects.filter(holding or Q(), **chosen).order_by()
-    return list(rows.values_list(*columns))
+    """The columns' values as the database gives them: an exact figure as its stored text
+    (the caller reads it as a Decimal), without Django's converters for each value (a tick
+    reads tens of thousands). The statement is the queryset's own."""
+    rows = model.objects.filter(holding or Q(), **chosen).order_by().values_list(*columns)
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found: list[tuple[Any, ...]] = cursor.fetchall()
+    return found
 
 
 def engine_accounts(

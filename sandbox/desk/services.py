@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from sandbox import engine
 from sandbox.engine import display, terms
 
 from . import board_version, broadcast
+from .fields import stored_text
 from .models import (
     Fill,
     Instrument,
@@ -40,6 +42,7 @@ from .models import (
 from .selectors import (
     KEY_COLUMNS,
     POSITION_COLUMNS,
+    IndexKeys,
     engine_account,
     engine_market,
     id_chunks,
@@ -130,40 +133,56 @@ def liquidation_key(price: Decimal | None, *, is_long: bool) -> int | None:
 
 
 def index_keys(state: engine.Account, market: engine.Market) -> dict[str, dict[str, Any]]:
-    """The index columns of each open position (see Position): liquidation price, trigger
-    prices and, for cross-linked accounts, the band of marks that cannot liquidate."""
-    figures = engine.account_figures(state, market)
-    keys: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[engine.PositionFigures]] = {}
-    for symbol, position in figures.positions.items():
-        long = position.is_long
+    """The index columns of each open position (see Position), by name: liquidation price,
+    trigger prices and, for cross-linked accounts, the band of marks that cannot
+    liquidate."""
+    return {
+        symbol: dict(zip(KEY_COLUMNS, row, strict=True))
+        for symbol, row in _index(state, market).items()
+    }
+
+
+def _index(state: engine.Account, market: engine.Market) -> IndexKeys:
+    """Each open position's index columns, in the order of ``KEY_COLUMNS``, from the
+    engine's liquidation prices and margins left (``engine.liquidation_cushions``)."""
+    cushions = engine.liquidation_cushions(state, market)
+    keys: IndexKeys = {}
+    groups: dict[str, list[str]] = {}
+    cross = engine.MarginMode.CROSS
+    instruments = market.instruments
+    for symbol, (price, _) in cushions.items():
         held = state.positions[symbol]
+        long = held.qty > 0
         # A long's stop fires on the way down and its target on the way up; a short's the
         # other way round.
         below = held.stop_loss if long else held.take_profit
         above = held.take_profit if long else held.stop_loss
-        keys[symbol] = {
-            "is_long": long,
-            "liquidation_key": liquidation_key(position.liquidation_price, is_long=long),
-            "trigger_below_key": liquidation_key(below, is_long=True),
-            "trigger_above_key": liquidation_key(above, is_long=False),
-            "band_low_key": None,
-            "band_high_key": None,
-        }
-        if position.margin_mode is engine.MarginMode.CROSS:
-            groups.setdefault(position.settle, []).append(position)
+        keys[symbol] = (
+            long,
+            liquidation_key(price, is_long=long),
+            liquidation_key(below, is_long=True),
+            liquidation_key(above, is_long=False),
+            None,
+            None,
+        )
+        if held.mode is cross:
+            groups.setdefault(instruments[symbol].settle, []).append(symbol)
     for linked in groups.values():
         if len(linked) < 2:
             continue
         # Every cross position keeps margin above maintenance while the total change of
         # unrealised PnL stays below the smallest cushion; share it out between symbols.
-        cushion = min(p.margin_left - p.maintenance_margin for p in linked)
+        cushion = min(cushions[symbol][1] for symbol in linked)
         share = max(cushion, Decimal(0)) / len(linked)
-        for position in linked:
-            inst = market.instrument(position.symbol)
-            low, high = _band(inst, position.qty, position.mark_price, share)
-            keys[position.symbol]["band_low_key"] = liquidation_key(low, is_long=True) or 0
-            keys[position.symbol]["band_high_key"] = liquidation_key(high, is_long=False)
+        for symbol in linked:
+            low, high = _band(
+                instruments[symbol], state.positions[symbol].qty, market.marks[symbol], share
+            )
+            keys[symbol] = (
+                *keys[symbol][:4],
+                liquidation_key(low, is_long=True) or 0,
+                liquidation_key(high, is_long=False),
+            )
     return keys
 
 
@@ -183,7 +202,6 @@ def _band(
     return (mark - step if mark > step else None), mark + step
 
 
-IndexKeys = dict[str, dict[str, Any]]  # symbol → a position's index columns
 # A position's stored figures (the columns after its account and instrument) and its index
 # columns, as the tick reads them (one list of names for reading and writing).
 POSITION_FIELDS = POSITION_COLUMNS[2:]
@@ -209,6 +227,11 @@ def _column(position: engine.Position, name: str) -> Any:
     return value.value if name == "mode" else value
 
 
+# A position's stored figures, in the order of POSITION_FIELDS.
+_figures = attrgetter(*POSITION_FIELDS)
+_ZERO = Decimal(0)
+
+
 class _Writes:
     """Everything a set of outcomes writes, gathered so each kind of row is written by
     one statement per table (``bulk_create``, or one ``executemany`` per set of changed
@@ -232,28 +255,32 @@ class _Writes:
     def add(self, change: Change, market: engine.Market, sequence: int) -> None:
         pk, before, outcome = change.account_id, change.before, change.outcome
         after = outcome.account
-        running = dict(before.wallets)
-        for entry in outcome.ledger:
-            running[entry.currency] = running.get(entry.currency, Decimal(0)) + entry.amount
-            self.ledger.append(
-                (
-                    pk,
-                    entry.currency,
-                    _text(entry.amount),
-                    _text(running[entry.currency]),
-                    entry.reason.value,
-                    entry.symbol,
+        if outcome.ledger:
+            running = dict(before.wallets)
+            for entry in outcome.ledger:
+                currency = entry.currency
+                balance = running[currency] = running.get(currency, _ZERO) + entry.amount
+                self.ledger.append(
+                    (
+                        pk,
+                        currency,
+                        stored_text(entry.amount),
+                        stored_text(balance),
+                        entry.reason.value,
+                        entry.symbol,
+                    )
                 )
-            )
         for currency, balance in after.wallets.items():
             if currency not in before.wallets:
                 self.new_wallets.append(Wallet(account_id=pk, currency=currency, balance=balance))
             elif before.wallets[currency] != balance:
-                self.wallets.append((_text(balance), pk, currency))
-        self.gone += [(pk, symbol) for symbol in set(before.positions) - set(after.positions)]
-        keys = index_keys(after, market) if after.positions else {}
+                self.wallets.append((stored_text(balance), pk, currency))
+        self.gone += [(pk, symbol) for symbol in before.positions if symbol not in after.positions]
+        keys = _index(after, market) if after.positions else {}
+        stored_keys = change.keys
         for symbol, position in after.positions.items():
             old = before.positions.get(symbol)
+            key = keys[symbol]
             if old is None or (old.qty > 0) != (position.qty > 0):
                 if old is not None:
                     # The position flipped side: a new position with a new opening time.
@@ -264,28 +291,28 @@ class _Writes:
                         market_id=change.market_id,
                         instrument_id=symbol,
                         **{name: _column(position, name) for name in POSITION_FIELDS},
-                        **keys[symbol],
+                        **dict(zip(KEY_FIELDS, key, strict=True)),
                     )
                 )
                 continue
-            stored = None if change.keys is None else change.keys.get(symbol)
-            changed = (
-                []
-                if old == position
-                else [n for n in POSITION_FIELDS if getattr(old, n) != getattr(position, n)]
-            )
-            if stored != keys[symbol]:
-                changed += [n for n in KEY_FIELDS if stored is None or stored[n] != keys[symbol][n]]
+            changed: list[str] = []
+            values: list[Any] = []
+            if old != position:
+                for name, was, now in zip(
+                    POSITION_FIELDS, _figures(old), _figures(position), strict=True
+                ):
+                    if was != now:
+                        changed.append(name)
+                        values.append(now.value if name == "mode" else stored_text(now))
+            stored = None if stored_keys is None else stored_keys.get(symbol)
+            if stored != key:
+                for index, name in enumerate(KEY_FIELDS):
+                    if stored is None or stored[index] != key[index]:
+                        changed.append(name)
+                        values.append(key[index])
             if changed:
-                values = [
-                    keys[symbol][n]
-                    if n in KEY_FIELDS
-                    else position.mode.value
-                    if n == "mode"
-                    else _text(getattr(position, n))
-                    for n in changed
-                ]
-                self.positions.setdefault(tuple(changed), []).append([*values, pk, symbol])
+                values += (pk, symbol)
+                self.positions.setdefault(tuple(changed), []).append(values)
         if before.settings != after.settings:
             for symbol in set(before.settings) - set(after.settings):
                 self.gone_settings.append((pk, symbol))
@@ -300,7 +327,7 @@ class _Writes:
                         )
                     )
                 elif before.settings[symbol] != setting:
-                    row = (setting.mode.value, _text(setting.leverage), pk, symbol)
+                    row = (setting.mode.value, stored_text(setting.leverage), pk, symbol)
                     self.settings.append(row)
         self.fills += [
             Fill(
@@ -340,9 +367,7 @@ class _Writes:
             for event in outcome.events
             if isinstance(event, engine.LiquidationEvent)
         ]
-        linked = any(
-            row["band_high_key"] is not None or row["band_low_key"] for row in keys.values()
-        )
+        linked = any(row[5] is not None or row[4] for row in keys.values())  # (the bands)
         if linked != change.cross_linked:
             self.linked[linked].append(pk)
 
@@ -404,14 +429,6 @@ class _Writes:
             for chunk in id_chunks(ids):
                 PaperAccount.objects.filter(pk__in=chunk).update(cross_linked=flag)
         return LiquidationRecord.objects.bulk_create(self.records)
-
-
-_TEXT = Wallet._meta.get_field("balance")
-
-
-def _text(value: Decimal | None) -> str | None:
-    """An exact figure as its column stores it (see ``fields.ExactDecimalField``)."""
-    return _TEXT.get_prep_value(value)
 
 
 def outcomes_save(

@@ -26,7 +26,13 @@ from .account import (
     TriggerKind,
 )
 from .errors import Rejected
-from .figures import AccountFigures, BalanceFigures, PositionFigures, account_figures
+from .figures import (
+    AccountFigures,
+    BalanceFigures,
+    PositionFigures,
+    account_figures,
+    liquidation_cushions,
+)
 from .instruments import BUILT_IN_INSTRUMENTS, ContractKind, Instrument
 from .market import Market
 from .operations import (
@@ -82,6 +88,7 @@ __all__ = [
     "combine",
     "default_setting",
     "deposit",
+    "liquidation_cushions",
     "margin_limits",
     "pay_funding",
     "place_order",

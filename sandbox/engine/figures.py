@@ -186,32 +186,81 @@ def none_due(
     of :func:`account_figures`, without the rest of the figures (no prices, no objects).
 
     The same arithmetic in the same order as ``_account_figures`` and ``_position_figures``
-    (each currency's available balance summed over its positions in their order), so every
-    Decimal compared is the very one the figures would hold: a tick checks each of its
-    thousands of accounts four times, and only an account found due is computed whole.
-    False as well when a position cannot be figured (no instrument or mark): the figures
-    then say why, and when the figures' own divisions would fail (a zero quantity, leverage
-    or inverse value: the engine's context traps a division by zero, and the action that
-    left such a position is refused). Runs in the caller's context: an engine action's
+    (see :func:`_margins`), so every Decimal compared is the very one the figures would
+    hold: a tick checks each of its thousands of accounts four times, and only an account
+    found due is computed whole. False as well when a position cannot be figured (see
+    :func:`_margins`). Runs in the caller's context: an engine action's
     (:func:`~.money.exact`). (Overflow is out of reach: the context's exponents run to
     ±999,999, far beyond any figure the desk or a scenario file can reach.)
     """
     if not positions:
         return True
+    rows = _margins(wallets, positions, market)
+    if rows is None:
+        return False
+    return all(funds + pnl > mm for _, pnl, funds, mm in rows)
+
+
+@exact
+def liquidation_cushions(
+    account: Account, market: Market
+) -> dict[str, tuple[Decimal | None, Decimal]]:
+    """Each position's liquidation price and its margin left above maintenance
+    (:attr:`PositionFigures.liquidation_price`, and ``margin_left - maintenance_margin`` at
+    the engine's digits) from the very Decimals :func:`account_figures` holds, without the
+    rest of its figures: what the positions' index is written from after each of a tick's
+    thousands of accounts.
+    Computed by :func:`account_figures` itself (which says why) when a position cannot be
+    figured the quick way."""
+    rows = _margins(account.wallets, account.positions, market) if account.positions else []
+    if rows is None:
+        figures = account_figures(account, market)
+        return {
+            symbol: (p.liquidation_price, p.margin_left - p.maintenance_margin)
+            for symbol, p in figures.positions.items()
+        }
+    instruments = market.instruments
+    return {
+        position.symbol: (
+            instruments[position.symbol].price_at_pnl(
+                position.qty, position.entry_value, mm - funds
+            ),
+            funds + pnl - mm,
+        )
+        for position, pnl, funds, mm in rows
+    }
+
+
+_Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
+
+
+def _margins(
+    wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
+) -> _Margins | None:
+    """(position, unrealised PnL, funds behind it, maintenance margin) of each position, in
+    their order: the arithmetic of ``_account_figures`` and ``_position_figures`` written
+    out, in the same order (each currency's available balance summed over its positions in
+    their order), so each Decimal is the one the figures hold.
+
+    None when a position cannot be figured (no instrument or mark), or when the figures'
+    own divisions would fail (a zero quantity, leverage or inverse value: the engine's
+    context traps a division by zero, and the action that left such a position is
+    refused): :func:`account_figures` then says why.
+    """
     table = _constants(market)
     held: list[tuple[Position, str, Decimal, Decimal, Decimal]] = []
     available: dict[str, Decimal] = {}
     for position in positions.values():
         row = table.get(position.symbol)
         if row is None:
-            return False
+            return None
         inverse, settle, rate, mark = row
         if mark is None or not position.qty or not position.leverage:
-            return False
+            return None
         # (Instrument.pnl, written out.)
         if inverse:
             if not (position.cost_value and position.entry_value):
-                return False  # (its avg prices divide by them)
+                return None  # (its avg prices divide by them)
             pnl = position.entry_value - position.qty / mark
         else:
             pnl = position.qty * mark - position.entry_value
@@ -226,15 +275,15 @@ def none_due(
             balance -= position.position_margin
         available[settle] = balance
         held.append((position, settle, rate, pnl, im))
+    rows: _Margins = []
     for position, settle, rate, pnl, im in held:
         mm = abs(position.cost_value) * rate
         if position.mode is MarginMode.CROSS:
             funds = available[settle] + im + max(-pnl, ZERO)
         else:
             funds = position.position_margin
-        if funds + pnl <= mm:
-            return False
-    return True
+        rows.append((position, pnl, funds, mm))
+    return rows
 
 
 # Per symbol of the market checked last (the market itself kept, so never another's):

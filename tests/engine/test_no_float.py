@@ -68,6 +68,7 @@ NO_NUMBERS = {
     "close_position",
     "combine",
     "default_setting",
+    "liquidation_cushions",
     "margin_limits",
     "realisable",
     "realise_profit",
@@ -172,6 +173,7 @@ def realistic_outputs() -> list[object]:
     crashed = plain.with_mark("XBTUSD", D("94"))
     outputs.append(apply_mark(isolated, crashed, "XBTUSD"))
     outputs.append(account_figures(isolated, plain.with_mark("XBTUSD", D("97.5"))))
+    outputs.append(engine.liquidation_cushions(isolated, plain.with_mark("XBTUSD", D("97.5"))))
     outputs.append(reset_account(isolated, {"XBT": D("1")}))
     outputs.append(set_leverage(isolated, plain, "XBTUSD", MarginMode.CROSS, D(10)))
     folders = [ROOT / "scenarios", ROOT.parent / "shared" / "scenarios"]

@@ -35,7 +35,7 @@ from sandbox.engine import (
     tick_account,
 )
 from sandbox.engine import operations as ops
-from sandbox.engine.figures import none_due
+from sandbox.engine.figures import liquidation_cushions, none_due
 from sandbox.engine.money import engine_context, money_up
 
 from .helpers import ALL, XBTUSD, XBTUSDT
@@ -159,6 +159,52 @@ def test_none_due_is_the_figures_own_verdict(account: Account, market: Market) -
     expected = not any(p.at_or_through_liquidation for p in figures.positions.values())
     with decimal.localcontext(engine_context()):
         assert none_due(account.wallets, account.positions, market) is expected
+
+
+@QUICK
+@given(accounts(), markets())
+def test_the_cushions_are_the_figures_own(account: Account, market: Market) -> None:
+    """The index's inputs, computed the quick way, are the figures' own: each position's
+    liquidation price, and its margin left above maintenance (at the engine's digits)."""
+    expected = outcome_of(lambda: account_figures(account, market))
+    quick = outcome_of(lambda: liquidation_cushions(account, market))
+    if isinstance(expected, str):
+        assert quick == expected  # (refused the same way)
+        return
+    with decimal.localcontext(engine_context()):
+        assert quick == {
+            symbol: (p.liquidation_price, p.margin_left - p.maintenance_margin)
+            for symbol, p in expected.positions.items()
+        }
+
+
+def test_the_cushions_of_a_hand_worked_cross_pair() -> None:
+    # Wallet 10,000 USDT; a 1 XBT long at 60,000 10x and a 10 ETH short at 3,000 5x, both
+    # cross, marked at 61,000 and 3,100. Initial margins 6,000 and 6,000; PnL +1,000 and
+    # -1,000; available 10,000 - 6,000 - 6,000 - 1,000 = -3,000. XBT: funds -3,000 + 6,000 =
+    # 3,000, maintenance 600 (1% in these tests): margin left 3,000 + 1,000 - 600 = 3,400,
+    # liquidation where the PnL is 600 - 3,000: 57,600. ETH: funds -3,000 + 6,000 + 1,000 =
+    # 4,000, maintenance 300 (1%): margin left 4,000 - 1,000 - 300 = 2,700; liquidation where
+    # the PnL is 300 - 4,000: (-30,000 - 3,700) / -10 = 3,370.
+    xbt = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    eth = Position("ETHUSDT", D(-10), D(-30000), D(-30000), MarginMode.CROSS, D(5))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": xbt, "ETHUSDT": eth})
+    view = Market(INSTRUMENTS, {"XBTUSDT": D(61000), "ETHUSDT": D(3100)})
+    assert liquidation_cushions(account, view) == {
+        "XBTUSDT": (D(57600), D(3400)),
+        "ETHUSDT": (D(3370), D(2700)),
+    }
+
+
+def test_the_cushions_leave_a_position_they_cannot_figure_to_the_figures() -> None:
+    # As the quick check: no mark, or a division by zero, is the figures' to say.
+    broken = Position("XBTUSD", D(10), D("0.0002"), D(0), MarginMode.CROSS, D(10))
+    account = Account(wallets={"XBT": D(1)}, positions={"XBTUSD": broken})
+    view = Market({"XBTUSD": XBTUSD}, {"XBTUSD": D(50000)})
+    assert outcome_of(lambda: liquidation_cushions(account, view)) == "beyond: DivisionByZero"
+    no_mark = outcome_of(lambda: liquidation_cushions(account, Market({"XBTUSD": XBTUSD})))
+    assert no_mark.startswith("rejected: XBTUSD has no mark price")  # type: ignore[union-attr]
+    assert liquidation_cushions(Account(wallets={"XBT": D(1)}), view) == {}
 
 
 @QUICK

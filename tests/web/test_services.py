@@ -14,6 +14,7 @@ from django.db import connection, connections
 
 from sandbox import engine
 from sandbox.desk import services
+from sandbox.desk.fields import stored_text
 from sandbox.desk.models import (
     Fill,
     InsuranceFund,
@@ -24,7 +25,7 @@ from sandbox.desk.models import (
     Position,
     Wallet,
 )
-from sandbox.desk.selectors import engine_market
+from sandbox.desk.selectors import KEY_COLUMNS, engine_market, stored_accounts
 from tests.web.desks import snapshot
 
 D = Decimal
@@ -693,3 +694,45 @@ def test_a_teachers_reset_goes_through_a_closed_room(long_10x: PaperAccount) -> 
     services.account_reset(account=long_10x, balances={"USDT": D(10000)}, by_teacher=True)
     assert not Position.objects.filter(account=long_10x).exists()
     assert Wallet.objects.get(account=long_10x, currency="USDT").balance == D(10000)
+
+
+def test_an_exact_figure_is_written_as_its_column_stores_it() -> None:
+    # The tick writes its figures with ``stored_text``: the field's own text for a Decimal,
+    # in plain digits whatever the exponent, sign or trailing zeros.
+    field = Wallet._meta.get_field("balance")
+    for value in (D("1E+3"), D("-0.00000001"), D("0E-8"), D("123.4500"), D("-7"), D(10) ** 30):
+        assert stored_text(value) == field.get_prep_value(value)
+    assert (stored_text(D("1E+3")), stored_text(D("1.5E-7")), stored_text(None)) == (
+        "1000",
+        "0.00000015",
+        None,
+    )
+
+
+def test_the_tick_reads_accounts_and_their_index_back_as_written(seeded: None) -> None:
+    """``stored_accounts`` reads the rows' text itself (not through Django's converters):
+    every figure back exactly, and each position's index columns in ``KEY_COLUMNS``' order,
+    as the writes computed them."""
+    account = services.account_create()
+    services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.123"))
+    services.order_place(account=account, symbol="ETHUSDT", side=engine.Side.SELL, qty=D("1.7"))
+    services.triggers_set(
+        account=account, symbol="XBTUSDT", stop_loss=D("50000.5"), take_profit=None
+    )
+    services.leverage_set(account=account, symbol="ETHUSDT", mode=ISOLATED, leverage=D(7))
+    account.refresh_from_db()
+
+    stored = stored_accounts([account.pk], keys=True)
+
+    state = stored.states[account.pk]
+    assert state == services.engine_account(account)
+    assert state.positions["XBTUSDT"].stop_loss == D("50000.5")
+    rows = Position.objects.filter(account=account)
+    assert {row.instrument_id: row.position_margin for row in rows} == {
+        symbol: position.position_margin for symbol, position in state.positions.items()
+    }
+    expected = services.index_keys(state, engine_market(account.market))
+    assert stored.keys[account.pk] == {
+        symbol: tuple(columns[name] for name in KEY_COLUMNS) for symbol, columns in expected.items()
+    }
+    assert stored.keys[account.pk]["XBTUSDT"][0] is True  # (is_long, as a bool)
