@@ -28,9 +28,8 @@ from sandbox.desk.screen import PanelView
 
 from .models import Room, RoomMember
 from .progress import assigned_lessons, progress_of
-from .selectors import RANKING_RULE, ClassBoard, LearnerRow, class_board
+from .selectors import BOARD_EVERY, RANKING_RULE, ClassBoard, LearnerRow, class_board
 
-BOARD_EVERY = 5  # a classroom's leaderboard is re-ranked on every fifth tick
 BOARD_TOP = 10  # a learner's panel lists the top ten, and their own place below them
 FEW = 20  # desks whose members are read by id
 # Drawing one place alone costs about as much as this many drawn in one pass: fewer than

@@ -504,8 +504,9 @@ def live_context(room: Room, symbol: str) -> dict[str, Any]:
         lately = window_liquidations(room, symbol, window.first_tick)
         drawing = projector_chart(window, risk, lately)
     ranking = None
-    if room.leaderboard_visible:  # the room's one ranking of this tick, as learners see it
-        board = selectors.class_board(room, market_row)
+    if room.leaderboard_visible:  # the ranking the learners' panels show (not re-ranked
+        # on every tick: see selectors.BOARD_EVERY)
+        board = selectors.class_board(room, market_row, every=selectors.BOARD_EVERY)
         ranking = list(enumerate(board.ranking[:BOARD_ROWS], start=1))
     return {
         "room": room,

@@ -146,6 +146,11 @@ _boards: dict[int, ClassBoard] = {}
 _lock = threading.Lock()
 
 
+# The learners' panels (and the projector's leaderboard) re-rank the class on every fifth
+# tick; a trade or a teacher's action re-ranks it at once (the change token).
+BOARD_EVERY = 5
+
+
 def class_board(room: Room, market: Market | None = None, *, every: int = 1) -> ClassBoard:
     """The room's board at the tick of ``market`` (the room's market row, as read by the
     caller): computed once per (room, tick, change token) in this process and reused.
