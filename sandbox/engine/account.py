@@ -85,19 +85,22 @@ class Position:
         # thousands of positions. Anything else goes through require_decimal, which says
         # what is wrong.)
         stop, take = self.stop_loss, self.take_profit
-        for value in (
-            self.qty,
-            self.cost_value,
-            self.entry_value,
-            self.leverage,
-            self.position_margin,
-            self.realised_pnl,
-            ZERO if stop is None else stop,
-            ZERO if take is None else take,
+        if (
+            type(self.qty) is Decimal
+            and type(self.cost_value) is Decimal
+            and type(self.entry_value) is Decimal
+            and type(self.leverage) is Decimal
+            and type(self.position_margin) is Decimal
+            and type(self.realised_pnl) is Decimal
+            and self.qty.is_finite()
+            and self.cost_value.is_finite()
+            and self.entry_value.is_finite()
+            and self.leverage.is_finite()
+            and self.position_margin.is_finite()
+            and self.realised_pnl.is_finite()
+            and (stop is None or (type(stop) is Decimal and stop.is_finite()))
+            and (take is None or (type(take) is Decimal and take.is_finite()))
         ):
-            if type(value) is not Decimal or not value.is_finite():
-                break
-        else:
             return
         for name in ("qty", "cost_value", "entry_value", "leverage", "position_margin"):
             require_decimal(getattr(self, name), name)

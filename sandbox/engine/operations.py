@@ -422,7 +422,6 @@ class _Work:
         ``trigger`` (or several ``moved`` symbols, on a market tick) names the marks that
         moved: among cross positions, theirs go first.
         """
-        first = {trigger, *moved} - {None}
         while True:
             if none_due(self.wallets, self.positions, self.market):
                 return  # (the usual case, told without computing the figures)
@@ -434,6 +433,7 @@ class _Work:
                 for position in isolated:
                     self.take_over(position)
                 continue
+            first = {trigger, *moved} - {None}
             self.take_over(
                 min(
                     due,
@@ -677,6 +677,7 @@ def tick_account(
     *,
     realise: bool = False,
     funding_rates: Mapping[str, Decimal] | None = None,
+    reached: bool = True,
 ) -> Outcome:
     """One market tick for one account, in the order an exchange runs it.
 
@@ -685,10 +686,15 @@ def tick_account(
     followed by its own liquidation pass). The same as those steps' outcomes combined
     (``realise_profit``, then ``pay_funding`` for each symbol still held), worked on one
     scratch copy of the account.
+
+    ``reached=False`` says the new marks reached none of the account's stops, targets or
+    liquidation prices (a tick knows it from the positions' index, which it searched): the
+    tick then starts at the realisation, as the first two steps would have changed nothing.
     """
     work = _Work(account, market)
-    work.fire_triggers()
-    work.liquidate(moved=moved)
+    if reached:
+        work.fire_triggers()
+        work.liquidate(moved=moved)
     if realise:
         done = len(work.events)
         work.realise_profit()

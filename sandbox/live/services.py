@@ -241,17 +241,20 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
             stored = stored_accounts(sorted(flags), keys=True)
 
         def changes() -> Iterator[Change]:
-            """Each account's outcome, computed as it is written (so the engine's last
-            figures of the account are still at hand for its index)."""
+            """Each account's outcome, computed as it is written (one at a time: a tick
+            over 100,000 positions keeps no list of outcomes)."""
             for account_id, before in stored.states.items():
-                if funding or account_id in rebased:
-                    outcome = engine.tick_account(
-                        before, moved, marks.keys(), realise=realise, funding_rates=rates
-                    )
-                else:
-                    # Chosen for its profit to realise (``due``), and the marks reached none
-                    # of its positions: the tick is its realisation.
-                    outcome = engine.realise_profit(before, moved)
+                # An account the marks reached none of (the index did not find it), here
+                # for its funding or chosen for its profit to realise (``due``), starts at
+                # its realisation: no stop, target or liquidation price was reached.
+                outcome = engine.tick_account(
+                    before,
+                    moved,
+                    marks.keys(),
+                    realise=realise,
+                    funding_rates=rates,
+                    reached=account_id in rebased,
+                )
                 result.accounts_touched += 1
                 if outcome.events and not (realise or funding):
                     result.triggered.append(account_id)

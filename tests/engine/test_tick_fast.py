@@ -240,6 +240,51 @@ def test_a_tick_the_quick_way_equals_its_steps_the_slow_way(
     assert quick == slow == slow_single
 
 
+@QUICK
+@given(
+    accounts(),
+    markets(),
+    st.booleans(),
+    st.booleans(),
+    st.integers(-3000, 3000).map(lambda n: D(n).scaleb(-6)),
+    st.lists(st.sampled_from(sorted(INSTRUMENTS)), unique=True),
+)
+def test_a_tick_the_marks_did_not_reach_starts_at_the_realisation(
+    account: Account,
+    market: Market,
+    realise: bool,
+    funding: bool,
+    rate: Decimal,
+    moved: list[str],
+) -> None:
+    """``reached=False`` (the index found none of the account's stops, targets or
+    liquidation prices reached) skips the marks' two steps: the same outcome whenever they
+    would have changed nothing, and only then."""
+    rates = dict.fromkeys(INSTRUMENTS, rate) if funding else {}
+
+    def marks_steps() -> Outcome:
+        with decimal.localcontext(engine_context()):
+            work = ops._Work(account, market)
+            work.fire_triggers()
+            work.liquidate(moved=moved)
+            return work.outcome()
+
+    first = outcome_of(marks_steps)
+    unreached = not isinstance(first, str) and not first.events and first.account == account
+    full = outcome_of(
+        lambda: tick_account(account, market, moved, realise=realise, funding_rates=rates)
+    )
+    quick = outcome_of(
+        lambda: tick_account(
+            account, market, moved, realise=realise, funding_rates=rates, reached=False
+        )
+    )
+    if unreached:
+        assert quick == full
+    elif not isinstance(first, str):
+        assert quick != full  # (a trigger or a liquidation the quick way would miss)
+
+
 def test_the_quick_check_sees_a_position_exactly_at_its_maintenance_margin() -> None:
     # Isolated long of 1 XBT at 60,000, 10x: margin 6,000, maintenance 1% = 600. At a mark
     # of 54,600 its PnL is -5,400: margin left 600, exactly the maintenance margin (due).
