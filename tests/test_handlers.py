@@ -55,7 +55,8 @@ from twisted.python.failure import Failure
 from twisted.web import http
 
 from sandbox import daphne_request, limits
-from sandbox.handlers import SandboxASGIHandler
+from sandbox.handlers import TURN_SECONDS, SandboxASGIHandler, Turns
+from sandbox.live.threads import FOREGROUND
 from tests.web.asgi import http_scope
 
 DJANGO = f"Django {django.get_version()}"
@@ -192,7 +193,8 @@ async def test_a_page_through_the_sandbox_handler_with_its_own_middleware() -> N
 
 async def test_requests_at_once_each_get_their_own_thread() -> None:
     """Django's ThreadSensitiveContext per request is kept: two requests in flight do not
-    queue on one thread."""
+    queue on one thread (the second waits for its turn, then, the first still running,
+    runs beside it)."""
     started = threading.Barrier(2, timeout=WAIT)
 
     def both_at_once(request: HttpRequest) -> HttpResponse:
@@ -206,6 +208,112 @@ async def test_requests_at_once_each_get_their_own_thread() -> None:
         f"{DJANGO}: two requests in flight did not run at once (one thread for both?)"
     )
     assert answers[0][2] != answers[1][2], f"{DJANGO}: two requests ran in one thread"
+
+
+async def test_a_request_is_counted_in_flight_while_it_is_answered() -> None:
+    """The live market's threads give way while the count is not 0."""
+
+    def counted(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(str(FOREGROUND.count))
+
+    with override_settings(ROOT_URLCONF=_urls(counted), MIDDLEWARE=[]):
+        status, _, body = await get(SandboxASGIHandler(), "/both/")
+    assert (status, body) == (200, b"1")
+    assert FOREGROUND.count == 0
+
+
+async def _settle() -> None:
+    """Let every task ready to run take its step."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_requests_take_turns_in_order_of_arrival() -> None:
+    turns = Turns(WAIT)
+    order: list[str] = []
+    first_done = asyncio.Event()
+
+    async def request(name: str, hold: asyncio.Event | None = None) -> None:
+        async with turns:
+            order.append(f"{name} runs")
+            if hold is not None:
+                await hold.wait()
+            order.append(f"{name} done")
+
+    first = asyncio.create_task(request("first", first_done))
+    await _settle()
+    later = [asyncio.create_task(request(name)) for name in ("second", "third")]
+    await _settle()
+    assert order == ["first runs"] and turns.running == 1 and len(turns.queue) == 2
+    first_done.set()
+    await asyncio.gather(first, *later)
+    assert order == [
+        "first runs",
+        "first done",
+        "second runs",
+        "second done",
+        "third runs",
+        "third done",
+    ]
+    assert (turns.running, len(turns.queue)) == (0, 0)
+
+
+async def test_a_request_waits_for_its_turn_no_longer_than_the_bound() -> None:
+    """A long request (a teacher's action over a class) does not hold the others up."""
+    assert 0 < TURN_SECONDS <= 0.1
+    turns = Turns(0.001)
+    long_done = asyncio.Event()
+
+    async def long() -> None:
+        async with turns:
+            await long_done.wait()
+
+    running = asyncio.create_task(long())
+    await _settle()
+    async with turns:  # (the long one still runs)
+        assert turns.running == 2 and not turns.queue
+    long_done.set()
+    await running
+    assert (turns.running, len(turns.queue)) == (0, 0)
+
+
+async def test_a_request_gone_while_waiting_leaves_the_queue_and_passes_its_turn_on() -> None:
+    turns = Turns(WAIT)
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def request(name: str, hold: asyncio.Event | None = None) -> None:
+        async with turns:
+            ran.append(name)
+            if hold is not None:
+                await hold.wait()
+
+    first = asyncio.create_task(request("first", release))
+    await _settle()
+    gone = asyncio.create_task(request("gone"))
+    last = asyncio.create_task(request("last"))
+    await _settle()
+    gone.cancel()  # the client went away while waiting
+    await _settle()
+    assert len(turns.queue) == 1
+    release.set()
+    await asyncio.gather(first, last)
+    assert ran == ["first", "last"] and gone.cancelled()
+    assert (turns.running, len(turns.queue)) == (0, 0)
+
+    # Given the turn and cancelled before it could run: the turn goes to the next.
+    hold = asyncio.Event()
+    first = asyncio.create_task(request("first again", hold))
+    await _settle()
+    given = asyncio.create_task(request("given"))
+    after = asyncio.create_task(request("after"))
+    await _settle()
+    hold.set()
+    await first  # its exit hands the turn to "given", which has not run yet
+    given.cancel()
+    await asyncio.gather(after, given, return_exceptions=True)
+    assert ran[-2:] == ["first again", "after"] and given.cancelled()
+    assert (turns.running, len(turns.queue)) == (0, 0)
 
 
 def _urls(view: Callable[[HttpRequest], HttpResponse]) -> Any:

@@ -4,14 +4,26 @@ consumer's database work: the ticker's, and the ones the feeds draw in.
 Daemon threads: a server stopping mid-tick (the tick waiting to hand its broadcast to the
 event loop that has stopped) does not keep the process alive; the tick's transaction is
 committed or rolled back by the database either way.
+
+They give way to the pages (:data:`FOREGROUND`): between two calls, a thread waits while
+the process is answering requests, at most :data:`YIELD_SECONDS`. The process has one
+interpreter lock; a request's thread gives it up at every database call and must win it
+back from whichever thread took it, which a busy background thread keeps for a whole
+switch interval (5 ms), so a request with fifteen statements, run beside ticks and
+drawings, took several times its own work. A tick or a drawing that waits a few
+milliseconds for the requests in flight is not late (the ticker keeps each market's rate
+from when its tick was due, and the wait is bounded), and the requests meet only the call
+already running. A call once started runs to its end: the wait is never inside a
+transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
@@ -20,16 +32,53 @@ from django.db import connections
 
 T = TypeVar("T")
 
+#: How long a background thread waits, at most, for the requests in flight before its
+#: next call: short against a tick's interval and a drawing's budget (a tick reaches the
+#: screen within 250 ms), long against a request (a few milliseconds).
+YIELD_SECONDS = 0.025
+
+
+class Foreground:
+    """The requests this process is answering, which background threads give way to."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition(threading.Lock())
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a request in flight for the ``with`` block."""
+        with self.changed:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.count -= 1
+                if not self.count:
+                    self.changed.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight, at most ``timeout`` seconds; whether none
+        is (a thread never waits longer than that, however busy the pages are)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: not self.count, timeout)
+
+
+FOREGROUND = Foreground()
+
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class Threads(Executor):
     """A fixed number of daemon threads taking calls in order from one queue (started on
-    the first call)."""
+    the first call), each call after the requests in flight in ``foreground`` (bounded;
+    ``None``: at once)."""
 
-    def __init__(self, size: int, name: str) -> None:
+    def __init__(self, size: int, name: str, *, foreground: Foreground | None = FOREGROUND) -> None:
         self.size = size
         self.name = name
+        self.foreground = foreground  # whose requests each call waits for (bounded)
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
@@ -52,6 +101,8 @@ class Threads(Executor):
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
             future, fn, args, kwargs = job
+            if self.foreground is not None:
+                self.foreground.wait_idle(YIELD_SECONDS)
             if not future.set_running_or_notify_cancel():
                 continue
             try:
