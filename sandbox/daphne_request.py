@@ -83,6 +83,19 @@ def _factory() -> Any:
                 return
             super().requestReceived(command, path, version)
 
+        def process(self) -> Any:
+            done = super().process()
+            if self.transport is None and self.channel is not None:
+                # daphne handed the connection to a websocket (taking the transport from
+                # this request). The HTTP channel stayed the transport's producer, keeping
+                # itself, this request, its headers and body as long as the socket is open:
+                # a few KB a desk. Nothing of them serves the websocket (its own protocol
+                # reads and writes the transport), so the transport lets them go, and the
+                # channel its request (freed at once, not left to the cycle collector).
+                self.channel.transport.unregisterProducer()
+                self.channel.requests.clear()
+            return done
+
         def _refuse(self, path: str) -> None:
             self.refused = True
             peer = self.channel.transport.getPeer()
