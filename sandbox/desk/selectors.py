@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -148,40 +148,40 @@ def stored_accounts(
         batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
         position_batches = batches
     columns = POSITION_COLUMNS + KEY_COLUMNS if keys else POSITION_COLUMNS
-    rows = [
-        row
-        for chosen in position_batches
-        for row in _rows(Position, chosen, columns, holding or Q())
-    ]
-    if account_ids is None:
-        account_ids = sorted({row[0] for row in rows})
-    wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
-    positions: dict[int, dict[str, engine.Position]] = {pk: {} for pk in account_ids}
-    settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
-    stored: dict[int, IndexKeys] = {pk: {} for pk in account_ids}
+    given = account_ids is not None
+    positions: dict[int, dict[str, engine.Position]] = {pk: {} for pk in account_ids or ()}
+    stored: dict[int, IndexKeys] = {pk: {} for pk in account_ids or ()}
     modes = {mode.value: mode for mode in engine.MarginMode}
     number = Decimal
-    for row in rows:
-        account_id, symbol, qty, cost, entry, mode, leverage, margin, realised, stop, take = row[
-            :11
-        ]
-        if account_id not in positions:
-            continue
-        # (Positional, in the order of Position's fields: a tick reads thousands.)
-        positions[account_id][symbol] = engine.Position(
-            symbol,
-            number(qty),
-            number(cost),
-            number(entry),
-            modes[mode],
-            number(leverage),
-            number(margin),
-            number(realised),
-            None if stop is None else number(stop),
-            None if take is None else number(take),
-        )
-        if keys:
-            stored[account_id][symbol] = (bool(row[11]), *row[12:])
+    for chosen in position_batches:
+        # (Row by row, as the database gives them: no list of tens of thousands of rows.)
+        for row in _rows(Position, chosen, columns, holding or Q()):
+            account_id, symbol, qty, cost, entry, mode, leverage, margin, realised = row[:9]
+            held = positions.get(account_id)
+            if held is None:
+                if given:
+                    continue
+                held = positions[account_id] = {}
+                stored[account_id] = {}
+            # (Positional, in the order of Position's fields: a tick reads thousands.)
+            held[symbol] = engine.Position(
+                symbol,
+                number(qty),
+                number(cost),
+                number(entry),
+                modes[mode],
+                number(leverage),
+                number(margin),
+                number(realised),
+                None if row[9] is None else number(row[9]),
+                None if row[10] is None else number(row[10]),
+            )
+            if keys:
+                stored[account_id][symbol] = (bool(row[11]), *row[12:])
+    if account_ids is None:
+        account_ids = sorted(positions)
+    wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
+    settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
     if choose is not None:
         account_ids = [pk for pk in account_ids if choose(pk, positions[pk])]
         batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
@@ -198,7 +198,7 @@ def stored_accounts(
                 settings[account_id][symbol] = engine.MarginSetting(modes[mode], number(leverage))
     return StoredAccounts(
         states={
-            pk: engine.Account(wallets=wallets[pk], positions=positions[pk], settings=settings[pk])
+            pk: engine.Account.owning(wallets[pk], positions[pk], settings[pk])
             for pk in account_ids
         },
         keys=stored,
@@ -210,7 +210,7 @@ def _rows(
     chosen: dict[str, Any],
     columns: tuple[str, ...],
     holding: Q | None = None,
-) -> list[tuple[Any, ...]]:
+) -> Iterator[tuple[Any, ...]]:
     """The columns' values as the database gives them: an exact figure as its stored text
     (the caller reads it as a Decimal), without Django's converters for each value (a tick
     reads tens of thousands). The statement is the queryset's own."""
@@ -218,8 +218,11 @@ def _rows(
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        found: list[tuple[Any, ...]] = cursor.fetchall()
-    return found
+        while batch := cursor.fetchmany(_BATCH):
+            yield from batch
+
+
+_BATCH = 2000  # rows fetched at a time
 
 
 def engine_accounts(

@@ -152,8 +152,9 @@ class _Work:
         return Account(wallets=self.wallets, positions=self.positions, settings=self.settings)
 
     def outcome(self) -> Outcome:
+        """What the action produced: its last step (the work hands its dicts over)."""
         return Outcome(
-            account=self.account(),
+            account=Account.owning(self.wallets, self.positions, self.settings),
             events=tuple(self.events),
             ledger=tuple(self.ledger),
             fills=tuple(self.fills),

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -378,3 +379,23 @@ def test_position_figures_are_built_in_the_order_of_their_fields() -> None:
     # Liquidation where the loss is 10,000 - 600: 50,600; bankruptcy at 50,000.
     assert (mine.liquidation_price, mine.bankruptcy_price) == (D(50600), D(50000))
     assert (mine.realised_pnl, mine.stop_loss, mine.take_profit) == (D(0), None, None)
+
+
+def test_an_account_owning_its_dicts_is_checked_as_the_constructor_checks() -> None:
+    # ``Account.owning`` (a read's rows, an action's finished scratch copy) takes the dicts
+    # as they are, with the constructor's check of every wallet.
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    wallets, held = {"USDT": D("10000.5")}, {"XBTUSDT": long}
+    owned = Account.owning(wallets, held, {})
+    assert owned == Account(wallets=wallets, positions=held)
+    assert (owned.wallet("USDT"), owned.wallet("XBT"), dict(owned.positions)) == (
+        D("10000.5"),
+        D(0),
+        held,
+    )
+    with pytest.raises(TypeError, match="wallet USDT must be a Decimal, not float"):
+        Account.owning({"USDT": 10000.5}, {}, {})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="wallet XBT must be a finite number"):
+        Account.owning({"XBT": D("NaN")}, {}, {})
+    with pytest.raises(TypeError):
+        owned.positions["ETHUSDT"] = long  # type: ignore[index]
