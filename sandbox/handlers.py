@@ -6,7 +6,15 @@ each sync step to that thread and back: every ``process_request`` and ``process_
 of the usual middleware, then the view, a dozen hand-overs a request, each a wait for the
 other thread and for the interpreter lock. The sandbox's views are all sync, so this
 handler builds the middleware stack as sync code and hands a request to its thread once:
-the same middleware and views, in the same thread Django would call the views in.
+the same middleware and views, in one thread.
+
+That thread is one of a few kept for the requests (``REQUEST_THREADS``), each with its own
+SQLite connection kept open from one request to the next (as the live market's threads
+keep theirs, :func:`sandbox.live.threads.run_in`): a thread started and a connection
+opened for every request (Django's way under ASGI, with ``CONN_MAX_AGE=0``) cost a
+slider preview a quarter of its time, each step a wait for the interpreter lock. Django's
+``request_started`` and ``request_finished`` signals still run in a thread of the
+request's own, where they find no connection to close.
 
 Requests take turns (:class:`Turns`): one runs Django's code at a time, the next waits
 for it (in order of arrival), at most ``TURN_SECONDS``, after which it runs beside it. The
@@ -31,11 +39,13 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 
-from sandbox.live.threads import FOREGROUND
+from sandbox.live.threads import FOREGROUND, Threads, run_in
+
+REQUEST_THREADS = 4  # requests take turns: one runs at a time, and a few beside it at most
+_request_threads = Threads(REQUEST_THREADS, "request", foreground=None)
 
 TURN_SECONDS = 0.05  # the longest a request waits for the one before it
 
@@ -90,7 +100,7 @@ class SandboxASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
         chain: Callable[[HttpRequest], HttpResponseBase] = self._middleware_chain  # type: ignore[has-type]
-        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+        self._middleware_chain = run_in(_request_threads, chain)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         """Also adds ``total`` to the ``Server-Timing`` header: from the request reaching

@@ -54,7 +54,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.web import http
 
-from sandbox import daphne_request, limits
+from sandbox import daphne_request, handlers, limits
 from sandbox.handlers import TURN_SECONDS, SandboxASGIHandler, Turns
 from sandbox.live.threads import FOREGROUND
 from tests.web.asgi import http_scope
@@ -127,7 +127,9 @@ def test_the_sandbox_handler_builds_one_sync_chain_handed_to_the_requests_thread
     assert not inspect.iscoroutinefunction(chain.func), (
         f"{DJANGO}: load_middleware(is_async=False) built an async chain"
     )
-    assert chain._thread_sensitive, "the chain must run in the request's thread"
+    assert not chain._thread_sensitive and chain._executor is handlers._request_threads, (
+        "the chain must run in the process's request threads"
+    )
 
 
 # A middleware and a view that note the thread they run in.
@@ -314,6 +316,25 @@ async def test_a_request_gone_while_waiting_leaves_the_queue_and_passes_its_turn
     await asyncio.gather(after, given, return_exceptions=True)
     assert ran[-2:] == ["first again", "after"] and given.cancelled()
     assert (turns.running, len(turns.queue)) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_one_after_the_other_keep_their_threads_sqlite_connection() -> None:
+    def connection_of(request: HttpRequest) -> HttpResponse:
+        from django.db import connection
+
+        was_open = connection.connection is not None
+        connection.ensure_connection()
+        return HttpResponse(f"{threading.get_ident()} {was_open}")
+
+    with override_settings(ROOT_URLCONF=_urls(connection_of), MIDDLEWARE=[]):
+        handler = SandboxASGIHandler()
+        answers = [(await get(handler, "/both/"))[2].decode().split() for _ in range(12)]
+    # Each request thread opens its connection once and keeps it (Django would open one a
+    # request).
+    threads = {thread for thread, _ in answers}
+    assert len(threads) <= handlers.REQUEST_THREADS
+    assert sum(was_open == "False" for _, was_open in answers) <= len(threads)
 
 
 def _urls(view: Callable[[HttpRequest], HttpResponse]) -> Any:

@@ -125,11 +125,12 @@ class Threads(Executor):
 
 def _keeping_connections(function: Callable[..., T]) -> Callable[..., T]:
     """``function``, run on the thread's own SQLite connection, kept open from one call to
-    the next (a tick or a drawing 20 times a second would otherwise open and close one each
-    time: the pages' ``CONN_MAX_AGE=0`` is for threads that live one request). Between
-    calls it holds no transaction, so every call reads the latest commits; after a call
-    that failed, it is closed, and the next opens afresh. A pooled connection (PostgreSQL)
-    goes back to the process's pool after each call, as a request's does."""
+    the next (a tick or a drawing 20 times a second, or a request, would otherwise open
+    and close one each time: ``CONN_MAX_AGE=0`` is for threads that live one request).
+    Between calls it holds no transaction, so every call reads the latest commits; after a
+    call that failed, or one that met a database error (handled or not), it is closed, and
+    the next opens afresh. A pooled connection (PostgreSQL) goes back to the
+    process's pool after each call, as a request's does."""
 
     @functools.wraps(function)
     def kept(*args: Any, **kwargs: Any) -> T:
@@ -140,7 +141,7 @@ def _keeping_connections(function: Callable[..., T]) -> Callable[..., T]:
             return result
         finally:
             for connection in connections.all(initialized_only=True):
-                if failed or connection.vendor != "sqlite":
+                if failed or connection.vendor != "sqlite" or connection.errors_occurred:
                     connection.close()
 
     return kept

@@ -3,6 +3,7 @@ wait while the process answers a request, never longer than ``YIELD_SECONDS``.""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -94,3 +95,25 @@ def test_the_ticker_and_the_drawing_give_way_to_the_processes_requests() -> None
     assert ticker._thread.foreground is threads.FOREGROUND
     feed.drawing(lambda: None)  # (the drawing threads are made on first use)
     assert feed._threads is not None and feed._threads.foreground is threads.FOREGROUND
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_is_closed_after_a_call_that_met_a_database_error() -> None:
+    from django.db import DatabaseError, connection
+
+    pool = Threads(1, "test", foreground=None)
+
+    def read(error: bool) -> bool:
+        """Whether the thread's connection was open already."""
+        was_open = connection.connection is not None
+        # (An error the call handles: the connection is not trusted for the next one.)
+        with connection.cursor() as cursor, contextlib.suppress(DatabaseError):
+            cursor.execute("SELECT no_such_column FROM desk_market" if error else "SELECT 1")
+        return was_open
+
+    kept = threads._keeping_connections(read)
+    try:
+        answers = [pool.submit(kept, error).result(WAIT) for error in (False, False, True, False)]
+    finally:
+        pool.shutdown()
+    assert answers == [False, True, True, False]  # kept open, until the error
