@@ -37,7 +37,6 @@ daphne_request.install()
 django_asgi_app = SandboxASGIHandler()
 
 # Imported after Django is set up, as Channels requires.
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from sandbox.live.ticker import EmbeddedTicker  # noqa: E402
@@ -50,11 +49,9 @@ router = ProtocolTypeRouter(
         # middleware of sandbox.staticfiles). A body over its path's limit is answered 413
         # before it is read.
         "http": RequestBodyLimit(django_asgi_app),
-        # Sockets of this site's own pages only (scheme, host and port); an unknown
-        # address is refused with 4404 rather than an error.
-        "websocket": SameOriginValidator(
-            AuthMiddlewareStack(URLRouter(with_not_found(websocket_urlpatterns)))
-        ),
+        # Sockets of this site's own pages only (scheme, host and port), with the user of
+        # their cookies; an unknown address is refused with 4404 rather than an error.
+        "websocket": SameOriginValidator(URLRouter(with_not_found(websocket_urlpatterns))),
     }
 )
 # One process runs everything by default: the market ticker starts in this event loop.

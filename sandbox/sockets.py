@@ -1,4 +1,4 @@
-"""Who may open a websocket, and how a socket that may not is refused.
+"""Who may open a websocket, how a socket that may not is refused, and the user it has.
 
 A refused socket is closed before it opens (the browser sees the handshake fail, the
 server logs why), never by an error:
@@ -11,18 +11,28 @@ server logs why), never by an error:
   proxy's header says so. Channels' ``AllowedHostsOriginValidator`` compared the host only.
 - **An address no route matches** (close code 4404), including a number too long to read
   (``int()`` refuses over 4,300 digits, so the route does not match).
+
+A socket let in is routed with its cookies, its session and its user in the scope, as
+Channels' AuthMiddlewareStack gave them, the session and the user read only when the
+consumer first asks (in its database work), with nothing of this module staying for
+the socket's life (:class:`SameOriginValidator`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import auth
+from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.urls import URLPattern, re_path
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import is_same_domain
 
 log = logging.getLogger(__name__)
@@ -115,14 +125,45 @@ async def refuse(receive: Receive, send: Send, code: int) -> None:
         await send({"type": "websocket.close", "code": code})
 
 
+def _user(session: Any) -> Any:
+    """The session's user, as for a page (Django's own check of the session's hash)."""
+    return auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+
+
+def with_user(scope: Scope) -> Scope:
+    """``scope`` with what Channels' AuthMiddlewareStack adds, ``cookies``, ``session`` and
+    ``user``; the session and the user read when first used (by the consumer's database
+    work, in its thread), not before the socket is routed."""
+    header = _header(scope, b"cookie")
+    cookies = parse_cookie(header) if header is not None else {}
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    session = SimpleLazyObject(lambda: store(cookies.get(settings.SESSION_COOKIE_NAME)))
+    return {
+        **scope,
+        "cookies": cookies,
+        "session": session,
+        "user": SimpleLazyObject(lambda: _user(session)),
+    }
+
+
 class SameOriginValidator:
-    """Opens a socket only for a page of this site (see the module's docstring)."""
+    """Opens a socket only for a page of this site (see the module's docstring), with the
+    user of its cookies in its scope (:func:`with_user`).
+
+    It is not a coroutine: it returns the application's, so nothing of it stays while
+    a socket is open. (Channels' three layers of AuthMiddlewareStack each stayed: a
+    coroutine, a copy of the scope, and a wrapper of ``send`` that looked at the session
+    at every message a socket was sent, for a save only an HTTP answer makes.)"""
+
+    _asgi_single_callable = True  # (asgiref would take a plain __call__ for ASGI 2)
 
     def __init__(self, application: Application) -> None:
         self.application = application
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") == "websocket" and not origin_allowed(scope):
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope.get("type") != "websocket":
+            return self.application(scope, receive, send)
+        if not origin_allowed(scope):
             log.warning(
                 "websocket %s refused: its page's origin %r is not this site's (host %r); "
                 "a proxy must pass the Host header the browser used, or the origin must be "
@@ -131,9 +172,8 @@ class SameOriginValidator:
                 (_header(scope, b"origin") or "none")[:200],
                 (_header(scope, b"host") or "none")[:200],
             )
-            await refuse(receive, send, FOREIGN_ORIGIN)
-            return
-        await self.application(scope, receive, send)
+            return refuse(receive, send, FOREIGN_ORIGIN)
+        return self.application(with_user(scope), receive, send)
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
