@@ -229,6 +229,7 @@ def _column(position: engine.Position, name: str) -> Any:
 
 # A position's stored figures, in the order of POSITION_FIELDS.
 _figures = attrgetter(*POSITION_FIELDS)
+_REASONS = {reason: reason.value for reason in engine.LedgerReason}
 _ZERO = Decimal(0)
 
 
@@ -266,7 +267,7 @@ class _Writes:
                         currency,
                         stored_text(entry.amount),
                         stored_text(balance),
-                        entry.reason.value,
+                        _REASONS[entry.reason],
                         entry.symbol,
                     )
                 )
@@ -275,7 +276,9 @@ class _Writes:
                 self.new_wallets.append(Wallet(account_id=pk, currency=currency, balance=balance))
             elif before.wallets[currency] != balance:
                 self.wallets.append((stored_text(balance), pk, currency))
-        self.gone += [(pk, symbol) for symbol in before.positions if symbol not in after.positions]
+        for symbol in before.positions:
+            if symbol not in after.positions:
+                self.gone.append((pk, symbol))
         keys = _index(after, market) if after.positions else {}
         stored_keys = change.keys
         for symbol, position in after.positions.items():
@@ -297,10 +300,9 @@ class _Writes:
                 continue
             changed: list[str] = []
             values: list[Any] = []
-            if old != position:
-                for name, was, now in zip(
-                    POSITION_FIELDS, _figures(old), _figures(position), strict=True
-                ):
+            earlier, now_held = _figures(old), _figures(position)
+            if earlier != now_held:
+                for name, was, now in zip(POSITION_FIELDS, earlier, now_held, strict=True):
                     if was != now:
                         changed.append(name)
                         values.append(now.value if name == "mode" else stored_text(now))
@@ -329,6 +331,9 @@ class _Writes:
                 elif before.settings[symbol] != setting:
                     row = (setting.mode.value, stored_text(setting.leverage), pk, symbol)
                     self.settings.append(row)
+        if not (outcome.fills or outcome.events or outcome.insurance):
+            self._linked(pk, keys, change.cross_linked)
+            return
         self.fills += [
             Fill(
                 account_id=pk,
@@ -367,8 +372,13 @@ class _Writes:
             for event in outcome.events
             if isinstance(event, engine.LiquidationEvent)
         ]
+        self._linked(pk, keys, change.cross_linked)
+
+    def _linked(self, pk: int, keys: IndexKeys, was: bool) -> None:
+        """The account's cross-linked flag, written when its positions' bands say it
+        changed."""
         linked = any(row[5] is not None or row[4] for row in keys.values())  # (the bands)
-        if linked != change.cross_linked:
+        if linked != was:
             self.linked[linked].append(pk)
 
     def write(self) -> list[LiquidationRecord]:

@@ -7,6 +7,8 @@ scheduled gap, or by a drift chosen so that one simulated second multiplies by e
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -833,3 +835,57 @@ async def test_a_ticker_does_not_tick_a_market_another_ticker_holds(
     assert await second.step() == 0
     assert second.markets == {}
     assert await sequences(fast, slow) == [1, 1]
+
+
+# ------------------------------------------------------- the collector during a tick
+
+
+def test_a_tick_runs_with_the_collector_paused_and_leaves_it_as_it_was(
+    learner: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = quiet(learner.account.market, speed=600)  # a realisation every tick
+    open_position(learner.account, "XBTUSDT", BUY, "0.1")  # cross
+    schedule_gap(market, "XBTUSDT", "1")  # profit to realise: the account is computed
+    during: list[bool] = []
+    real = engine.tick_account
+
+    def watched(*args: Any, **kwargs: Any) -> engine.Outcome:
+        during.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.engine, "tick_account", watched)
+    assert gc.isenabled()
+
+    tick(market)
+
+    assert during == [False]  # (the learner's account, computed with the collector off)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        schedule_gap(market, "XBTUSDT", "1")
+        tick(market)
+        assert not gc.isenabled()  # (off before: left off)
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_enable_the_collector_once_the_last_ends() -> None:
+    first_in, second_out = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with services.collector_paused():
+            first_in.set()
+            second_out.wait(5)
+            seen.append(gc.isenabled())  # the second ended: still paused for this one
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(5)
+    with services.collector_paused():
+        seen.append(gc.isenabled())
+    second_out.set()
+    thread.join(5)
+
+    assert seen == [False, False]
+    assert gc.isenabled()
