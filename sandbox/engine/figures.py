@@ -254,26 +254,29 @@ def _margins(
     table = _constants(market)
     held: list[tuple[Position, str, Decimal, Decimal, Decimal]] = []
     available: dict[str, Decimal] = {}
+    cross = MarginMode.CROSS
     for position in positions.values():
         row = table.get(position.symbol)
         if row is None:
             return None
         inverse, settle, rate, mark = row
-        if mark is None or not position.qty or not position.leverage:
+        qty = position.qty
+        if mark is None or not qty or not position.leverage:
             return None
         # (Instrument.pnl, written out.)
         if inverse:
             if not (position.cost_value and position.entry_value):
                 return None  # (its avg prices divide by them)
-            pnl = position.entry_value - position.qty / mark
+            pnl = position.entry_value - qty / mark
         else:
-            pnl = position.qty * mark - position.entry_value
+            pnl = qty * mark - position.entry_value
         balance = available.get(settle)
         if balance is None:
             balance = wallets.get(settle, ZERO)
-        if position.mode is MarginMode.CROSS:
+        if position.mode is cross:
             im = abs(position.cost_value) / position.leverage
-            balance += -im + min(pnl, ZERO)
+            # (min(pnl, ZERO), written out: the very Decimal min() returns, pnl when equal)
+            balance += -im + (pnl if pnl <= ZERO else ZERO)
         else:
             im = ZERO  # (not used: an isolated position's funds are its margin)
             balance -= position.position_margin
@@ -282,8 +285,9 @@ def _margins(
     rows: _Margins = []
     for position, settle, rate, pnl, im in held:
         mm = abs(position.cost_value) * rate
-        if position.mode is MarginMode.CROSS:
-            funds = available[settle] + im + max(-pnl, ZERO)
+        if position.mode is cross:
+            loss = -pnl  # (max(-pnl, ZERO), written out: -pnl when equal)
+            funds = available[settle] + im + (loss if loss >= ZERO else ZERO)
         else:
             funds = position.position_margin
         rows.append((position, pnl, funds, mm))
