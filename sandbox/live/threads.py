@@ -6,7 +6,8 @@ event loop that has stopped) does not keep the process alive; the tick's transac
 committed or rolled back by the database either way.
 
 They give way to the pages (:data:`FOREGROUND`): between two calls, a thread waits while
-the process is answering requests, at most :data:`YIELD_SECONDS`. The process has one
+the process is answering requests, at most :data:`YIELD_SECONDS` (and not for a request
+running longer than :data:`GIVE_WAY_SECONDS`). The process has one
 interpreter lock; a request's thread gives it up at every database call and must win it
 back from whichever thread took it, which a busy background thread keeps for a whole
 switch interval (5 ms), so a request with fifteen statements, run beside ticks and
@@ -23,6 +24,7 @@ import contextlib
 import functools
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -36,33 +38,51 @@ T = TypeVar("T")
 #: next call: short against a tick's interval and a drawing's budget (a tick reaches the
 #: screen within 250 ms), long against a request (a few milliseconds).
 YIELD_SECONDS = 0.025
+#: How long a request is given way to: one that runs longer (a teacher's action over a
+#: whole class) is not, so the pushes it causes are not held up until it has answered.
+GIVE_WAY_SECONDS = 0.05
 
 
 class Foreground:
     """The requests this process is answering, which background threads give way to."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, give_way: float = GIVE_WAY_SECONDS) -> None:
+        self.give_way = give_way
+        self.started: dict[int, float] = {}  # each request in flight: when it started
         self.changed = threading.Condition(threading.Lock())
+        self.last = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.started)
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
         """Count a request in flight for the ``with`` block."""
         with self.changed:
-            self.count += 1
+            self.last = key = self.last + 1
+            self.started[key] = time.monotonic()
         try:
             yield
         finally:
             with self.changed:
-                self.count -= 1
-                if not self.count:
-                    self.changed.notify_all()
+                del self.started[key]
+                self.changed.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is in flight, at most ``timeout`` seconds; whether none
-        is (a thread never waits longer than that, however busy the pages are)."""
+        """Wait until no request is in flight (none that started less than ``give_way``
+        ago), at most ``timeout`` seconds; whether none is (a thread never waits longer
+        than that, however busy the pages are)."""
+        deadline = time.monotonic() + timeout
         with self.changed:
-            return self.changed.wait_for(lambda: not self.count, timeout)
+            while True:
+                now = time.monotonic()
+                young = [t for t in self.started.values() if now - t < self.give_way]
+                if not young:
+                    return True
+                if now >= deadline:
+                    return False
+                self.changed.wait(min(deadline, min(young) + self.give_way) - now)
 
 
 FOREGROUND = Foreground()

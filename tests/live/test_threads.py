@@ -25,6 +25,15 @@ def test_idle_with_no_request_in_flight_and_busy_while_one_is() -> None:
     assert foreground.wait_idle(0) is True
 
 
+def test_a_long_request_is_given_way_to_no_longer_than_give_way() -> None:
+    """A teacher's action over a whole class does not hold up the pushes it causes."""
+    assert 0 < threads.GIVE_WAY_SECONDS <= 0.1
+    foreground = Foreground(give_way=0)  # every request in flight already ran too long
+    with foreground.serving():
+        assert foreground.count == 1
+        assert foreground.wait_idle(WAIT) is True  # at once, not after WAIT
+
+
 def test_a_request_that_fails_is_no_longer_counted() -> None:
     foreground = Foreground()
     with pytest.raises(RuntimeError), foreground.serving():
