@@ -1,16 +1,21 @@
 """The websocket's way in (sandbox.sockets.SameOriginValidator with with_user): the origin
 check and the scope Channels' AuthMiddlewareStack gave (cookies, session, user), without
-a coroutine of its own that stays for the socket's life."""
+a coroutine of its own that stays for the socket's life; and a desk's consumer, whose
+socket is the consumer's own coroutine (sandbox.live.consumers.DeskConsumer)."""
 
 from __future__ import annotations
 
+import inspect
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 from asgiref.compatibility import guarantee_single_callable
+from channels.consumer import AsyncConsumer
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import Client
 
+from sandbox.live.consumers import DeskConsumer
 from sandbox.sockets import FOREIGN_ORIGIN, SameOriginValidator, refuse, with_user
 
 
@@ -95,3 +100,30 @@ def test_no_session_or_a_stale_one_is_an_anonymous_user() -> None:
     user.save()
     stale = with_user(socket_scope(b"http://localhost", f"sessionid={session_key}"))
     assert not stale["user"].is_authenticated  # Django's own check, as for a page
+
+
+def test_a_desk_socket_is_its_consumers_own_coroutine() -> None:
+    app = DeskConsumer.as_asgi()
+    assert guarantee_single_callable(app) is app
+    assert app.consumer_class is DeskConsumer  # type: ignore[attr-defined]
+    opened = app({"type": "websocket"}, receive, receive)
+    assert opened.cr_code is DeskConsumer.__call__.__code__  # type: ignore[attr-defined]
+    opened.close()  # type: ignore[attr-defined]
+
+
+def test_the_channels_consumer_the_desk_loop_stands_for() -> None:
+    """DeskConsumer.__call__ does what Channels' AsyncConsumer.__call__ does for a consumer
+    without a channel-layer channel; if Channels' changes, look again."""
+    source = inspect.getsource(AsyncConsumer.__call__)
+    for line in (
+        "self.scope = scope",
+        "self.channel_layer = get_channel_layer(self.channel_layer_alias)",
+        "self.base_send = send",
+        "await await_many_dispatch([receive], self.dispatch)",
+        "except StopConsumer:",
+    ):
+        assert line in source, (
+            f"Channels {version('channels')}'s AsyncConsumer.__call__ no longer says "
+            f"`{line}`: sandbox/live/consumers.py DeskConsumer.__call__ stands for it"
+        )
+    assert "return await consumer(scope, receive, send)" in inspect.getsource(AsyncConsumer.as_asgi)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 from channels.db import database_sync_to_async
@@ -45,6 +46,9 @@ from . import feed, services
 from .render import Seen, Viewer
 
 log = logging.getLogger(__name__)
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SNAPSHOT_INTERVAL = 1.0  # seconds between two snapshots of one socket
 FLOOD_MESSAGES = 20  # messages a socket may send ...
@@ -259,6 +263,32 @@ class DeskConsumer(FragmentConsumer):
     market_id: int
     viewer: Viewer
     generation: int
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Any:
+        """Channels' ``as_asgi``, not a coroutine itself: it returns the consumer's, so
+        nothing of it stays for the socket's life (a desk is one of hundreds)."""
+
+        def app(scope: dict[str, Any], receive: Receive, send: Send) -> Any:
+            return cls(**initkwargs)(scope, receive, send)
+
+        app.consumer_class = cls  # type: ignore[attr-defined]
+        app.consumer_initkwargs = initkwargs  # type: ignore[attr-defined]
+        app._asgi_single_callable = True  # type: ignore[attr-defined]
+        functools.update_wrapper(app, cls, updated=())
+        return app
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Channels' ``AsyncConsumer.__call__`` for a socket with no channel-layer channel
+        (the feed hands a desk every push): its messages awaited one after the other,
+        rather than through Channels' wait on many sources, which kept a task, a future
+        and two more coroutines for every open desk."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def connect(self) -> None:
         self.channel_name = f"desk.{uuid.uuid4().hex}"  # its name in this process only
