@@ -23,7 +23,6 @@ import gc
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -159,42 +158,66 @@ def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | Non
 
     ``owner=None`` ticks without a lease (a teacher's or a test's single step).
 
-    The process's cyclic garbage collector is paused while the tick runs
-    (:func:`collector_paused`): a realisation or funding tick makes an engine account
-    and outcome for every account, and each full collection in the middle of it walked
-    them all (6 full collections, 0.5 s of a 3.2 s realisation tick at 100,000 positions).
-    The tick's objects hold no reference cycles; they are freed as it returns.
+    A realisation or funding tick, or one reaching :data:`PAUSE_REACH` accounts or more,
+    runs with the process's cyclic garbage collector paused (:class:`CollectorPause`): it
+    makes an engine account and outcome for every account it computes, and each full
+    collection in the middle of it walked them all (6 full collections, 0.5 s of a 3.2 s
+    realisation tick at 100,000 positions). The tick's objects hold no reference cycles;
+    they are freed as it returns, before the collector runs again. A small tick leaves it
+    running (a ticker of many markets would otherwise keep it off most of the time).
     """
-    with collector_paused():
-        return _market_tick(market_id, owner)
+    with CollectorPause() as pause:
+        return _market_tick(market_id, owner, pause)
 
+
+PAUSE_REACH = 1000  # accounts a plain tick must reach to pause the collector
 
 _pauses = 0
 _pauses_lock = threading.Lock()
 _resume = False
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for the block, in whichever thread, and
-    enabled again when the last paused block ends if it was enabled when the first began
-    (overlapping blocks in several threads never leave it off)."""
-    global _pauses, _resume
-    with _pauses_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
+class CollectorPause:
+    """The cyclic garbage collector paused from :meth:`start` to the end of the ``with``
+    block, in whichever thread: enabled again when the last pause in the process ends, if
+    it was enabled when the first began (overlapping pauses never leave it off)."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def __enter__(self) -> CollectorPause:
+        return self
+
+    def start(self) -> None:
+        global _pauses, _resume
+        if self.started:
+            return
+        with _pauses_lock:
+            if _pauses == 0:
+                _resume = gc.isenabled()
+                gc.disable()
+            _pauses += 1
+        self.started = True
+
+    def __exit__(self, *error: object) -> None:
+        global _pauses
+        if not self.started:
+            return
+        self.started = False
         with _pauses_lock:
             _pauses -= 1
             if _pauses == 0 and _resume:
                 gc.enable()
 
 
-def _market_tick(market_id: int, owner: str | None) -> TickResult | None:
+def collector_paused() -> CollectorPause:
+    """A pause of the collector, started: ``with collector_paused(): ...``."""
+    pause = CollectorPause()
+    pause.start()
+    return pause
+
+
+def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> TickResult | None:
     with transaction.atomic():
         market = Market.objects.select_for_update().get(pk=market_id)
         now = timezone.now()
@@ -249,6 +272,8 @@ def _market_tick(market_id: int, owner: str | None) -> TickResult | None:
         rates = {s: current.instruments[s].funding_rate for s in marks} if funding else {}
         result = TickResult(market.pk, sequence, marks, realised=realise, funded=funding)
         reached = _candidates(market, marks)
+        if realise or funding or len(reached) >= PAUSE_REACH:
+            pause.start()  # (many accounts to compute: see market_tick)
         rebased = set(reached)
         # The accounts the tick may change, locked before they are read (a PostgreSQL order
         # locks its own account's row, and waits): those the marks reached; on a funding

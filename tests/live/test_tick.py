@@ -869,6 +869,32 @@ def test_a_tick_runs_with_the_collector_paused_and_leaves_it_as_it_was(
         gc.enable()
 
 
+def test_a_small_plain_tick_leaves_the_collector_running(
+    learner: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One account reached, no realisation nor funding: far below PAUSE_REACH.
+    market = isolated_long(learner)
+    schedule_gap(market, "XBTUSDT", "-9.5")  # the liquidation price: the account is computed
+    during: list[bool] = []
+    real = engine.tick_account
+
+    def watched(*args: Any, **kwargs: Any) -> engine.Outcome:
+        during.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.engine, "tick_account", watched)
+
+    result = tick(market)
+
+    assert (result.realised, result.funded, list(result.liquidated)) == (
+        False,
+        False,
+        [learner.account.pk],
+    )
+    assert during == [True]
+    assert services.PAUSE_REACH == 1000
+
+
 def test_overlapping_pauses_enable_the_collector_once_the_last_ends() -> None:
     first_in, second_out = threading.Event(), threading.Event()
     seen: list[bool] = []
