@@ -46,6 +46,7 @@ from .selectors import (
     engine_account,
     engine_market,
     id_chunks,
+    stored_accounts,
 )
 
 Action = Callable[[engine.Account, engine.Market], engine.Outcome]
@@ -637,12 +638,28 @@ def market_mark_set(*, market: Market, symbol: str, price: Decimal) -> dict[int,
             sequence=market_row.sequence,
             price=moved.marks[symbol],
         )
-        outcomes: dict[int, engine.Outcome] = {}
-        for member in PaperAccount.objects.select_for_update().filter(market=market_row):
-            before = engine_account(member)
-            outcome = engine.apply_mark(before, moved, symbol)
-            outcome_save(member, before, outcome, moved, sequence=market_row.sequence)
-            outcomes[member.pk] = outcome
+        # Every account holding a position, locked, then read in one query per table and
+        # written in one statement per kind of row, as a tick does (a classroom's hand-set
+        # price reaches the whole class at once; an account without positions has nothing
+        # the mark can change).
+        flags = dict(
+            PaperAccount.objects.select_for_update()
+            .filter(market=market_row)
+            .order_by()
+            .values_list("pk", "cross_linked")
+        )
+        stored = stored_accounts(market_id=market_row.pk, keys=True)
+        outcomes = {
+            pk: engine.apply_mark(before, moved, symbol) for pk, before in stored.states.items()
+        }
+        outcomes_save(
+            (
+                Change(pk, market_row.pk, stored.states[pk], outcome, flags[pk], stored.keys[pk])
+                for pk, outcome in outcomes.items()
+            ),
+            moved,
+            sequence=market_row.sequence,
+        )
         sequence = market_row.sequence
         # The accounts the new mark liquidated (or whose stop fired) hear of it in a message
         # of their own, as after a tick: their desks redraw whole, notices included.

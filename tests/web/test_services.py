@@ -19,6 +19,7 @@ from sandbox.desk.models import (
     Fill,
     InsuranceFund,
     LedgerEntry,
+    LiquidationRecord,
     MarginSettingRow,
     Market,
     PaperAccount,
@@ -521,6 +522,56 @@ def test_a_mark_set_by_hand_tells_the_accounts_it_liquidated(
         (f"account-{account.pk}", {"type": "account.changed", "sequence": market.sequence}),
     ]
     assert bystander.pk not in sent[0][1]["changed"]  # type: ignore[operator]
+
+
+def test_a_mark_set_by_hand_computes_every_account_at_once_and_writes_what_changed(
+    seeded: None, django_assert_max_num_queries: Any
+) -> None:
+    """The whole class in one read per table and one write per kind of row: the account
+    the mark liquidates is written with its ledger and record, a cross-linked account's
+    band is rebased on the new mark, an untouched isolated one keeps its rows, and an
+    account with no position has nothing to compute."""
+    liquidated = services.account_create()
+    market = liquidated.market
+    linked = services.account_create(market=market)
+    calm = services.account_create(market=market)
+    empty = services.account_create(market=market)
+    ten = engine.MarginSetting(ISOLATED, D(10))
+    services.order_place(account=liquidated, symbol="XBTUSDT", side=BUY, qty=D(1), setting=ten)
+    services.order_place(account=linked, symbol="XBTUSDT", side=BUY, qty=D("0.1"))  # cross
+    services.order_place(account=linked, symbol="ETHUSDT", side=SELL, qty=D(1))  # cross
+    services.order_place(
+        account=calm,
+        symbol="XBTUSDT",
+        side=SELL,
+        qty=D("0.1"),
+        setting=engine.MarginSetting(ISOLATED, D(2)),
+    )
+    calm_rows = list(Position.objects.filter(account=calm).values())
+    wallets = {a.pk: dict(a.wallets.values_list("currency", "balance")) for a in (calm, empty)}
+
+    with django_assert_max_num_queries(30):  # (one account at a time: 34, and more each)
+        outcomes = services.market_mark_set(market=market, symbol="XBTUSDT", price=D(54000))
+
+    assert set(outcomes) == {liquidated.pk, linked.pk, calm.pk}
+    assert [type(e) for e in outcomes[liquidated.pk].events] == [engine.LiquidationEvent]
+    assert not Position.objects.filter(account=liquidated).exists()
+    assert LiquidationRecord.objects.get(account=liquidated).mark_price == D(54000)
+    assert_ledger_adds_up(liquidated)
+    moved = engine_market(Market.objects.get(pk=market.pk))
+    assert moved.marks["XBTUSDT"] == D(54000)
+    for account in (linked, calm):
+        state = services.engine_account(account)
+        assert state == outcomes[account.pk].account
+        expected = services.index_keys(state, moved)
+        for row in Position.objects.filter(account=account):
+            stored = {name: getattr(row, name) for name in services.KEY_FIELDS}
+            assert stored == expected[row.instrument_id], (account, row.instrument_id)
+    band = Position.objects.get(account=linked, instrument_id="XBTUSDT").band_low_key
+    assert band is not None and band < 54000 * services.KEY_SCALE
+    assert list(Position.objects.filter(account=calm).values()) == calm_rows
+    for account in (calm, empty):
+        assert dict(account.wallets.values_list("currency", "balance")) == wallets[account.pk]
 
 
 # ------------------------------------------------------------- what an outcome writes
