@@ -272,3 +272,20 @@ def _alone(learner: Learner, rounds: int = 40) -> dict[str, dict[str, float]]:
         timings, _, _ = learner.request("GET", "/bench/bare/")
         times["bare"].append(timings["total"])
     return {kind: _percentiles(values) for kind, values in times.items()}
+
+
+def main() -> None:
+    """``python -m bench.interaction``: this benchmark alone, on a fresh work folder, its
+    report printed as JSON; fails when a desk's socket could not open or dropped."""
+    import json
+
+    from bench.servers import standalone_setup
+
+    report = interaction_benchmark(standalone_setup())
+    print(json.dumps(report, indent=1, default=str), flush=True)
+    if report["live"]["failed"]:
+        raise SystemExit(f"desk under a live market: {report['live']['failed']}")
+
+
+if __name__ == "__main__":
+    main()
