@@ -23,8 +23,9 @@ after the other, and longer: each gives the lock up at every database call and m
 back from the other, which keeps it a whole switch interval (5 ms) when it is busy. A
 request that waits a few milliseconds for its turn then runs without that contention;
 one that takes longer than ``TURN_SECONDS`` (a teacher's action over a whole class) holds
-nobody up longer than that. While any request is in flight, the live market's threads wait
-before their next tick or drawing (:data:`sandbox.live.threads.FOREGROUND`).
+nobody up longer than that. While a request is in flight (for its first 50 ms), the live
+market's threads wait before their next tick or drawing
+(:data:`sandbox.live.threads.FOREGROUND`).
 
 Static files are served by the middleware of :mod:`sandbox.staticfiles`; any address
 under ``/static/`` that is not one of its files, one that climbs out of the folder
@@ -104,7 +105,8 @@ class SandboxASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         """Also adds ``total`` to the ``Server-Timing`` header: from the request reaching
-        Django to its response, the hand-over to the request's worker thread included."""
+        Django to its response, its wait for its turn and the hand-over to its worker
+        thread included."""
         began = time.perf_counter()
         # Counted in flight (the live market's threads give way until it is answered),
         # then its turn.

@@ -14,7 +14,8 @@ def server_timing(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
     """Outermost middleware: ``app`` is the time from the first middleware to the response
     being ready, all middleware, the view and its templates included. (Under daphne,
     :class:`sandbox.handlers.SandboxASGIHandler` adds ``total``, which also counts the
-    hand-over to the request's worker thread and the wait for the interpreter lock.)"""
+    request's wait for its turn, the hand-over to its worker thread and the wait for the
+    interpreter lock.)"""
 
     def timed(request: HttpRequest) -> HttpResponse:
         began = time.perf_counter()
