@@ -155,11 +155,10 @@ def _database(url: str) -> dict[str, Any]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": options.pop("host", parts.hostname or ""),
         "PORT": str(parts.port or ""),
-        # Under daphne every request runs in a thread of its own (Django's ASGI handler
-        # gives each one a new worker thread), so a connection kept past the request would
-        # never be used again. Each process keeps a pool instead (psycopg_pool): a request
-        # borrows a connection and gives it back at its end. The pool checks a connection
-        # before lending it.
+        # A request's connection goes back to the process's pool at its end (the request
+        # threads, sandbox.handlers, keep only SQLite connections open between requests):
+        # each process keeps a pool (psycopg_pool), and a request borrows a connection
+        # and gives it back. The pool checks a connection before lending it.
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {**options, "pool": {"min_size": 2, "max_size": _pool_size()}},
@@ -182,10 +181,11 @@ else:
             # WAL: readers (every page, every tick's desks) never wait for a writer, and a
             # commit appends to the log instead of rewriting pages. NORMAL sync keeps the
             # database consistent after a crash; a power cut may lose the last commits.
-            # Closed at the end of each request: under daphne every request runs in a
-            # thread of its own (Django's ASGI handler gives each one a new worker
-            # thread), so a connection kept open would never be used again, and would
-            # stay open until the garbage collector found it.
+            # Closed at the end of a request that runs in a thread of its own (the test
+            # server, management commands). Under daphne the requests run in a few kept
+            # threads (sandbox.handlers) and the live market's in threads of its own
+            # (sandbox.live.threads), and each of those keeps its connection open from one
+            # call to the next itself, closing it after a database error.
             "CONN_MAX_AGE": 0,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
