@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 
 from sandbox import engine
-from sandbox.desk import services
+from sandbox.desk import selectors, services
 from sandbox.desk.fields import stored_text
 from sandbox.desk.models import (
     Fill,
@@ -22,6 +22,7 @@ from sandbox.desk.models import (
     LiquidationRecord,
     MarginSettingRow,
     Market,
+    MarkPrice,
     PaperAccount,
     Position,
     Wallet,
@@ -787,3 +788,33 @@ def test_the_tick_reads_accounts_and_their_index_back_as_written(seeded: None) -
         symbol: tuple(columns[name] for name in KEY_COLUMNS) for symbol, columns in expected.items()
     }
     assert stored.keys[account.pk]["XBTUSDT"][0] is True  # (is_long, as a bool)
+
+
+def test_reads_of_a_few_accounts_by_a_kept_statement_match_djangos_own(seeded: None) -> None:
+    """The statements of one account's reads (or a few, or a market's) are built once and
+    kept: each reads exactly the rows the queryset it was built from reads, for whichever
+    ids are given, and a long list of ids is read by a statement built for it."""
+    accounts = [services.account_create() for _ in range(3)]
+    for n, account in enumerate(accounts):
+        services.order_place(account=account, symbol="XBTUSDT", side=BUY, qty=D("0.01") * (n + 1))
+    columns = ("account_id", "instrument_id", "qty")
+    for chosen in (
+        {"account_id__in": [accounts[1].pk]},
+        {"account_id__in": [accounts[2].pk, accounts[0].pk]},
+        {"account_id__in": [a.pk for a in accounts] * 10},  # more than _FEW: built each time
+        {"market_id": accounts[0].market_id},
+    ):
+        expected = Position.objects.filter(**chosen).order_by().values_list(*columns)
+        assert sorted(selectors._rows(Position, chosen, columns)) == sorted(
+            (a, s, stored_text(q)) for a, s, q in expected
+        )
+    sql, places = selectors._statement(Position, columns, "account_id__in", 2) or ("", [])
+    assert sql.count("%s") == 2 and sorted(places) == [0, 1]
+    # A filter whose parameters are not just the values is not kept (built each time).
+    assert selectors._statement(Position, columns, "instrument_id", None) is None
+    assert engine_market(accounts[0].market).marks == {
+        row.instrument_id: row.price for row in MarkPrice.objects.filter(market=accounts[0].market)
+    }
+    assert stored_accounts([accounts[1].pk]).states[accounts[1].pk] == services.engine_account(
+        accounts[1]
+    )
