@@ -8,13 +8,14 @@ anonymous browser uses only the unclaimed account its cookie names. Anything els
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 
-from .models import PaperAccount
+from .models import Market, PaperAccount
 from .services import account_create
 
 COOKIE = "sandbox_account"
@@ -43,8 +44,38 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
     key = _browser_key(request)
     if not key:
         return None
-    rows = PaperAccount.objects.select_related("market")
-    return rows.filter(browser_key=key, user__isnull=True).first()
+    return _unclaimed(key)
+
+
+def _unclaimed(key: str) -> PaperAccount | None:
+    """The unclaimed account a browser key names, with its market: what every request of
+    a browser without sign-up asks first. The two reads' statements are built once."""
+    account_sql, market_sql = _unclaimed_statements()
+    account = next(iter(PaperAccount.objects.raw(account_sql, [key])), None)
+    if account is None:
+        return None
+    market = next(iter(Market.objects.raw(market_sql, [account.market_id])), None)
+    if market is None:  # (deleted in between: as if the account were gone)
+        return None
+    account.market = market
+    return account
+
+
+_KEY = "\x00browser-key"  # a value no browser key has, its place in the statement
+
+
+@functools.cache
+def _unclaimed_statements() -> tuple[str, str]:
+    """The SQL of ``PaperAccount.objects.filter(browser_key=..., user__isnull=True)`` and
+    of ``Market.objects.filter(pk=...)``, built by Django once: building a query took a
+    third of a slider preview's time, running it a tenth of that."""
+    account = PaperAccount.objects.filter(browser_key=_KEY, user__isnull=True).order_by()
+    account_sql, account_params = account.query.sql_with_params()
+    market = Market.objects.filter(pk=-(10**15)).order_by()
+    market_sql, market_params = market.query.sql_with_params()
+    if list(account_params) != [_KEY] or list(market_params) != [-(10**15)]:
+        raise RuntimeError("The account's reads no longer take one parameter each.")
+    return account_sql, market_sql
 
 
 ROOM_COOKIE = "sandbox_room_"
@@ -112,8 +143,7 @@ def room_account(request: HttpRequest, room_id: int) -> PaperAccount | None:
     key = _unsign(request.COOKIES.get(room_cookie(room_id)))
     if key is None:
         return None
-    rows = PaperAccount.objects.select_related("market")
-    return rows.filter(browser_key=key, user__isnull=True).first()
+    return _unclaimed(key)
 
 
 def remember_room(response: HttpResponse, room_id: int, account: PaperAccount) -> None:

@@ -177,3 +177,35 @@ def test_another_user_cannot_open_a_kept_account(learner: Learner) -> None:
         == 404
     )
     assert not Position.objects.filter(account=learner.account).exists()
+
+
+def test_the_browsers_account_is_read_with_its_market_as_django_reads_them(
+    learner: Learner,
+) -> None:
+    """The unclaimed account a browser key names is read by statements built once: every
+    field of the account and of its market as Django's own query gives them (read afresh
+    each time), none for a key no unclaimed account has, and none once it is claimed."""
+    from django.forms.models import model_to_dict
+
+    from sandbox.desk.accounts import _unclaimed
+    from sandbox.desk.models import Market
+
+    key = learner.account.browser_key
+    Market.objects.filter(pk=learner.account.market_id).update(
+        fees_enabled=False, max_leverage_cap=Decimal("12.5"), symbols=["XBTUSDT"]
+    )
+    found = _unclaimed(key)
+    expected = PaperAccount.objects.select_related("market").get(pk=learner.account.pk)
+    assert found is not None
+    assert model_to_dict(found) == model_to_dict(expected)
+    assert found.created_at == expected.created_at
+    assert found.market.max_leverage_cap == Decimal("12.5")
+    assert model_to_dict(found.market) == model_to_dict(expected.market)
+    assert (found.market.created_at, found.market.symbols) == (
+        expected.market.created_at,
+        ["XBTUSDT"],
+    )
+    assert _unclaimed(key + "x") is None
+    user = get_user_model().objects.create_user("ada", password=PASSWORD)
+    PaperAccount.objects.filter(pk=learner.account.pk).update(user=user)
+    assert _unclaimed(key) is None
