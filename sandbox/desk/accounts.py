@@ -9,10 +9,11 @@ anonymous browser uses only the unclaimed account its cookie names. Anything els
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core import signing
+from django.db import connection, models
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Market, PaperAccount
@@ -49,16 +50,51 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
 
 def _unclaimed(key: str) -> PaperAccount | None:
     """The unclaimed account a browser key names, with its market: what every request of
-    a browser without sign-up asks first. The two reads' statements are built once."""
+    a browser without sign-up asks first. The two reads' statements are built once, and
+    their rows made into models as Django's own query makes them (its converters)."""
     account_sql, market_sql = _unclaimed_statements()
-    account = next(iter(PaperAccount.objects.raw(account_sql, [key])), None)
+    account = _one(PaperAccount, account_sql, key)
     if account is None:
         return None
-    market = next(iter(Market.objects.raw(market_sql, [account.market_id])), None)
+    market = _one(Market, market_sql, account.market_id)
     if market is None:  # (deleted in between: as if the account were gone)
         return None
     account.market = market
     return account
+
+
+def _one(model: type[_Row], sql: str, value: int | str) -> _Row | None:
+    """The model instance of the one row ``sql`` (selecting every concrete field of
+    ``model`` in order, as Django's query of the model does) reads given ``value``."""
+    names, converters = _columns(model)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for place, column, chain in converters:
+        for converter in chain:
+            values[place] = converter(values[place], column, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+_Row = TypeVar("_Row", PaperAccount, Market)
+
+
+@functools.cache
+def _columns(model: type[models.Model]) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """A model's concrete fields' attribute names, and for each column that has any, the
+    converters Django applies to the value the database gives (a date's text, a flag's
+    integer, a JSON document)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for place, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        chain = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if chain:
+            converters.append((place, column, chain))
+    return [field.attname for field in fields], converters
 
 
 _KEY = "\x00browser-key"  # a value no browser key has, its place in the statement
@@ -73,6 +109,15 @@ def _unclaimed_statements() -> tuple[str, str]:
     account_sql, account_params = account.query.sql_with_params()
     market = Market.objects.filter(pk=-(10**15)).order_by()
     market_sql, market_params = market.query.sql_with_params()
+    for model, rows in ((PaperAccount, account), (Market, market)):
+        selected = [
+            column.target.attname
+            for column, *_ in rows.query.get_compiler(connection.alias).get_select()[0]
+        ]
+        if selected != _columns(model)[0]:
+            raise RuntimeError(
+                f"Django's query of {model.__name__} no longer reads its fields in order."
+            )
     if list(account_params) != [_KEY] or list(market_params) != [-(10**15)]:
         raise RuntimeError("The account's reads no longer take one parameter each.")
     return account_sql, market_sql

@@ -200,6 +200,8 @@ def test_the_browsers_account_is_read_with_its_market_as_django_reads_them(
     assert model_to_dict(found) == model_to_dict(expected)
     assert found.created_at == expected.created_at
     assert found.market.max_leverage_cap == Decimal("12.5")
+    assert found.market.fees_enabled is False and found.market.running is True
+    assert found.cross_linked is False and found.user_id is None
     assert model_to_dict(found.market) == model_to_dict(expected.market)
     assert (found.market.created_at, found.market.symbols) == (
         expected.market.created_at,
