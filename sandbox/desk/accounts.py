@@ -9,11 +9,12 @@ anonymous browser uses only the unclaimed account its cookie names. Anything els
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, models
+from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Market, PaperAccount
@@ -50,77 +51,71 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
 
 def _unclaimed(key: str) -> PaperAccount | None:
     """The unclaimed account a browser key names, with its market: what every request of
-    a browser without sign-up asks first. The two reads' statements are built once, and
-    their rows made into models as Django's own query makes them (its converters)."""
-    account_sql, market_sql = _unclaimed_statements()
-    account = _one(PaperAccount, account_sql, key)
-    if account is None:
-        return None
-    market = _one(Market, market_sql, account.market_id)
-    if market is None:  # (deleted in between: as if the account were gone)
-        return None
-    account.market = market
-    return account
-
-
-def _one(model: type[_Row], sql: str, value: int | str) -> _Row | None:
-    """The model instance of the one row ``sql`` (selecting every concrete field of
-    ``model`` in order, as Django's query of the model does) reads given ``value``."""
-    names, converters = _columns(model)
+    a browser without sign-up asks first. Django's query of it (``select_related``) is
+    built once, and its row made into the two models as Django makes them (with the
+    converters it applies to each column)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
+        cursor.execute(_unclaimed_statement(), [key])
         row = cursor.fetchone()
     if row is None:
         return None
     values = list(row)
+    account_names, market_names, converters = _unclaimed_columns()
     for place, column, chain in converters:
         for converter in chain:
             values[place] = converter(values[place], column, connection)
-    return model.from_db(connection.alias, names, values)
-
-
-_Row = TypeVar("_Row", PaperAccount, Market)
-
-
-@functools.cache
-def _columns(model: type[models.Model]) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
-    """A model's concrete fields' attribute names, and for each column that has any, the
-    converters Django applies to the value the database gives (a date's text, a flag's
-    integer, a JSON document)."""
-    fields = model._meta.concrete_fields
-    converters = []
-    for place, field in enumerate(fields):
-        column = field.get_col(model._meta.db_table)
-        chain = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if chain:
-            converters.append((place, column, chain))
-    return [field.attname for field in fields], converters
+    split = len(account_names)
+    account = PaperAccount.from_db(connection.alias, account_names, values[:split])
+    account.market = Market.from_db(connection.alias, market_names, values[split:])
+    return account
 
 
 _KEY = "\x00browser-key"  # a value no browser key has, its place in the statement
 
 
+def _unclaimed_query() -> QuerySet[PaperAccount]:
+    rows = PaperAccount.objects.select_related("market").order_by()
+    return rows.filter(browser_key=_KEY, user__isnull=True)
+
+
 @functools.cache
-def _unclaimed_statements() -> tuple[str, str]:
-    """The SQL of ``PaperAccount.objects.filter(browser_key=..., user__isnull=True)`` and
-    of ``Market.objects.filter(pk=...)``, built by Django once: building a query took a
-    third of a slider preview's time, running it a tenth of that."""
-    account = PaperAccount.objects.filter(browser_key=_KEY, user__isnull=True).order_by()
-    account_sql, account_params = account.query.sql_with_params()
-    market = Market.objects.filter(pk=-(10**15)).order_by()
-    market_sql, market_params = market.query.sql_with_params()
-    for model, rows in ((PaperAccount, account), (Market, market)):
-        selected = [
-            column.target.attname
-            for column, *_ in rows.query.get_compiler(connection.alias).get_select()[0]
-        ]
-        if selected != _columns(model)[0]:
-            raise RuntimeError(
-                f"Django's query of {model.__name__} no longer reads its fields in order."
-            )
-    if list(account_params) != [_KEY] or list(market_params) != [-(10**15)]:
-        raise RuntimeError("The account's reads no longer take one parameter each.")
-    return account_sql, market_sql
+def _unclaimed_statement() -> str:
+    """The SQL of :func:`_unclaimed_query`, built by Django once: building a query took a
+    third of a slider preview's time, running it a tenth of that. Checked as it is built:
+    it reads the account's fields then its market's, in their order, given the key."""
+    rows = _unclaimed_query()
+    sql, params = rows.query.sql_with_params()
+    account_names, market_names, _ = _unclaimed_columns()
+    expected: list[tuple[Any, str]] = [(PaperAccount, name) for name in account_names]
+    expected += [(Market, name) for name in market_names]
+    if list(params) != [_KEY] or _selected(rows) != expected:
+        raise RuntimeError("Django's query of a browser's account has changed its shape.")
+    return sql
+
+
+def _selected(rows: QuerySet[PaperAccount]) -> list[tuple[Any, str]]:
+    """The model and attribute name of each column Django's query selects, in order."""
+    select = rows.query.get_compiler(connection.alias).get_select()[0]
+    return [(column.target.model, column.target.attname) for column, *_ in select]
+
+
+@functools.cache
+def _unclaimed_columns() -> tuple[list[str], list[str], list[tuple[int, Any, list[Any]]]]:
+    """The account's and the market's concrete fields' attribute names, and for each
+    column that has any, the converters Django applies to the value the database gives (a
+    date's text, a flag's integer, a JSON document)."""
+    converters = []
+    fields = [*PaperAccount._meta.concrete_fields, *Market._meta.concrete_fields]
+    for place, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        chain = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if chain:
+            converters.append((place, column, chain))
+    return (
+        [field.attname for field in PaperAccount._meta.concrete_fields],
+        [field.attname for field in Market._meta.concrete_fields],
+        converters,
+    )
 
 
 ROOM_COOKIE = "sandbox_room_"
