@@ -92,9 +92,10 @@ def _preview_context(
         "inst": inst,
         "state": state,
         "position": state.figures.positions.get(instrument.symbol),
-        "order_form": OrderForm(instrument=instrument),
     }
     add_previews(request, context)
+    if "order_form" not in context:  # (the preview's own, when it sent a quantity)
+        context["order_form"] = OrderForm(instrument=instrument)
     return context
 
 
