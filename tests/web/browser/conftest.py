@@ -143,7 +143,10 @@ def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
 @pytest.fixture
 def live_page(browser: Any, asgi_server: str, seeded: None) -> Iterator[Any]:
     """A page on the real ASGI server, failing on JavaScript errors or outside requests."""
+    from .screens import COUNT_LIVE_MESSAGES
+
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.add_init_script(COUNT_LIVE_MESSAGES)  # (for screens.live_settled)
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []

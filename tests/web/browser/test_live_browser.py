@@ -13,6 +13,7 @@ from sandbox.desk import services
 from sandbox.desk.models import LiquidationRecord, Market, MarkPrice, PaperAccount
 
 from .conftest import ARTIFACTS
+from .screens import live_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +82,7 @@ def test_ticks_move_the_figures_and_the_price_line_in_place(live_page: Any) -> N
     Market.objects.filter(pk=account.market_id).update(running=False)
     services.order_place(account=account, symbol="XBTUSDT", side=engine.Side.BUY, qty=Decimal(1))
     page.reload()
+    live_settled(page)  # (the connect snapshot redraws the tables whole: not a tick's work)
     # A steady rise of about 0.1% a tick (no randomness), two ticks a second; at 60x a
     # tick is 30 simulated seconds, so no profit realisation comes for 20 ticks.
     Market.objects.filter(pk=account.market_id).update(
