@@ -353,6 +353,40 @@ def _hand_price(market_id: int) -> tuple[str, str]:
     return format(value, "f"), price(value, "XBTUSDT")
 
 
+RSS_EVERY = 0.5  # seconds between two readings of the server's resident size
+
+
+async def _readings(pid: int, *, seconds: float, into: list[int] | None = None) -> list[int]:
+    """The process's resident size (KB), read every ``RSS_EVERY`` s for ``seconds``."""
+    readings = [] if into is None else into
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        readings.append(rss_kb(pid))
+        await asyncio.sleep(RSS_EVERY)
+    return readings
+
+
+def _memory(idle: list[int], connected: list[int], end: int, desks: int) -> dict[str, Any]:
+    """Memory per connected learner: the median resident size while every desk is
+    connected (read through the steady window) less the median with one desk, over the
+    other desks; beside it, the same from the window's highest reading and from its last.
+    (One reading alone depends on what the process holds at that instant: a tick's
+    pushes on their way out to 300 sockets.)"""
+    others = max(desks - 1, 1)
+    rss_idle = statistics.median(idle)
+    rss_connected = statistics.median(connected) if connected else end
+    return {
+        "rss_idle_kb": rss_idle,
+        "rss_connected_kb": rss_connected,
+        "rss_readings": len(connected),
+        "rss_max_kb": max(connected, default=end),
+        "rss_end_kb": end,
+        "kb_per_learner": (rss_connected - rss_idle) / others,
+        "kb_per_learner_max": (max(connected, default=end) - rss_idle) / others,
+        "kb_per_learner_end": (end - rss_idle) / others,
+    }
+
+
 async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
     teacher = await in_thread(Teacher, server.host)
     await in_thread(teacher.conduct, room.code, "play")
@@ -361,14 +395,16 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
     # up once (code, templates, the market's feed) is in place before memory is read.
     crowd.open_some(crowd.desks[:1])
     await crowd.ready(crowd.desks[:1])
-    await asyncio.sleep(5)
-    rss_idle = rss_kb(server.pid)
+    await asyncio.sleep(2.5)
+    idle = await _readings(server.pid, seconds=2.5)
     crowd.open_some(crowd.desks[1:], over_seconds=len(crowd.desks) / 100)
     failed = await crowd.ready(timeout=90)
     await asyncio.sleep(2)
     # The steady window: every desk connected, the teacher acting now and then.
     start = time.time()
     cpu_start = cpu_seconds(server.pid)
+    connected_rss: list[int] = []  # the process's resident size through the window
+    sampling = asyncio.create_task(_readings(server.pid, seconds=WINDOW, into=connected_rss))
     actions: list[tuple[str, float, float, str]] = []
     for at, action, fields, test in ACTIONS:
         await asyncio.sleep(max(0.0, start + at - time.time()))
@@ -381,7 +417,8 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
     await asyncio.sleep(max(0.0, start + WINDOW - time.time()))
     end = time.time()
     cpu = cpu_seconds(server.pid) - cpu_start
-    rss_connected = rss_kb(server.pid)
+    rss_end = rss_kb(server.pid)
+    sampling.cancel()
     await asyncio.sleep(3)  # the window's last ticks reach the screens
     dropped = crowd.dropped()
     await crowd.close()
@@ -463,9 +500,7 @@ async def _fanout(room: Classroom, server: Server) -> dict[str, Any]:
         "sizes": [a.size for a in in_window],
         "cpu_s": cpu,
         "cpu_per_update_ms": ms(cpu) / max(delivered_window, 1),
-        "rss_idle_kb": rss_idle,
-        "rss_connected_kb": rss_connected,
-        "kb_per_learner": (rss_connected - rss_idle) / max(len(connected) - 1, 1),
+        **_memory(idle, connected_rss, rss_end, len(connected)),
         "actions": reached,
         "draw_ms": spread([ms(d[3]) for d in draws]),
         "draw_desks": max((d[1] for d in draws), default=0),

@@ -275,10 +275,13 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         f"messages to {raw['clients']} clients, {raw['bytes']:,} bytes each; its one "
         "thread's CPU read to the nanosecond from schedstat): "
         f"{r['cpu_ratio']:.1f}x (target ≤ 15x: {verdict(r['cpu_ratio'], 15)}).",
-        f"- Memory per connected learner: {r['kb_per_learner']:.0f} KB "
-        f"({r['rss_idle_kb'] / 1024:.0f} MB idle with one desk, "
-        f"{r['rss_connected_kb'] / 1024:.0f} MB with {r['connected']}) "
-        f"(target ≤ 60 KB: {verdict(r['kb_per_learner'], 60)}).",
+        f"- Memory per connected learner: {r['kb_per_learner']:.0f} KB: the median of "
+        f"{r['rss_readings']} readings of the process's resident size through the window "
+        f"({r['rss_connected_kb'] / 1024:.1f} MB with {r['connected']} desks), less the "
+        f"median with one desk ({r['rss_idle_kb'] / 1024:.1f} MB), over the other desks "
+        f"(target ≤ 60 KB: {verdict(r['kb_per_learner'], 60)}); from the window's highest "
+        f"reading {r['kb_per_learner_max']:.0f} KB, from its last "
+        f"{r['kb_per_learner_end']:.0f} KB.",
         "",
         "| teacher action | answered | learners showing it, p50 | the last learner | missing |",
         "|---|---|---|---|---|",
@@ -363,8 +366,10 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         )
     if r["kb_per_learner"] > 60:
         causes.append(
-            f"{r['kb_per_learner']:.0f} KB a learner is what each socket, its consumer "
-            "and its desk's remembered figures hold (measured as a whole, not split)"
+            f"the process grew by {(r['rss_connected_kb'] - r['rss_idle_kb']) / 1024:.1f} MB "
+            f"for {r['connected'] - 1} more desks ({r['kb_per_learner']:.0f} KB each: their "
+            "sockets, consumers and remembered figures, and the pushes on their way out, "
+            "measured as a whole, not split)"
         )
     if causes:
         lines += ["", "**Why the misses:** " + "; ".join(causes) + "."]

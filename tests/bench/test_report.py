@@ -38,7 +38,12 @@ def fanout(**changes: Any) -> dict[str, Any]:
         "cpu_per_update_ms": 0.46,
         "rss_idle_kb": 90000,
         "rss_connected_kb": 105000,
+        "rss_readings": 40,
+        "rss_max_kb": 108000,
+        "rss_end_kb": 106000,
         "kb_per_learner": 50.2,
+        "kb_per_learner_max": 60.2,
+        "kb_per_learner_end": 53.5,
         "actions": {
             "close": {"answered_ms": 40.0, "last_ms": 300.0, "p50_ms": 250.0, "missing": 0}
         },
@@ -99,6 +104,21 @@ def test_a_fanout_miss_is_printed_with_its_cause_from_the_figures() -> None:
     # 55 ms over the interval while a tick takes 12 ms: the scheduling, not the work.
     assert "ticks began every 555 ms (p50), 55 ms over the 500 ms interval" in text
     assert "the ticker's scheduling, not the tick's work" in text
+
+
+def test_memory_is_the_median_reading_with_its_highest_and_last_beside_it() -> None:
+    lines, glance = report.fanout_section(fanout())
+    text = "\n".join(lines)
+    assert "50 KB: the median of 40 readings" in text
+    assert "(102.5 MB with 300 desks), less the median with one desk (87.9 MB)" in text
+    assert "(target ≤ 60 KB: met); from the window's highest reading 60 KB" in text
+    assert "from its last 54 KB" in text
+
+    heavy = fanout(rss_connected_kb=110000, kb_per_learner=67.1)
+    lines, glance = report.fanout_section(heavy)
+    text = "\n".join(lines)
+    assert {row[1]: row[4] for row in glance}["≤ 60 KB per connected learner"] == "**missed**"
+    assert "the process grew by 19.5 MB for 299 more desks (67 KB each" in text
 
 
 def test_a_slow_teacher_action_names_itself_and_its_own_answer_time() -> None:
