@@ -14,10 +14,10 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import connection
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Market, PaperAccount
+from .selectors import columns_of, models_of, selected
 from .services import account_create
 
 COOKIE = "sandbox_account"
@@ -52,70 +52,31 @@ def _browser_account(request: HttpRequest) -> PaperAccount | None:
 def _unclaimed(key: str) -> PaperAccount | None:
     """The unclaimed account a browser key names, with its market: what every request of
     a browser without sign-up asks first. Django's query of it (``select_related``) is
-    built once, and its row made into the two models as Django makes them (with the
-    converters it applies to each column)."""
+    built once, and its row made into the two models as Django makes them."""
     with connection.cursor() as cursor:
         cursor.execute(_unclaimed_statement(), [key])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    account_names, market_names, converters = _unclaimed_columns()
-    for place, column, chain in converters:
-        for converter in chain:
-            values[place] = converter(values[place], column, connection)
-    split = len(account_names)
-    account = PaperAccount.from_db(connection.alias, account_names, values[:split])
-    account.market = Market.from_db(connection.alias, market_names, values[split:])
-    return account
+        rows = cursor.fetchall()
+    for account, market in models_of(_KINDS, rows):
+        account.market = market
+        return account  # type: ignore[no-any-return]
+    return None
 
 
 _KEY = "\x00browser-key"  # a value no browser key has, its place in the statement
-
-
-def _unclaimed_query() -> QuerySet[PaperAccount]:
-    rows = PaperAccount.objects.select_related("market").order_by()
-    return rows.filter(browser_key=_KEY, user__isnull=True)
+_KINDS = (PaperAccount, Market)
 
 
 @functools.cache
 def _unclaimed_statement() -> str:
-    """The SQL of :func:`_unclaimed_query`, built by Django once: building a query took a
+    """The SQL of the account's query, built by Django once: building a query took a
     third of a slider preview's time, running it a tenth of that. Checked as it is built:
     it reads the account's fields then its market's, in their order, given the key."""
-    rows = _unclaimed_query()
+    rows = PaperAccount.objects.select_related("market").order_by()
+    rows = rows.filter(browser_key=_KEY, user__isnull=True)
     sql, params = rows.query.sql_with_params()
-    account_names, market_names, _ = _unclaimed_columns()
-    expected: list[tuple[Any, str]] = [(PaperAccount, name) for name in account_names]
-    expected += [(Market, name) for name in market_names]
-    if list(params) != [_KEY] or _selected(rows) != expected:
+    if list(params) != [_KEY] or selected(rows) != columns_of(_KINDS)[0]:
         raise RuntimeError("Django's query of a browser's account has changed its shape.")
     return sql
-
-
-def _selected(rows: QuerySet[PaperAccount]) -> list[tuple[Any, str]]:
-    """The model and attribute name of each column Django's query selects, in order."""
-    select = rows.query.get_compiler(connection.alias).get_select()[0]
-    return [(column.target.model, column.target.attname) for column, *_ in select]
-
-
-@functools.cache
-def _unclaimed_columns() -> tuple[list[str], list[str], list[tuple[int, Any, list[Any]]]]:
-    """The account's and the market's concrete fields' attribute names, and for each
-    column that has any, the converters Django applies to the value the database gives (a
-    date's text, a flag's integer, a JSON document)."""
-    converters = []
-    fields = [*PaperAccount._meta.concrete_fields, *Market._meta.concrete_fields]
-    for place, field in enumerate(fields):
-        column = field.get_col(field.model._meta.db_table)
-        chain = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if chain:
-            converters.append((place, column, chain))
-    return (
-        [field.attname for field in PaperAccount._meta.concrete_fields],
-        [field.attname for field in Market._meta.concrete_fields],
-        converters,
-    )
 
 
 ROOM_COOKIE = "sandbox_room_"

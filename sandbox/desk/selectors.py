@@ -6,9 +6,9 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -297,14 +297,92 @@ def account_state(account: PaperAccount) -> AccountState:
 RECENT = 10  # the desk shows this many fills and ledger entries; the history page all
 
 
-def recent_fills(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[Fill]:
-    rows = Fill.objects.filter(account=account)
-    return rows[:limit] if limit is not None else rows
+def recent_fills(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[Fill] | list[Fill]:
+    """The account's fills, newest first: all (``limit`` None, a queryset), or the latest
+    ``limit`` (a list, read by a statement built once: the desk shows them after every
+    action, and building the query cost more than reading it)."""
+    if limit is None:
+        return Fill.objects.filter(account=account)
+    return _latest(Fill, account.pk, limit)
 
 
-def recent_ledger(account: PaperAccount, limit: int | None = RECENT) -> QuerySet[LedgerEntry]:
-    rows = LedgerEntry.objects.filter(account=account)
-    return rows[:limit] if limit is not None else rows
+def recent_ledger(
+    account: PaperAccount, limit: int | None = RECENT
+) -> QuerySet[LedgerEntry] | list[LedgerEntry]:
+    """The account's ledger entries, newest first, as :func:`recent_fills` reads fills."""
+    if limit is None:
+        return LedgerEntry.objects.filter(account=account)
+    return _latest(LedgerEntry, account.pk, limit)
+
+
+_Latest = TypeVar("_Latest", Fill, LedgerEntry)
+
+
+def _latest(model: type[_Latest], account_id: int, limit: int) -> list[_Latest]:
+    sql = _latest_statement(model, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account_id])
+        rows = cursor.fetchall()
+    return [made[0] for made in models_of((model,), rows)]
+
+
+@functools.lru_cache(maxsize=8)
+def _latest_statement(model: type[Fill] | type[LedgerEntry], limit: int) -> str:
+    """The SQL of ``model.objects.filter(account_id=...)[:limit]`` (in the model's own
+    order), built once; checked to select the model's fields in order, given the id."""
+    rows = model.objects.filter(account_id=_SENTINEL)[:limit]
+    sql, params = rows.query.sql_with_params()
+    if list(params) != [_SENTINEL] or selected(rows) != columns_of((model,))[0]:
+        raise RuntimeError(f"Django's query of a {model.__name__}'s rows has changed its shape.")
+    return sql
+
+
+def selected(rows: QuerySet[Any]) -> list[tuple[Any, str]]:
+    """The model and attribute name of each column Django's query selects, in order."""
+    select = rows.query.get_compiler(connection.alias).get_select()[0]
+    return [(column.target.model, column.target.attname) for column, *_ in select]
+
+
+Converters = list[tuple[int, Any, list[Any]]]
+
+
+@functools.cache
+def columns_of(
+    kinds: tuple[type[models.Model], ...],
+) -> tuple[list[tuple[Any, str]], list[list[str]], Converters]:
+    """The columns Django's query of each model in ``kinds`` selects one after the other
+    (each model's concrete fields, in order, as with ``select_related``): (model,
+    attribute name) for each, each model's attribute names, and for each column that has
+    any, the converters Django applies to the value the database gives (a date's text, a
+    flag's integer, a JSON document)."""
+    fields = [field for kind in kinds for field in kind._meta.concrete_fields]
+    converters = []
+    for place, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        chain = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if chain:
+            converters.append((place, column, chain))
+    names = [[field.attname for field in kind._meta.concrete_fields] for kind in kinds]
+    return [(field.model, field.attname) for field in fields], names, converters
+
+
+def models_of(
+    kinds: tuple[type[models.Model], ...], rows: list[tuple[Any, ...]]
+) -> Iterator[list[Any]]:
+    """For each row of a statement selecting ``columns_of(kinds)``, its model instances,
+    made as Django's query makes them (its converters, then ``from_db``)."""
+    _, names, converters = columns_of(kinds)
+    for row in rows:
+        values = list(row)
+        for place, column, chain in converters:
+            for converter in chain:
+                values[place] = converter(values[place], column, connection)
+        made, start = [], 0
+        for kind, attnames in zip(kinds, names, strict=True):
+            end = start + len(attnames)
+            made.append(kind.from_db(connection.alias, attnames, values[start:end]))
+            start = end
+        yield made
 
 
 def recent_by_account(

@@ -818,3 +818,29 @@ def test_reads_of_a_few_accounts_by_a_kept_statement_match_djangos_own(seeded: N
     assert stored_accounts([accounts[1].pk]).states[accounts[1].pk] == services.engine_account(
         accounts[1]
     )
+
+
+def test_the_desks_latest_fills_and_ledger_entries_are_djangos_own(seeded: None) -> None:
+    """The desk's latest fills and ledger entries, read by statements built once, are the
+    rows (every field, converted as Django converts them) of Django's own query, newest
+    first; the history page's full list is still that query."""
+    account = services.account_create()
+    other = services.account_create()
+    for n in range(13):
+        side = BUY if n % 2 else SELL
+        services.order_place(account=account, symbol="XBTUSDT", side=side, qty=D("0.001"))
+    services.order_place(account=other, symbol="XBTUSDT", side=BUY, qty=D("0.002"))
+    for model, read in ((Fill, selectors.recent_fills), (LedgerEntry, selectors.recent_ledger)):
+        expected = list(model.objects.filter(account=account)[: selectors.RECENT])
+        found = read(account)
+        assert isinstance(found, list) and len(found) == selectors.RECENT
+        assert [row.pk for row in found] == [row.pk for row in expected]
+        fields = [field.attname for field in model._meta.concrete_fields]
+        assert [[getattr(row, name) for name in fields] for row in found] == [
+            [getattr(row, name) for name in fields] for row in expected
+        ]
+        assert [row.pk for row in read(account, limit=3)] == [row.pk for row in expected[:3]]
+        assert list(read(account, limit=None)) == list(model.objects.filter(account=account))
+    fill = selectors.recent_fills(other)[0]
+    assert (fill.qty, fill.side, fill.liquidation) == (D("0.002"), "buy", False)
+    assert fill.created_at.tzinfo is not None
