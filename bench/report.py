@@ -431,8 +431,9 @@ def interaction_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         "preview each time the slider rests, 250 ms apart, as the desk asks for them), "
         "places an order, loads the bare view, thinks for a second, and again. Server time "
         "is Django's own `Server-Timing` `total` (from the request reaching Django to the "
-        "response being ready, the hand-over to the request's worker thread and any wait "
-        "for the interpreter included); the round trip adds the network and daphne.",
+        "response being ready, the hand-over to the request's worker thread, its wait for "
+        "its turn behind other requests and any wait for the interpreter included); the "
+        "round trip adds the network and daphne.",
         "",
         f"- Live markets in the window: {live['markets']} ticking, "
         f"{live['ticks_per_market_second']:.2f} ticks a second each (1 wanted), "
