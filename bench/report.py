@@ -248,8 +248,9 @@ def fanout_section(r: dict[str, Any]) -> tuple[list[str], list[Glance]]:
         "`websockets.broadcast` server sending messages of the same mean size to as many "
         "clients at the same rate, its CPU read over a window of the same length after "
         "every client has its first message and before any leaves. Memory: the "
-        "process's resident size at the window's end, every desk connected, minus the "
-        "idle reading, over the learners.",
+        "process's resident size read every 0.5 s through the window, every desk "
+        "connected (the median), minus the median of the readings over the last 2.5 s "
+        "with one desk, over the other desks.",
         "",
     ]
     if r["connected"] < r["learners"]:
