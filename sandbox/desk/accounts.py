@@ -174,7 +174,8 @@ def account_for_scope(scope: dict[str, Any], account_id: int) -> PaperAccount | 
     (as for a page) the accounts that belong to one of them: a side-by-side twin, a lesson
     task's desk.
 
-    ``scope`` carries the user (from Channels' AuthMiddlewareStack) and the cookies.
+    ``scope`` carries the user and the cookies (put there by the origin check,
+    :func:`sandbox.sockets.with_user`, as Channels' AuthMiddlewareStack did).
     """
     owned = _owned_for_scope(scope, account_id)
     if owned is not None:
