@@ -225,6 +225,8 @@ def _rows(
         count = len(value) if isinstance(value, list) else None
         if count is None or 0 < count <= _FEW:
             compiled = _statement(model, columns, column, count)
+        elif count is not None and count > _FEW:
+            compiled = _expanded(model, columns, column, count)
     if compiled is not None:
         sql, places = compiled
         values = value if isinstance(value, list) else [value]
@@ -262,6 +264,24 @@ def _statement(
     if sorted(params) != sorted(values):
         return None
     return sql, [values.index(param) for param in params]
+
+
+def _expanded(
+    model: type[Position] | type[Wallet] | type[MarginSettingRow] | type[MarkPrice],
+    columns: tuple[str, ...],
+    column: str,
+    count: int,
+) -> tuple[str, list[int]] | None:
+    """``_rows``' statement for rows whose ``column`` is one of ``count`` values, more than
+    ``_FEW`` (a tick's thousands of accounts): the kept statement for one value, its one
+    ``IN (%s)`` given a placeholder for each value. Django takes longer to build a list of
+    thousands of ids (each made ready by the field) than SQLite to read their rows. None
+    when the kept statement is not of that shape (then it is built each time)."""
+    one = _statement(model, columns, column, 1)
+    marker = "IN (%s)"
+    if one is None or one[1] != [0] or one[0].count(marker) != 1:
+        return None
+    return one[0].replace(marker, f"IN ({', '.join(['%s'] * count)})"), list(range(count))
 
 
 def engine_accounts(

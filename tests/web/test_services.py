@@ -801,7 +801,7 @@ def test_reads_of_a_few_accounts_by_a_kept_statement_match_djangos_own(seeded: N
     for chosen in (
         {"account_id__in": [accounts[1].pk]},
         {"account_id__in": [accounts[2].pk, accounts[0].pk]},
-        {"account_id__in": [a.pk for a in accounts] * 10},  # more than _FEW: built each time
+        {"account_id__in": [a.pk for a in accounts] * 10},  # more than _FEW: expanded
         {"market_id": accounts[0].market_id},
     ):
         expected = Position.objects.filter(**chosen).order_by().values_list(*columns)
@@ -810,6 +810,8 @@ def test_reads_of_a_few_accounts_by_a_kept_statement_match_djangos_own(seeded: N
         )
     sql, places = selectors._statement(Position, columns, "account_id__in", 2) or ("", [])
     assert sql.count("%s") == 2 and sorted(places) == [0, 1]
+    sql, places = selectors._expanded(Position, columns, "account_id__in", 40) or ("", [])
+    assert sql.count("%s") == 40 and places == list(range(40))
     # A filter whose parameters are not just the values is not kept (built each time).
     assert selectors._statement(Position, columns, "instrument_id", None) is None
     assert engine_market(accounts[0].market).marks == {
