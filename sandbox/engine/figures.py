@@ -322,9 +322,9 @@ def _position_figures(
     pnl: Decimal,
     available: Decimal,
 ) -> PositionFigures:
-    qty, entry, value_at_cost = position.qty, position.entry_value, abs(position.cost_value)
-    im = value_at_cost / position.leverage  # initial_margin
-    mm = value_at_cost * inst.maint_margin_rate  # maintenance_margin
+    qty, entry = position.qty, position.entry_value
+    im = initial_margin(position)
+    mm = maintenance_margin(position, inst)
     own_loss = max(-pnl, ZERO)
     if position.mode is MarginMode.CROSS:
         funds = available + im + own_loss
@@ -342,7 +342,7 @@ def _position_figures(
         inst.avg_price(qty, position.cost_value),  # avg_cost_price
         inst.avg_price(qty, entry),  # avg_entry_price
         mark,  # mark_price
-        value_at_cost,  # value_at_cost
+        abs(position.cost_value),  # value_at_cost
         pnl,  # unrealised_pnl
         im,  # initial_margin
         mm,  # maintenance_margin
