@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import functools
 import os
 import sys
 import tempfile
@@ -155,8 +156,10 @@ TRIM_SECONDS = 1.0
 TRIM_THREAD = "malloc-trim"
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The C library if it is glibc (the only one whose arenas and trim these are)."""
+    """The C library if it is glibc (the only one whose arenas and trim these are), loaded
+    once (the trimming thread asks for it every second)."""
     try:
         libc = ctypes.CDLL(None)
     except OSError:
