@@ -13,11 +13,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Market, PaperAccount
-from .selectors import columns_of, models_of, selected
+from .selectors import kept_sql, read_models
 from .services import account_create
 
 COOKIE = "sandbox_account"
@@ -53,10 +52,7 @@ def _unclaimed(key: str) -> PaperAccount | None:
     """The unclaimed account a browser key names, with its market: what every request of
     a browser without sign-up asks first. Django's query of it (``select_related``) is
     built once, and its row made into the two models as Django makes them."""
-    with connection.cursor() as cursor:
-        cursor.execute(_unclaimed_statement(), [key])
-        rows = cursor.fetchall()
-    for account, market in models_of(_KINDS, rows):
+    for account, market in read_models(_unclaimed_statement(), key, _KINDS):
         account.market = market
         return account  # type: ignore[no-any-return]
     return None
@@ -73,10 +69,7 @@ def _unclaimed_statement() -> str:
     it reads the account's fields then its market's, in their order, given the key."""
     rows = PaperAccount.objects.select_related("market").order_by()
     rows = rows.filter(browser_key=_KEY, user__isnull=True)
-    sql, params = rows.query.sql_with_params()
-    if list(params) != [_KEY] or selected(rows) != columns_of(_KINDS)[0]:
-        raise RuntimeError("Django's query of a browser's account has changed its shape.")
-    return sql
+    return kept_sql(rows, _KEY, _KINDS, "a browser's account")
 
 
 ROOM_COOKIE = "sandbox_room_"

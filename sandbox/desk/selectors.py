@@ -339,22 +339,37 @@ _Latest = TypeVar("_Latest", Fill, LedgerEntry)
 
 
 def _latest(model: type[_Latest], account_id: int, limit: int) -> list[_Latest]:
-    sql = _latest_statement(model, limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id])
-        rows = cursor.fetchall()
-    return [made[0] for made in models_of((model,), rows)]
+    return [made[0] for made in read_models(_latest_statement(model, limit), account_id, (model,))]
 
 
 @functools.lru_cache(maxsize=8)
 def _latest_statement(model: type[Fill] | type[LedgerEntry], limit: int) -> str:
     """The SQL of ``model.objects.filter(account_id=...)[:limit]`` (in the model's own
-    order), built once; checked to select the model's fields in order, given the id."""
+    order), built once."""
     rows = model.objects.filter(account_id=_SENTINEL)[:limit]
+    return kept_sql(rows, _SENTINEL, (model,), f"a {model.__name__}'s rows")
+
+
+def kept_sql(
+    rows: QuerySet[Any], value: object, kinds: tuple[type[models.Model], ...], what: str
+) -> str:
+    """The SQL of ``rows``, a query Django builds once to be run again with other values
+    (building it costs more than running it): checked, as it is built, to take ``value``
+    (a stand-in) as its one parameter and to select the fields of ``kinds`` in their
+    order (see :func:`read_models`). ``what`` names the query if it no longer does."""
     sql, params = rows.query.sql_with_params()
-    if list(params) != [_SENTINEL] or selected(rows) != columns_of((model,))[0]:
-        raise RuntimeError(f"Django's query of a {model.__name__}'s rows has changed its shape.")
+    if list(params) != [value] or selected(rows) != columns_of(kinds)[0]:
+        raise RuntimeError(f"Django's query of {what} has changed its shape.")
     return sql
+
+
+def read_models(sql: str, value: Any, kinds: tuple[type[models.Model], ...]) -> list[list[Any]]:
+    """The rows of a statement from :func:`kept_sql`, run with ``value``: each row's model
+    instances (see :func:`models_of`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        rows = cursor.fetchall()
+    return list(models_of(kinds, rows))
 
 
 def selected(rows: QuerySet[Any]) -> list[tuple[Any, str]]:
