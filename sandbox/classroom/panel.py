@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.template.loader import get_template
 from django.utils.html import conditional_escape
@@ -46,15 +46,6 @@ def ranked_for(ranking: list[LearnerRow], member: RoomMember) -> list[tuple[int,
     return shown + [own] if own else shown
 
 
-def board_for(board: ClassBoard, member: RoomMember) -> list[tuple[int, LearnerRow]]:
-    """:func:`ranked_for` from a shared board, finding the learner's place at once."""
-    shown = list(enumerate(board.ranking[:BOARD_TOP], start=1))
-    place = board.places.get(member.pk)
-    if place is not None and place > BOARD_TOP:
-        shown.append((place, board.ranking[place - 1]))
-    return shown
-
-
 def draw_places(
     places: Sequence[tuple[int, LearnerRow]], me: int | None, *, each_own: bool = False
 ) -> str:
@@ -70,17 +61,30 @@ _owns: dict[int, tuple[ClassBoard, list[str]]] = {}
 _tops_lock = threading.Lock()
 
 
+Kept = TypeVar("Kept")
+
+
+def _drawn_once(
+    store: dict[int, tuple[ClassBoard, Kept]], board: ClassBoard, draw: Callable[[], Kept]
+) -> Kept:
+    """What ``draw`` makes of ``board``, kept in ``store`` with the board of its room it was
+    made for (a newer board replaces it)."""
+    with _tops_lock:
+        kept = store.get(board.room_id)
+    if kept is not None and kept[0] is board:
+        return kept[1]
+    made = draw()
+    with _tops_lock:
+        store[board.room_id] = (board, made)
+    return made
+
+
 def top_places(board: ClassBoard) -> str:
     """The board's top ten, no one marked: drawn once per board (a room's tick), however
     many panels show it."""
-    with _tops_lock:
-        kept = _tops.get(board.room_id)
-    if kept is not None and kept[0] is board:
-        return kept[1]
-    html = draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), None)
-    with _tops_lock:
-        _tops[board.room_id] = (board, html)
-    return html
+    return _drawn_once(
+        _tops, board, lambda: draw_places(list(enumerate(board.ranking[:BOARD_TOP], start=1)), None)
+    )
 
 
 def own_place(board: ClassBoard, place: int, *, alone: bool) -> str:
@@ -98,17 +102,14 @@ def own_place(board: ClassBoard, place: int, *, alone: bool) -> str:
 def own_places(board: ClassBoard) -> list[str]:
     """Each place below the top ten as its learner's panel shows it (marked as theirs),
     by place - 11: drawn in one pass once per board, however many panels show them."""
-    with _tops_lock:
-        kept = _owns.get(board.room_id)
-    if kept is not None and kept[0] is board:
-        return kept[1]
-    below = list(enumerate(board.ranking[BOARD_TOP:], start=BOARD_TOP + 1))
-    # One row each: a display name is escaped, so a row's text never holds "</li>".
-    html = draw_places(below, None, each_own=True)
-    items = [item + "</li>" for item in html.split("</li>")[:-1]]
-    with _tops_lock:
-        _owns[board.room_id] = (board, items)
-    return items
+
+    def draw() -> list[str]:
+        below = list(enumerate(board.ranking[BOARD_TOP:], start=BOARD_TOP + 1))
+        # One row each: a display name is escaped, so a row's text never holds "</li>".
+        html = draw_places(below, None, each_own=True)
+        return [item + "</li>" for item in html.split("</li>")[:-1]]
+
+    return _drawn_once(_owns, board, draw)
 
 
 class Places:
@@ -158,7 +159,7 @@ class Drawing:
 
     def draw(self, context: dict[str, Any], market: Market) -> str:
         member: RoomMember = context["member"]
-        ranked, lessons = context["ranking"] is not None, bool(context["room_lessons"])
+        ranked, lessons = context["ranking"], bool(context["room_lessons"])
         key = (member.room_id, market.trading_open, market.closed_reduce_only, ranked, lessons)
         if key not in self.drawn:
             shared = {
@@ -223,10 +224,10 @@ class RoomPanel:
         drawing = Drawing(self.partial)
         for member in members:
             board = boards.get(member.room_id)
-            ranked = board is not None and bool(board.ranking)
+            ranked = board is not None and bool(board.ranking)  # (the leaderboard shown)
             context = {
                 "member": member,
-                "ranking": board_for(board, member) if board and ranked else None,
+                "ranking": ranked,
                 "ranking_rows": Places(board, member, alone=member.room_id in alone)
                 if board and ranked
                 else None,
