@@ -483,16 +483,16 @@ def _tick_push(
     else:
         # The whole chart: drawn once for every viewer showing the same one.
         drawn: dict[tuple[Any, ...], str] = view.memo.setdefault("chart html", {})
-        same = (symbol, id(chart), position is None)  # (the chart lives as long as the view)
-        if same not in drawn:
+        alike = (symbol, id(chart), position is None)  # (the chart lives as long as the view)
+        if alike not in drawn:
             context = {
                 "chart": chart,
                 "instrument": view.instrument(symbol),
                 "position": position,
                 "oob": True,
             }
-            drawn[same] = get_template(PARTIALS["chart"]).render(context)
-        parts.append(drawn[same])
+            drawn[alike] = get_template(PARTIALS["chart"]).render(context)
+        parts.append(drawn[alike])
     viewer.seen.chart = key
     alerts = _alerts(view, own, same)
     keys = tuple(a.key for a in alerts)

@@ -325,6 +325,28 @@ def test_a_plain_tick_keeps_the_scale_and_sends_only_the_price_line(
 
 
 @websockets
+def test_desks_sharing_a_chart_each_get_their_own_margin_calls(
+    ticking: tuple[int, Viewer],
+) -> None:
+    """Two desks viewing ETHUSDT, where neither holds a position, share one drawing of its
+    chart; their margin calls are each their own account's: the learner whose XBTUSDT
+    position nears liquidation is warned, the one holding nothing is not."""
+    market_id, holder = ticking
+    market = Market.objects.get(pk=market_id)
+    empty = Viewer(account_on(market).pk, "ETHUSDT", Seen())
+    warned = Viewer(holder.account_id, "ETHUSDT", Seen())
+    # 56,400 is (56,400 − 54,300) / 56,400 = 3.72% from liquidation: a warning (≤ 5%).
+    schedule_gap(market, "XBTUSDT", "-6.93")
+    tick(market_id)
+
+    calm, called = desk_updates(market_id, [empty, warned])
+
+    assert 'id="chart"' in calm and 'id="chart"' in called  # (the whole chart, shared)
+    assert "data-alert" not in calm
+    assert 'data-alert="XBTUSDT"' in section(called, "margin-alerts")
+
+
+@websockets
 def test_a_price_leaving_the_scale_sends_the_whole_chart(ticking: tuple[int, Viewer]) -> None:
     market_id, viewer = ticking
     desk_updates(market_id, [viewer], full=True)
