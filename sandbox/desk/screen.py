@@ -20,17 +20,19 @@ Each section is one partial (:data:`PARTIALS`) and one place for its data (the f
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sandbox import engine
 
 from . import selectors
 from .forms import LeverageForm, MarginForm, MarkForm, OrderForm, TriggerForm
 from .models import Instrument, Market, PaperAccount
+
+T = TypeVar("T")
 
 # ------------------------------------------------------------------------------ sections
 
@@ -187,6 +189,14 @@ class MarketView:
 
     def instrument(self, symbol: str) -> Instrument:
         return next(row for row in self.instruments if row.symbol == symbol)
+
+    def once(self, kind: str, key: Hashable, make: Callable[[], T]) -> T:
+        """What ``make`` gives for ``key``, made once per market view: the desks whose
+        ``key`` is alike (the same figures, chart or drawing) share it."""
+        made: dict[Hashable, T] = self.memo.setdefault(kind, {})
+        if key not in made:
+            made[key] = make()
+        return made[key]
 
 
 def market_view(market: Market) -> MarketView:

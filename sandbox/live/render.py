@@ -70,11 +70,7 @@ PANEL_SPREAD = 4
 
 def window(view: MarketView, symbol: str) -> PriceWindow | None:
     """The symbol's recent prices, read once per market view."""
-    key = "window:" + symbol
-    if key not in view.memo:
-        view.memo[key] = price_window(*chart_marks(view.market, symbol))
-    found: PriceWindow | None = view.memo[key]
-    return found
+    return view.once("window", symbol, lambda: price_window(*chart_marks(view.market, symbol)))
 
 
 def viewer_chart(
@@ -87,11 +83,10 @@ def viewer_chart(
     """A viewer's chart of the symbol, drawn once per market view for every viewer whose
     position lines, liquidation markers and kept scale are the same (a class that traded
     alike, or desks without a position)."""
-    charts: dict[tuple[Any, ...], Chart | None] = view.memo.setdefault("charts", {})
     key = (symbol, tuple(lines), tuple(markers), keep)
-    if key not in charts:
-        charts[key] = chart_view(window(view, symbol), lines, markers, keep=keep)
-    return charts[key]
+    return view.once(
+        "charts", key, lambda: chart_view(window(view, symbol), lines, markers, keep=keep)
+    )
 
 
 def live_layer(
@@ -407,10 +402,7 @@ def figures_of(view: MarketView, state: engine.Account) -> tuple[engine.AccountF
         hash(same)
     except TypeError:  # (a value that cannot be hashed: computed for this account alone)
         return engine.account_figures(state, view.prices), None
-    computed: dict[Any, engine.AccountFigures] = view.memo.setdefault("figures", {})
-    if same not in computed:
-        computed[same] = engine.account_figures(state, view.prices)
-    return computed[same], same
+    return view.once("figures", same, lambda: engine.account_figures(state, view.prices)), same
 
 
 def _moved_figures(view: MarketView, viewer: Viewer, own: engine.AccountFigures, same: Any) -> str:
@@ -422,12 +414,13 @@ def _moved_figures(view: MarketView, viewer: Viewer, own: engine.AccountFigures,
         alone: str = tick_figures(own, shown)
         viewer.seen.figures = shown
         return alone
-    drawn: dict[Any, tuple[str, dict[str, Any]]] = view.memo.setdefault("moved", {})
-    key = (same, tuple(viewer.seen.figures.items()))
-    if key not in drawn:
+
+    def draw() -> tuple[str, dict[str, Any]]:
         shown = dict(viewer.seen.figures)
-        drawn[key] = (tick_figures(own, shown), shown)
-    html, viewer.seen.figures = drawn[key]
+        return tick_figures(own, shown), shown
+
+    key = (same, tuple(viewer.seen.figures.items()))
+    html, viewer.seen.figures = view.once("moved", key, draw)
     return html
 
 
@@ -435,10 +428,7 @@ def _alerts(view: MarketView, own: engine.AccountFigures, same: Any) -> list[Any
     """The margin calls of these figures, once per market view for the same figures."""
     if same is None:
         return margin_alerts(own)
-    found: dict[Any, list[Any]] = view.memo.setdefault("alerts", {})
-    if same not in found:
-        found[same] = margin_alerts(own)
-    return found[same]
+    return view.once("alerts", same, lambda: margin_alerts(own))
 
 
 def _tick_push(
@@ -476,23 +466,20 @@ def _tick_push(
     key = _chart_key(chart)
     if chart is not None and key is not None and key == viewer.seen.chart:
         # The frame putting the shared price line on this chart's scale: once per chart.
-        plots: dict[int, str] = view.memo.setdefault("plots", {})
-        if id(chart) not in plots:
-            plots[id(chart)] = chart_plot(chart, shared["plot:" + symbol], oob=True)
-        parts.append(plots[id(chart)])
+        plot = shared["plot:" + symbol]
+        parts.append(view.once("plots", id(chart), lambda: chart_plot(chart, plot, oob=True)))
     else:
         # The whole chart: drawn once for every viewer showing the same one.
-        drawn: dict[tuple[Any, ...], str] = view.memo.setdefault("chart html", {})
+        context = {
+            "chart": chart,
+            "instrument": view.instrument(symbol),
+            "position": position,
+            "oob": True,
+        }
         alike = (symbol, id(chart), position is None)  # (the chart lives as long as the view)
-        if alike not in drawn:
-            context = {
-                "chart": chart,
-                "instrument": view.instrument(symbol),
-                "position": position,
-                "oob": True,
-            }
-            drawn[alike] = get_template(PARTIALS["chart"]).render(context)
-        parts.append(drawn[alike])
+        parts.append(
+            view.once("chart html", alike, lambda: get_template(PARTIALS["chart"]).render(context))
+        )
     viewer.seen.chart = key
     alerts = _alerts(view, own, same)
     keys = tuple(a.key for a in alerts)
