@@ -210,13 +210,6 @@ class CollectorPause:
                 gc.enable()
 
 
-def collector_paused() -> CollectorPause:
-    """A pause of the collector, started: ``with collector_paused(): ...``."""
-    pause = CollectorPause()
-    pause.start()
-    return pause
-
-
 def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> TickResult | None:
     with transaction.atomic():
         market = Market.objects.select_for_update().get(pk=market_id)

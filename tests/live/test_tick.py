@@ -840,12 +840,8 @@ async def test_a_ticker_does_not_tick_a_market_another_ticker_holds(
 # ------------------------------------------------------- the collector during a tick
 
 
-def test_a_tick_runs_with_the_collector_paused_and_leaves_it_as_it_was(
-    learner: Learner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    market = quiet(learner.account.market, speed=600)  # a realisation every tick
-    open_position(learner.account, "XBTUSDT", BUY, "0.1")  # cross
-    schedule_gap(market, "XBTUSDT", "1")  # profit to realise: the account is computed
+def collector_while_computing(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the collector was on each time a tick computed an account, from now on."""
     during: list[bool] = []
     real = engine.tick_account
 
@@ -854,6 +850,16 @@ def test_a_tick_runs_with_the_collector_paused_and_leaves_it_as_it_was(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(services.engine, "tick_account", watched)
+    return during
+
+
+def test_a_tick_runs_with_the_collector_paused_and_leaves_it_as_it_was(
+    learner: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = quiet(learner.account.market, speed=600)  # a realisation every tick
+    open_position(learner.account, "XBTUSDT", BUY, "0.1")  # cross
+    schedule_gap(market, "XBTUSDT", "1")  # profit to realise: the account is computed
+    during = collector_while_computing(monkeypatch)
     assert gc.isenabled()
 
     tick(market)
@@ -875,14 +881,7 @@ def test_a_small_plain_tick_leaves_the_collector_running(
     # One account reached, no realisation nor funding: far below PAUSE_REACH.
     market = isolated_long(learner)
     schedule_gap(market, "XBTUSDT", "-9.5")  # the liquidation price: the account is computed
-    during: list[bool] = []
-    real = engine.tick_account
-
-    def watched(*args: Any, **kwargs: Any) -> engine.Outcome:
-        during.append(gc.isenabled())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(services.engine, "tick_account", watched)
+    during = collector_while_computing(monkeypatch)
 
     result = tick(market)
 
@@ -900,7 +899,8 @@ def test_overlapping_pauses_enable_the_collector_once_the_last_ends() -> None:
     seen: list[bool] = []
 
     def first() -> None:
-        with services.collector_paused():
+        with services.CollectorPause() as pause:
+            pause.start()
             first_in.set()
             second_out.wait(5)
             seen.append(gc.isenabled())  # the second ended: still paused for this one
@@ -908,7 +908,8 @@ def test_overlapping_pauses_enable_the_collector_once_the_last_ends() -> None:
     thread = threading.Thread(target=first)
     thread.start()
     first_in.wait(5)
-    with services.collector_paused():
+    with services.CollectorPause() as pause:
+        pause.start()
         seen.append(gc.isenabled())
     second_out.set()
     thread.join(5)
