@@ -160,6 +160,11 @@ class PaperAccount(models.Model):
     # True while two or more cross positions share a settle currency: their liquidation
     # prices then move with each other's marks, so every tick must look at them.
     cross_linked = models.BooleanField(default=False)
+    # Moves on with every write of the account's wallets, positions or settings other than
+    # a tick's (``desk.services.outcomes_save``): a ticker keeping the market's accounts in
+    # memory between ticks reads again only those whose version moved (a tick's own writes
+    # are told by the market's sequence).
+    version = models.PositiveBigIntegerField(db_default=0)
 
     def __str__(self) -> str:
         return f"paper account {self.pk}"

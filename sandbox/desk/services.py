@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from sandbox import engine
@@ -253,6 +254,7 @@ class _Writes:
         self.gone_settings: list[tuple[int, str]] = []
         self.insurance: dict[tuple[int, str], Decimal] = {}
         self.linked: dict[bool, list[int]] = {True: [], False: []}
+        self.index: dict[int, tuple[IndexKeys, bool]] = {}  # as written: keys, cross-linked
 
     def add(self, change: Change, market: engine.Market, sequence: int) -> None:
         pk, before, outcome = change.account_id, change.before, change.outcome
@@ -379,6 +381,7 @@ class _Writes:
         """The account's cross-linked flag, written when its positions' bands say it
         changed."""
         linked = any(row[5] is not None or row[4] for row in keys.values())  # (the bands)
+        self.index[pk] = (keys, linked)
         if linked != was:
             self.linked[linked].append(pk)
 
@@ -442,21 +445,40 @@ class _Writes:
         return LiquidationRecord.objects.bulk_create(self.records)
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What :func:`outcomes_save` wrote: each account's new liquidation records, and each
+    account's positions' index columns and cross-linked flag as they now stand."""
+
+    records: dict[int, list[LiquidationRecord]]
+    index: dict[int, tuple[IndexKeys, bool]]
+
+
 def outcomes_save(
-    changes: Iterable[Change], market: engine.Market, *, sequence: int = 0
-) -> dict[int, list[LiquidationRecord]]:
+    changes: Iterable[Change], market: engine.Market, *, sequence: int = 0, announce: bool = True
+) -> Saved:
     """Write many accounts' outcomes at once (a tick's): wallets, positions, settings,
     ledger, fills, insurance fund, liquidation records, the positions' index and the
     cross-linked flags, one statement per kind of row. Every wallet change is written
-    with its ledger entries. Returns each account's new liquidation records."""
+    with its ledger entries.
+
+    The one writer of an account's wallets, positions and settings. ``announce`` moves each
+    account's ``version`` on (see PaperAccount.version): every write but a tick's own,
+    which its market's sequence tells (a ticker keeping the accounts in memory knows what
+    its tick wrote)."""
     writes = _Writes()
+    accounts: list[int] = []
     for change in changes:
         writes.add(change, market, sequence)
+        accounts.append(change.account_id)
     found: dict[int, list[LiquidationRecord]] = {}
     for record in writes.write():
         assert record.pk is not None  # (the database returns the new rows' ids)
         found.setdefault(record.account_id, []).append(record)
-    return found
+    if announce:
+        for chunk in id_chunks(sorted(set(accounts))):
+            PaperAccount.objects.filter(pk__in=chunk).update(version=F("version") + 1)
+    return Saved(found, writes.index)
 
 
 def outcome_save(
@@ -470,7 +492,7 @@ def outcome_save(
     """Write one account's outcome (see :func:`outcomes_save`). Returns the new liquidation
     records."""
     change = Change(account.pk, account.market_id, before, outcome, account.cross_linked)
-    return outcomes_save([change], market, sequence=sequence).get(account.pk, [])
+    return outcomes_save([change], market, sequence=sequence).records.get(account.pk, [])
 
 
 def market_terms_check(

@@ -22,7 +22,7 @@ import functools
 import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -37,10 +37,11 @@ from sandbox import engine
 from sandbox.desk import broadcast
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
-from sandbox.desk.selectors import engine_market, id_chunks, stored_accounts
+from sandbox.desk.selectors import engine_market, id_chunks
 from sandbox.desk.services import KEY_SCALE, Change, outcomes_save
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
+from . import kept as keeping
 from .models import MarkTick
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class TickResult:
     realised: bool = False
     funded: bool = False
     accounts_touched: int = 0  # accounts the engine computed on this tick
+    accounts_read: int = 0  # accounts read from the database (not kept since the last tick)
     booked: list[int] = field(default_factory=list)  # accounts whose ledger the tick wrote
 
 
@@ -269,38 +271,45 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
             pause.start()  # (many accounts to compute: see market_tick)
         rebased = set(reached)
         # The accounts the tick may change, locked before they are read (a PostgreSQL order
-        # locks its own account's row, and waits): those the marks reached; on a funding
-        # tick every account holding a position; on a realisation tick, those with profit
-        # to realise too, chosen by their positions before the rest of them is read.
-        accounts = PaperAccount.objects.select_for_update().order_by()
-        if funding:
-            flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
-            stored = stored_accounts(market_id=market.pk, keys=True)
-        elif realise:
-
-            def due(account_id: int, positions: dict[str, engine.Position]) -> bool:
-                if account_id in rebased:
-                    return True
-                if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
-                    return False  # (only a cross position's profit is realised)
-                return engine.realisable(positions, moved)
-
-            flags = dict(accounts.filter(market=market).values_list("pk", "cross_linked"))
-            cross = Position.objects.filter(market=market, mode=engine.MarginMode.CROSS.value)
-            holding = Q(account_id__in=cross.values("account_id"))
-            for chunk in id_chunks(reached):
-                holding |= Q(account_id__in=chunk)
-            stored = stored_accounts(market_id=market.pk, keys=True, choose=due, holding=holding)
+        # locks its own account's row, and waits): those the marks reached; on a realisation
+        # or funding tick every account of the market, of which it computes those holding a
+        # position (funding), or those with profit to realise (realisation). Each is the one
+        # kept in memory since the last tick, unless written since (see .kept).
+        kept = keeping.take(market.pk, market.sequence)
+        rows = PaperAccount.objects.select_for_update().order_by()
+        columns = ("pk", "cross_linked", "version")
+        if realise or funding:
+            listed = kept.current(
+                rows.filter(market=market).values_list(*columns), market.pk, whole=True
+            )
         else:
-            flags = {}
+            found: list[tuple[int, bool, int]] = []
             for chunk in id_chunks(reached):
-                flags.update(accounts.filter(pk__in=chunk).values_list("pk", "cross_linked"))
-            stored = stored_accounts(sorted(flags), keys=True)
+                found += rows.filter(pk__in=chunk).values_list(*columns)
+            listed = kept.current(found, market.pk, whole=False)
+
+        def due(account_id: int, positions: Mapping[str, engine.Position]) -> bool:
+            if not positions:
+                return False
+            if funding or account_id in rebased:
+                return True
+            if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
+                return False  # (only a cross position's profit is realised)
+            return engine.realisable(positions, moved)
+
+        chosen = (
+            [pk for pk, held in listed.items() if due(pk, held.state.positions)]
+            if realise or funding
+            else list(listed)
+        )
+        written: dict[int, engine.Account] = {}
 
         def changes() -> Iterator[Change]:
             """Each account's outcome, computed as it is written (one at a time: a tick
             over 100,000 positions keeps no list of outcomes)."""
-            for account_id, before in stored.states.items():
+            for account_id in chosen:
+                held = listed[account_id]
+                before = held.state
                 # An account the marks reached none of (the index did not find it), here
                 # for its funding or chosen for its profit to realise (``due``), starts at
                 # its realisation: no stop, target or liquidation price was reached.
@@ -322,13 +331,13 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                     continue  # nothing to write, and its index still holds
                 # (A reached account the tick left as it was has its index rebased on the
                 # new marks: a cross-linked account's bands move with them.)
-                linked, keys = flags[account_id], stored.keys[account_id]
-                yield Change(account_id, market.pk, before, outcome, linked, keys)
+                written[account_id] = outcome.account
+                yield Change(account_id, market.pk, before, outcome, held.linked, held.keys)
 
-        result.liquidated = {
-            pk: [r.pk for r in records]
-            for pk, records in outcomes_save(changes(), moved, sequence=sequence).items()
-        }
+        saved = outcomes_save(changes(), moved, sequence=sequence, announce=False)
+        kept.wrote(written, saved.index)
+        result.accounts_read = kept.read
+        result.liquidated = {pk: [r.pk for r in records] for pk, records in saved.records.items()}
         # (A ledger tick redraws every desk whole; a liquidated account hears of it as such.)
         result.triggered = [pk for pk in result.triggered if pk not in result.liquidated]
         market.sequence = sequence
@@ -337,6 +346,7 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         if result.liquidated and market.stop_on_liquidation:
             market.running = False
         market.save(update_fields=["sequence", "sim_seconds", "pending_gaps", "running"])
+        transaction.on_commit(lambda: keeping.keep(market_id, kept, sequence))
         transaction.on_commit(lambda: broadcast_tick(result))
     return result
 
