@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import gc
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,7 @@ if __name__ == "__main__":  # on its own (python -m bench.ticks): Django first
 
 from bench.data import MARKS, add_near, build_market  # noqa: E402
 from sandbox.desk.models import LedgerEntry, Market, Position  # noqa: E402
+from sandbox.live import kept as keeping  # noqa: E402
 from sandbox.live.models import MarkTick  # noqa: E402
 from sandbox.live.services import TickResult, candidates_query, market_tick  # noqa: E402
 
@@ -64,6 +68,7 @@ def _tick(market: Market, prepare: Callable[[], None]) -> dict[str, Any]:
         "cpu_ms": cpu * 1000,
         "collect_ms": collected * 1000,
         "touched": result.accounts_touched,
+        "read": result.accounts_read,
         "liquidated": sum(len(r) for r in result.liquidated.values()),
         "ledger": LedgerEntry.objects.count() - entries,
         "realised": result.realised,
@@ -82,6 +87,9 @@ def _summary(runs: list[dict[str, Any]], what: str, positions: int) -> dict[str,
         "cpu_p50_ms": statistics.median(r["cpu_ms"] for r in runs),
         "collect_p50_ms": statistics.median(r["collect_ms"] for r in runs),
         "touched": statistics.median(r["touched"] for r in runs),
+        "read": statistics.median(r["read"] for r in runs),
+        "first_ms": runs[0]["wall_ms"],
+        "first_read": runs[0]["read"],
         "liquidated": statistics.median(r["liquidated"] for r in runs),
         "ledger": statistics.median(r["ledger"] for r in runs),
         "kinds": sorted({(r["realised"], r["funded"]) for r in runs}),
@@ -152,7 +160,33 @@ def ledger_tick(market: Market, positions: int, *, funding: bool, runs: int) -> 
         if funding
         else "realisation tick (profit of cross positions)"
     )
-    return _summary(done, what, positions)
+    return _summary(done, what, positions) | {"kept_mb": kept_bytes(market) / 2**20}
+
+
+def kept_bytes(market: Market) -> int:
+    """The memory the ticker keeps for the market's accounts between ticks (see
+    sandbox.live.kept): every object reachable from them, each counted once (the
+    instruments' symbols and the mode enums, shared with everything else, not counted)."""
+    kept = keeping.take(market.pk, Market.objects.get(pk=market.pk).sequence)
+    seen: set[int] = set()
+    total = 0
+    todo: list[Any] = [kept.accounts]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or isinstance(item, (str, bool, Enum)) or item is None:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, (dict, MappingProxyType)):
+            todo += [*item.keys(), *item.values()]
+        elif isinstance(item, tuple):
+            todo += item
+        elif hasattr(item, "__slots__"):
+            todo += [getattr(item, name) for name in item.__slots__]
+        elif hasattr(item, "__dict__"):
+            todo += list(vars(item).values())
+    keeping.keep(market.pk, kept, kept.sequence)
+    return total
 
 
 def tick_benchmark() -> dict[str, Any]:
@@ -258,9 +292,9 @@ def tick_section(report: dict[str, Any]) -> list[str]:
         "third two cross positions sharing funds. Wall time is what the ticker waits for; "
         "CPU is this process's own time for the tick (the machine may be shared).",
         "",
-        "| tick | positions | runs | p50 | p95 | CPU p50 | accounts computed | "
-        "liquidated | ledger entries | target |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| tick | positions | runs | p50 | p95 | CPU p50 | accounts computed | accounts read "
+        "| liquidated | ledger entries | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         target = TARGETS.get((row["what"], row["positions"]))
@@ -272,7 +306,7 @@ def tick_section(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {row['what']} | {row['positions']:,} | {row['runs']} | {row['p50_ms']:.1f} ms "
             f"| {row['p95_ms']:.1f} ms | {row['cpu_p50_ms']:.1f} ms | {row['touched']:,.0f} | "
-            f"{row['liquidated']:,.0f} | {row['ledger']:,.0f} | {verdict} |"
+            f"{row['read']:,.0f} | {row['liquidated']:,.0f} | {row['ledger']:,.0f} | {verdict} |"
         )
     reach = [r for r in rows if r["what"].startswith("tick reaching no position")]
     ratio = report["no_reach_ratio"]
@@ -312,20 +346,41 @@ def tick_section(report: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "How a realisation or funding tick is done (the design these rows measure): the "
-        "accounts it may change are read in one query per table, as rows of stored text "
-        "(no model instances); the engine computes each account once (`tick_account`; an "
-        "account the candidate query did not find starts at its realisation and funding, "
-        "the marks having reached none of its stops or liquidation prices); the positions' "
-        "index is written from the engine's liquidation prices and margins left "
-        "(`liquidation_cushions`), not from each account's whole figures; every kind of row "
-        "is written set-based (one `executemany` per table and set of changed columns); "
-        "Python's cyclic garbage collector is paused for the tick. A full collection after "
-        "a tick, on what the process then holds, is timed apart (not in the rows): p50 "
+        "ticker keeps its market's accounts in memory between ticks (`sandbox.live.kept`) and"
+        " reads again only those written since by something other than a tick (their "
+        "`version` moved: orders, teacher actions; a tick's own writes are told by the "
+        "market's sequence); those it reads are read in one query per table, as rows of "
+        "stored text (no model instances); the engine computes each account once "
+        "(`tick_account`; an account the candidate query did not find starts at its "
+        "realisation and funding, the marks having reached none of its stops or liquidation "
+        "prices); the positions' index is written from the engine's liquidation prices and "
+        "margins left (`liquidation_cushions`), not from each account's whole figures; every "
+        "kind of row is written set-based (one `executemany` per table and set of changed "
+        "columns); Python's cyclic garbage collector is paused for the tick. A full "
+        "collection after a tick, on what the process then holds, is timed apart (not in the "
+        "rows): p50 "
         + ", ".join(
             f"{r['collect_p50_ms']:.0f} ms after a {r['what'].split(' (')[0]} at {r['positions']:,}"
             for r in ledger
         )
         + ".",
+        "",
+        "The rows' p50 is a running market's tick, its accounts kept since the tick before. "
+        "The first realisation tick after the market was built had nothing kept and read "
+        "every account: "
+        + ", ".join(
+            f"{r['first_ms']:.0f} ms for {r['first_read']:,} accounts read at "
+            f"{r['positions']:,} positions"
+            for r in ledger
+            if r["first_read"] > r["read"]
+        )
+        + ". The memory kept for the accounts between ticks: "
+        + ", ".join(
+            f"{r['kept_mb']:.1f} MB at {r['positions']:,} positions"
+            for r in ledger
+            if "funding" in r["what"]
+        )
+        + " (every object reachable from the kept accounts, counted once).",
         "",
     ]
     return lines
