@@ -289,6 +289,9 @@ SANDBOX_DEFAULT_SYMBOL = "XBTUSDT"
 SANDBOX_TICKER = os.environ.get("SANDBOX_TICKER", "embedded")
 SANDBOX_LEASE_SECONDS = int(os.environ.get("SANDBOX_LEASE_SECONDS", "5"))
 SANDBOX_WATCH_SECONDS = 30  # a practice market keeps ticking this long after it was watched
+# A ticker keeps the accounts of a market this large in memory between ticks
+# (sandbox.live.kept); a smaller one is read on each realisation or funding tick.
+SANDBOX_KEEP_ACCOUNTS_FROM = int(os.environ.get("SANDBOX_KEEP_ACCOUNTS_FROM", "1000"))
 # Threads that draw the live desks' pushes (each market's feed draws in them, apart from
 # the ticker's thread and from the thread Channels gives every socket's database work).
 SANDBOX_DRAW_THREADS = 2

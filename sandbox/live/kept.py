@@ -94,7 +94,7 @@ _lock = threading.Lock()
 
 def keep_from() -> int:
     """The fewest accounts a market must have for its accounts to be kept between ticks."""
-    return int(getattr(settings, "SANDBOX_KEEP_ACCOUNTS_FROM", 1000))
+    return int(settings.SANDBOX_KEEP_ACCOUNTS_FROM)
 
 
 def take(market_id: int, sequence: int) -> MarketAccounts:
