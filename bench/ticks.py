@@ -36,6 +36,7 @@ if __name__ == "__main__":  # on its own (python -m bench.ticks): Django first
 from bench.data import MARKS, add_near, build_market  # noqa: E402
 from sandbox.desk.models import LedgerEntry, Market, Position  # noqa: E402
 from sandbox.live import kept as keeping  # noqa: E402
+from sandbox.live import shares  # noqa: E402
 from sandbox.live.models import MarkTick  # noqa: E402
 from sandbox.live.services import TickResult, candidates_query, market_tick  # noqa: E402
 
@@ -69,6 +70,7 @@ def _tick(market: Market, prepare: Callable[[], None]) -> dict[str, Any]:
         "collect_ms": collected * 1000,
         "touched": result.accounts_touched,
         "read": result.accounts_read,
+        "shared": result.shared,
         "liquidated": sum(len(r) for r in result.liquidated.values()),
         "ledger": LedgerEntry.objects.count() - entries,
         "realised": result.realised,
@@ -88,6 +90,7 @@ def _summary(runs: list[dict[str, Any]], what: str, positions: int) -> dict[str,
         "collect_p50_ms": statistics.median(r["collect_ms"] for r in runs),
         "touched": statistics.median(r["touched"] for r in runs),
         "read": statistics.median(r["read"] for r in runs),
+        "shared": sum(r["shared"] for r in runs),
         "first_ms": runs[0]["wall_ms"],
         "first_read": runs[0]["read"],
         "liquidated": statistics.median(r["liquidated"] for r in runs),
@@ -149,6 +152,9 @@ def ledger_tick(market: Market, positions: int, *, funding: bool, runs: int) -> 
     realise)."""
     start = Decimal(28200 if funding else 600)
     _set(market, **MOVING, funding_enabled=True)
+    # The tick helper ready, as a ticker has it from its first large ledger tick on (it
+    # starts one then, and shares the ticks once it is ready).
+    assert shares.start(wait_seconds=120), "the tick helper did not start"
     moves = {"XBTUSDT": ["0.1"], "ETHUSDT": ["-0.1"]}
     done = [
         _tick(market, partial(_set, market, sim_seconds=start, pending_gaps=moves))
@@ -160,7 +166,22 @@ def ledger_tick(market: Market, positions: int, *, funding: bool, runs: int) -> 
         if funding
         else "realisation tick (profit of cross positions)"
     )
-    return _summary(done, what, positions) | {"kept_mb": kept_bytes(market) / 2**20}
+    return _summary(done, what, positions) | {
+        "kept_mb": kept_bytes(market) / 2**20,
+        "helper_mb": helper_rss() / 2**20,
+    }
+
+
+def helper_rss() -> int:
+    """The tick helper process's resident memory, in bytes (0: none runs)."""
+    helper = shares._helper
+    if helper is None or not helper.alive():
+        return 0
+    with open(f"/proc/{helper.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def kept_bytes(market: Market) -> int:
@@ -345,8 +366,13 @@ def tick_section(report: dict[str, Any]) -> list[str]:
     ledger = [r for r in rows if r["what"] in {what for what, _ in TARGETS}]
     lines += [
         "",
-        "How a realisation or funding tick is done (the design these rows measure): the "
-        "ticker keeps its market's accounts in memory between ticks (`sandbox.live.kept`) and"
+        "How a realisation or funding tick is done (the design these rows measure): a "
+        f"market this large shares it with a helper process (`sandbox.live.shares`): the "
+        f"helper computes the accounts whose id leaves a remainder of {shares.OURS} or more "
+        f"by {shares.SHARES} and sends their writes, gathered, a part at a time, while the "
+        "ticker computes and writes its own; then the ticker writes the helper's, in its one "
+        "transaction. Each process "
+        "keeps its share of the market's accounts in memory between ticks (`sandbox.live.kept`) and"
         " reads again only those written since by something other than a tick (their "
         "`version` moved: orders, teacher actions; a tick's own writes are told by the "
         "market's sequence); those it reads are read in one query per table, as rows of "
@@ -374,13 +400,25 @@ def tick_section(report: dict[str, Any]) -> list[str]:
             for r in ledger
             if r["first_read"] > r["read"]
         )
-        + ". The memory kept for the accounts between ticks: "
+        + ". The memory the ticker keeps for its share of the accounts between ticks: "
         + ", ".join(
             f"{r['kept_mb']:.1f} MB at {r['positions']:,} positions"
             for r in ledger
             if "funding" in r["what"]
         )
-        + " (every object reachable from the kept accounts, counted once).",
+        + " (every object reachable from the kept accounts, counted once); the helper "
+        "process, which keeps the other share, had a resident size of "
+        + ", ".join(
+            f"{r['helper_mb']:.0f} MB after the {r['positions']:,}-position funding ticks"
+            for r in ledger
+            if "funding" in r["what"]
+        )
+        + ". Runs shared with the helper: "
+        + ", ".join(
+            f"{r['shared']} of {r['runs']} ({r['what'].split(' (')[0]}, {r['positions']:,})"
+            for r in ledger
+        )
+        + ".",
         "",
     ]
     return lines

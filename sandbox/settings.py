@@ -292,6 +292,9 @@ SANDBOX_WATCH_SECONDS = 30  # a practice market keeps ticking this long after it
 # A ticker keeps the accounts of a market this large in memory between ticks
 # (sandbox.live.kept); a smaller one is read on each realisation or funding tick.
 SANDBOX_KEEP_ACCOUNTS_FROM = int(os.environ.get("SANDBOX_KEEP_ACCOUNTS_FROM", "1000"))
+# Such a market's realisation and funding ticks are shared with a helper process
+# (sandbox.live.shares), started by the ticker; "off" computes them in the ticker alone.
+SANDBOX_TICK_HELPER = os.environ.get("SANDBOX_TICK_HELPER", "on")
 # Threads that draw the live desks' pushes (each market's feed draws in them, apart from
 # the ticker's thread and from the thread Channels gives every socket's database work).
 SANDBOX_DRAW_THREADS = 2

@@ -255,6 +255,7 @@ class _Writes:
         self.insurance: dict[tuple[int, str], Decimal] = {}
         self.linked: dict[bool, list[int]] = {True: [], False: []}
         self.index: dict[int, tuple[IndexKeys, bool]] = {}  # as written: keys, cross-linked
+        self.accounts: list[int] = []  # every account gathered
 
     def add(self, change: Change, market: engine.Market, sequence: int) -> None:
         pk, before, outcome = change.account_id, change.before, change.outcome
@@ -454,6 +455,34 @@ class Saved:
     index: dict[int, tuple[IndexKeys, bool]]
 
 
+Gathered = _Writes  # a set of outcomes gathered for writing (see outcomes_gather)
+
+
+def outcomes_gather(
+    changes: Iterable[Change], market: engine.Market, *, sequence: int = 0
+) -> Gathered:
+    """Everything many accounts' outcomes write, gathered (see :func:`outcomes_save`) but
+    not written yet: a tick gathers its accounts in two processes (see live.shares). Holds
+    no database object but new rows; it pickles."""
+    writes = _Writes()
+    for change in changes:
+        writes.add(change, market, sequence)
+        writes.accounts.append(change.account_id)
+    return writes
+
+
+def gathered_save(writes: Gathered, *, announce: bool = True) -> Saved:
+    """Write what :func:`outcomes_gather` gathered, one statement per kind of row."""
+    found: dict[int, list[LiquidationRecord]] = {}
+    for record in writes.write():
+        assert record.pk is not None  # (the database returns the new rows' ids)
+        found.setdefault(record.account_id, []).append(record)
+    if announce:
+        for chunk in id_chunks(sorted(set(writes.accounts))):
+            PaperAccount.objects.filter(pk__in=chunk).update(version=F("version") + 1)
+    return Saved(found, writes.index)
+
+
 def outcomes_save(
     changes: Iterable[Change], market: engine.Market, *, sequence: int = 0, announce: bool = True
 ) -> Saved:
@@ -466,19 +495,7 @@ def outcomes_save(
     account's ``version`` on (see PaperAccount.version): every write but a tick's own,
     which its market's sequence tells (a ticker keeping the accounts in memory knows what
     its tick wrote)."""
-    writes = _Writes()
-    accounts: list[int] = []
-    for change in changes:
-        writes.add(change, market, sequence)
-        accounts.append(change.account_id)
-    found: dict[int, list[LiquidationRecord]] = {}
-    for record in writes.write():
-        assert record.pk is not None  # (the database returns the new rows' ids)
-        found.setdefault(record.account_id, []).append(record)
-    if announce:
-        for chunk in id_chunks(sorted(set(accounts))):
-            PaperAccount.objects.filter(pk__in=chunk).update(version=F("version") + 1)
-    return Saved(found, writes.index)
+    return gathered_save(outcomes_gather(changes, market, sequence=sequence), announce=announce)
 
 
 def outcome_save(

@@ -27,6 +27,10 @@ class Market:
         object.__setattr__(self, "instruments", MappingProxyType(dict(self.instruments)))
         object.__setattr__(self, "marks", MappingProxyType(dict(self.marks)))
 
+    def __reduce__(self) -> tuple[type[Market], tuple[dict[str, Instrument], dict[str, Decimal]]]:
+        # (Pickled as plain dicts: a tick hands its market to a helper process.)
+        return Market, (dict(self.instruments), dict(self.marks))
+
     def instrument(self, symbol: str) -> Instrument:
         try:
             return self.instruments[symbol]

@@ -48,6 +48,7 @@ class MarketAccounts:
     def __init__(self, sequence: int) -> None:
         self.sequence = sequence
         self.accounts: dict[int, Kept] = {}
+        self.known = False  # kept since an earlier tick (not new to this one)
         self.read = 0  # accounts read from the database by this tick (the bench reports it)
 
     def current(
@@ -105,17 +106,32 @@ def take(market_id: int, sequence: int) -> MarketAccounts:
     if kept is None or kept.sequence != sequence:
         return MarketAccounts(sequence)
     kept.read = 0
+    kept.known = True
     return kept
 
 
 def keep(market_id: int, kept: MarketAccounts, sequence: int) -> None:
-    """After tick ``sequence`` committed: keep its accounts for the next tick, if the
-    market is large enough (see :func:`keep_from`)."""
+    """After tick ``sequence`` committed: keep its accounts for the next tick (a market
+    large enough, see :func:`keep_from`)."""
     kept.sequence = sequence
-    if len(kept.accounts) < keep_from():
-        return
     with _lock:
         _kept[market_id] = kept
+
+
+def advanced(market_id: int, sequence: int, written: list[int]) -> None:
+    """Tick ``sequence`` committed, computed elsewhere (by the ticker, for accounts a tick
+    helper keeps, see .shares): what is kept of the market is still right after it but for
+    the ``written`` accounts, which are read again; kept after an older tick, none is."""
+    with _lock:
+        kept = _kept.get(market_id)
+        if kept is None:
+            return
+        if kept.sequence != sequence - 1:
+            del _kept[market_id]
+            return
+        for pk in written:
+            kept.accounts.pop(pk, None)
+        kept.sequence = sequence
 
 
 def forget(market_id: int | None = None) -> None:

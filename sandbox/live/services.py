@@ -38,10 +38,11 @@ from sandbox.desk import broadcast
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_market, id_chunks
-from sandbox.desk.services import KEY_SCALE, Change, outcomes_save
+from sandbox.desk.services import KEY_SCALE, Change, Gathered, gathered_save, outcomes_gather
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from . import kept as keeping
+from . import shares
 from .models import MarkTick
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class TickResult:
     funded: bool = False
     accounts_touched: int = 0  # accounts the engine computed on this tick
     accounts_read: int = 0  # accounts read from the database (not kept since the last tick)
+    shared: bool = False  # a share of the accounts computed by the tick helper (see .shares)
     booked: list[int] = field(default_factory=list)  # accounts whose ledger the tick wrote
 
 
@@ -269,7 +271,6 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         reached = _candidates(market, marks)
         if realise or funding or len(reached) >= PAUSE_REACH:
             pause.start()  # (many accounts to compute: see market_tick)
-        rebased = set(reached)
         # The accounts the tick may change, locked before they are read (a PostgreSQL order
         # locks its own account's row, and waits): those the marks reached; on a realisation
         # or funding tick every account of the market, of which it computes those holding a
@@ -278,66 +279,52 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         kept = keeping.take(market.pk, market.sequence)
         rows = PaperAccount.objects.select_for_update().order_by()
         columns = ("pk", "cross_linked", "version")
+        work = Work(market.pk, moved, tuple(marks), realise, funding, rates, set(reached), sequence)
+        listed: list[tuple[int, bool, int]] = []
+        helper = None
         if realise or funding:
-            listed = kept.current(
-                rows.filter(market=market).values_list(*columns), market.pk, whole=True
-            )
+            listed = list(rows.filter(market=market).values_list(*columns))
+            helper = shares.helper_for(len(listed))
         else:
-            found: list[tuple[int, bool, int]] = []
             for chunk in id_chunks(reached):
-                found += rows.filter(pk__in=chunk).values_list(*columns)
-            listed = kept.current(found, market.pk, whole=False)
-
-        def due(account_id: int, positions: Mapping[str, engine.Position]) -> bool:
-            if not positions:
-                return False
-            if funding or account_id in rebased:
-                return True
-            if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
-                return False  # (only a cross position's profit is realised)
-            return engine.realisable(positions, moved)
-
-        chosen = (
-            [pk for pk, held in listed.items() if due(pk, held.state.positions)]
-            if realise or funding
-            else list(listed)
-        )
-        written: dict[int, engine.Account] = {}
-
-        def changes() -> Iterator[Change]:
-            """Each account's outcome, computed as it is written (one at a time: a tick
-            over 100,000 positions keeps no list of outcomes)."""
-            for account_id in chosen:
-                held = listed[account_id]
-                before = held.state
-                # An account the marks reached none of (the index did not find it), here
-                # for its funding or chosen for its profit to realise (``due``), starts at
-                # its realisation: no stop, target or liquidation price was reached.
-                outcome = engine.tick_account(
-                    before,
-                    moved,
-                    marks.keys(),
-                    realise=realise,
-                    funding_rates=rates,
-                    reached=account_id in rebased,
-                )
-                result.accounts_touched += 1
-                if outcome.events and not (realise or funding):
-                    result.triggered.append(account_id)
-                unchanged = outcome.account == before and not outcome.events
-                if not unchanged:
-                    result.booked.append(account_id)
-                if unchanged and account_id not in rebased:
-                    continue  # nothing to write, and its index still holds
-                # (A reached account the tick left as it was has its index rebased on the
-                # new marks: a cross-linked account's bands move with them.)
-                written[account_id] = outcome.account
-                yield Change(account_id, market.pk, before, outcome, held.linked, held.keys)
-
-        saved = outcomes_save(changes(), moved, sequence=sequence, announce=False)
-        kept.wrote(written, saved.index)
-        result.accounts_read = kept.read
-        result.liquidated = {pk: [r.pk for r in records] for pk, records in saved.records.items()}
+                listed += rows.filter(pk__in=chunk).values_list(*columns)
+        # A large market's ledger tick is shared with a helper process (see .shares): it
+        # computes its share of the accounts while this one computes and writes its own.
+        mine, theirs = shares.split(listed) if helper is not None else (listed, [])
+        if helper is not None and not helper.ask(work, theirs, len(listed)):
+            helper, mine, theirs = None, listed, []
+        try:
+            parts = [work.compute(kept, mine, whole=realise or funding)]
+            saved = [gathered_save(parts[0].writes, announce=False)]
+        except BaseException:
+            if helper is not None:
+                helper.abandon()  # (its answer would be for a tick that never was)
+            raise
+        kept.wrote(parts[0].written, saved[0].index)
+        if helper is not None:
+            # The helper's share, written as it comes (a part at a time, while it computes
+            # the rest); if it fails on the way, what it has not sent is computed here.
+            answered: set[int] = set()
+            result.shared = True
+            for answer in helper.answers():
+                saved.append(gathered_save(answer.writes, announce=False))
+                answered.update(answer.writes.accounts)
+                parts.append(answer)
+            if helper.failed:
+                rest = [row for row in theirs if row[0] not in answered]
+                parts.append(work.compute(kept, rest, whole=False))
+                saved.append(gathered_save(parts[-1].writes, announce=False))
+                kept.wrote(parts[-1].written, saved[-1].index)
+        for part in parts:
+            result.accounts_touched += part.touched
+            result.accounts_read += part.read
+            result.booked += part.booked
+            result.triggered += part.triggered
+        result.booked.sort()
+        result.triggered.sort()
+        result.liquidated = {
+            pk: [r.pk for r in records] for done in saved for pk, records in done.records.items()
+        }
         # (A ledger tick redraws every desk whole; a liquidated account hears of it as such.)
         result.triggered = [pk for pk in result.triggered if pk not in result.liquidated]
         market.sequence = sequence
@@ -346,7 +333,14 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         if result.liquidated and market.stop_on_liquidation:
             market.running = False
         market.save(update_fields=["sequence", "sim_seconds", "pending_gaps", "running"])
-        transaction.on_commit(lambda: keeping.keep(market_id, kept, sequence))
+        if len(listed) >= keeping.keep_from() if realise or funding else kept.known:
+            # (A plain tick keeps what was kept: it lists only the accounts it reached.)
+            transaction.on_commit(lambda: keeping.keep(market_id, kept, sequence))
+        if helper is not None:
+            transaction.on_commit(lambda: helper.committed(market_id, sequence))
+        else:  # (a helper keeping some of the market's accounts hears what was written)
+            wrote = sorted(pk for part in parts for pk in part.written)
+            transaction.on_commit(lambda: shares.advanced(market_id, sequence, wrote))
         transaction.on_commit(lambda: broadcast_tick(result))
     return result
 
@@ -362,6 +356,117 @@ def _next_moves(queued: dict[str, object]) -> tuple[dict[str, str], dict[str, li
         if items[1:]:
             later[str(symbol)] = items[1:]
     return now, later
+
+
+@dataclass(frozen=True)
+class Share:
+    """What a tick computed for some of its accounts: the writes gathered, and what the
+    tick's result says of them. ``written``: each written account's new state (for the
+    process that keeps them; empty once sent to another)."""
+
+    writes: Gathered
+    touched: int
+    read: int
+    booked: list[int]
+    triggered: list[int]
+    written: dict[int, engine.Account]
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a tick computes for each account, the same in any process: the new marks
+    (``moved``, and which symbols moved), whether profit is realised and funding paid (at
+    which rates), the accounts the marks reached (``rebased``) and the tick's sequence."""
+
+    market_id: int
+    moved: engine.Market
+    symbols: tuple[str, ...]
+    realise: bool
+    funding: bool
+    rates: dict[str, Decimal]
+    rebased: set[int]
+    sequence: int
+
+    def compute(
+        self, kept: keeping.MarketAccounts, rows: list[tuple[int, bool, int]], *, whole: bool
+    ) -> Share:
+        """The outcomes of the accounts of ``rows`` (id, cross-linked, version), as kept or
+        read again (see MarketAccounts.current), gathered for writing: on a realisation or
+        funding tick those holding a position (funding) or with profit to realise; on any
+        other tick all (the marks reached them). ``kept`` is told nothing of the writes."""
+        (share,) = self.computed(kept, rows, whole=whole, every=0)
+        return share
+
+    def computed(
+        self,
+        kept: keeping.MarketAccounts,
+        rows: list[tuple[int, bool, int]],
+        *,
+        whole: bool,
+        every: int,
+    ) -> Iterator[Share]:
+        """:meth:`compute`, in shares of ``every`` accounts computed (all in one with 0),
+        each given as soon as it is computed (a helper process sends each to the ticker,
+        which writes it while the rest is computed)."""
+        read_before = kept.read
+        listed = kept.current(rows, self.market_id, whole=whole)
+        read = kept.read - read_before
+        ledger = self.realise or self.funding
+        moved, rebased = self.moved, self.rebased
+
+        def due(account_id: int, positions: Mapping[str, engine.Position]) -> bool:
+            if not positions:
+                return False
+            if self.funding or account_id in rebased:
+                return True
+            if all(p.mode is not engine.MarginMode.CROSS for p in positions.values()):
+                return False  # (only a cross position's profit is realised)
+            return engine.realisable(positions, moved)
+
+        chosen = [pk for pk, held in listed.items() if not ledger or due(pk, held.state.positions)]
+        touched = 0
+        booked: list[int] = []
+        triggered: list[int] = []
+        written: dict[int, engine.Account] = {}
+
+        def changes(accounts: list[int]) -> Iterator[Change]:
+            """Each account's outcome, computed as it is gathered (one at a time: a tick
+            over 100,000 positions keeps no list of outcomes)."""
+            nonlocal touched
+            for account_id in accounts:
+                held = listed[account_id]
+                before = held.state
+                # An account the marks reached none of (the index did not find it), here
+                # for its funding or chosen for its profit to realise (``due``), starts at
+                # its realisation: no stop, target or liquidation price was reached.
+                outcome = engine.tick_account(
+                    before,
+                    moved,
+                    self.symbols,
+                    realise=self.realise,
+                    funding_rates=self.rates,
+                    reached=account_id in rebased,
+                )
+                touched += 1
+                if outcome.events and not ledger:
+                    triggered.append(account_id)
+                unchanged = outcome.account == before and not outcome.events
+                if not unchanged:
+                    booked.append(account_id)
+                if unchanged and account_id not in rebased:
+                    continue  # nothing to write, and its index still holds
+                # (A reached account the tick left as it was has its index rebased on the
+                # new marks: a cross-linked account's bands move with them.)
+                written[account_id] = outcome.account
+                yield Change(account_id, self.market_id, before, outcome, held.linked, held.keys)
+
+        size = every or max(len(chosen), 1)
+        for start in range(0, max(len(chosen), 1), size):
+            writes = outcomes_gather(
+                changes(chosen[start : start + size]), moved, sequence=self.sequence
+            )
+            yield Share(writes, touched, read, booked, triggered, written)
+            touched, read, booked, triggered, written = 0, 0, [], [], {}
 
 
 def broadcast_tick(result: TickResult) -> None:

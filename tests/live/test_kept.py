@@ -4,46 +4,37 @@ would have written reading everything."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db.models import F
-from django.test import TestCase, override_settings
+from django.test import override_settings
 
 from sandbox.desk import services as desk_services
 from sandbox.desk.models import (
-    Fill,
-    InsuranceFund,
-    LedgerEntry,
-    LiquidationRecord,
-    MarginSettingRow,
     Market,
     PaperAccount,
-    Position,
-    Wallet,
 )
 from sandbox.live import kept as keeping
 from sandbox.live import services as live_services
-from sandbox.live.services import TickResult
 
-from .conftest import (
-    BUY,
-    ISOLATED,
-    SELL,
-    account_on,
-    open_position,
-    quiet,
-    reload,
-    schedule_gap,
+from .afternoon import (
+    KEEP_ALL,
+    KEEP_NONE,
+    a_class,
+    a_market,
+    boundary,
+    lesson,
+    stored,
+    tick,
 )
+from .conftest import BUY, open_position, reload
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
 D = Decimal
-KEEP_ALL = {"SANDBOX_KEEP_ACCOUNTS_FROM": 0}
-KEEP_NONE = {"SANDBOX_KEEP_ACCOUNTS_FROM": 10**9}
 
 
 @pytest.fixture(autouse=True)
@@ -51,122 +42,6 @@ def nothing_kept() -> Iterator[None]:
     keeping.forget()
     yield
     keeping.forget()
-
-
-def tick(market: Market, keep: dict[str, int] = KEEP_ALL) -> TickResult:
-    """One tick, committed (what it leaves for after its commit runs: the test's own
-    transaction is never committed)."""
-    with override_settings(**keep), TestCase.captureOnCommitCallbacks(execute=True):
-        result = live_services.market_tick(market_id=market.pk)
-    assert result is not None
-    return result
-
-
-def boundary(market: Market, seconds: int) -> None:
-    """The market's clock ten simulated minutes (one tick at 600x) before ``seconds``."""
-    Market.objects.filter(pk=market.pk).update(sim_seconds=D(seconds - 600))
-
-
-def a_class(market: Market) -> list[PaperAccount]:
-    """Five learners on ``market`` (quiet, 600x, funding on): cross longs and shorts, an
-    isolated long, two cross positions sharing funds, a stop-loss."""
-    accounts = [account_on(market) for _ in range(5)]
-    open_position(accounts[0], "XBTUSDT", BUY, "0.1")
-    open_position(accounts[1], "XBTUSDT", SELL, "0.2")
-    open_position(accounts[2], "XBTUSDT", BUY, "0.1", ISOLATED, "20")
-    open_position(accounts[3], "XBTUSDT", BUY, "0.3")
-    open_position(accounts[3], "ETHUSDT", SELL, "2")
-    open_position(accounts[4], "ETHUSDT", BUY, "3")
-    desk_services.triggers_set(
-        account=accounts[4], symbol="ETHUSDT", stop_loss=D("2950"), take_profit=None
-    )
-    return accounts
-
-
-def stored(market: Market) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row the ticks and actions write, with each account named by its place in the
-    class (two markets' classes compare row for row)."""
-    ids = list(PaperAccount.objects.filter(market=market).order_by("pk").values_list("pk"))
-    place = {pk: n for n, (pk,) in enumerate(ids)}
-
-    def rows(model: Any, *columns: str, order: tuple[str, ...] = ("account_id",)) -> list[Any]:
-        found = model.objects.filter(account__market=market).order_by(*order)
-        return [(place[r[0]], *r[1:]) for r in found.values_list("account_id", *columns)]
-
-    figures = ("qty", "cost_value", "entry_value", "mode", "leverage", "position_margin")
-    keys = ("realised_pnl", "stop_loss", "liquidation_key", "band_low_key", "band_high_key")
-    return {
-        "wallets": rows(Wallet, "currency", "balance", order=("account_id", "currency")),
-        "positions": rows(
-            Position, "instrument_id", *figures, *keys, order=("account_id", "instrument_id")
-        ),
-        "ledger": rows(
-            LedgerEntry, "currency", "amount", "balance_after", "reason", "symbol", order=("id",)
-        ),
-        "fills": rows(Fill, "symbol", "side", "qty", "price", "fee", "trigger", order=("id",)),
-        "records": rows(LiquidationRecord, "symbol", "loss", "sequence", order=("id",)),
-        "settings": rows(MarginSettingRow, "instrument_id", "mode", "leverage"),
-        "flags": [
-            (place[pk], linked)
-            for pk, linked in PaperAccount.objects.filter(market=market)
-            .order_by("pk")
-            .values_list("pk", "cross_linked")
-        ],
-        "insurance": list(
-            InsuranceFund.objects.filter(market=market).values_list("currency", "balance")
-        ),
-    }
-
-
-def versions(market: Market) -> dict[int, int]:
-    return dict(PaperAccount.objects.filter(market=market).values_list("pk", "version"))
-
-
-def lesson(market: Market, keep: dict[str, int]) -> tuple[list[tuple[Any, ...]], list[int]]:
-    """A class's afternoon: ticks of every kind, with learners' and a teacher's actions
-    between them. Each tick's (realised, funded, accounts computed, accounts read), and
-    how many accounts were new or had their version moved before it."""
-    accounts = a_class(market)
-    done: list[tuple[Any, ...]] = []
-    announced: list[int] = []
-
-    def step(action: Callable[[], object] | None = None, *, at: int, speed: int = 600) -> None:
-        before = versions(market)
-        if action is not None:
-            action()
-        announced.append(sum(before.get(pk) != v for pk, v in versions(market).items()))
-        Market.objects.filter(pk=market.pk).update(speed=speed)
-        boundary(market, at)
-        result = tick(market, keep)
-        done.append((result.realised, result.funded, result.accounts_touched, result.accounts_read))
-
-    schedule_gap(market, "XBTUSDT", "1")
-    step(at=28800)  # realisation and funding
-    # A plain tick (at 1x): the stop-loss fires.
-    step(lambda: schedule_gap(market, "ETHUSDT", "-2"), at=28801, speed=1)
-    step(lambda: open_position(accounts[1], "XBTUSDT", BUY, "0.1"), at=29400)
-    step(
-        lambda: desk_services.margin_change(account=accounts[2], symbol="XBTUSDT", amount=D(50)),
-        at=57600,
-    )
-    step(
-        lambda: desk_services.market_mark_set(
-            market=reload(market), symbol="XBTUSDT", price=D("58000")
-        ),
-        at=58200,
-    )
-    newcomer = account_on(market)
-    step(lambda: open_position(newcomer, "ETHUSDT", SELL, "1"), at=86400)
-    step(lambda: desk_services.account_reset(account=accounts[0], by_teacher=True), at=87000)
-    step(lambda: schedule_gap(market, "XBTUSDT", "-40"), at=115200)  # liquidations, funding
-    return done, announced
-
-
-def a_market() -> Market:
-    """A new market (its first account a learner who does not trade), quiet, at 600x, with
-    funding on."""
-    market = desk_services.account_create().market
-    return quiet(market, speed=600, funding_enabled=True)
 
 
 def test_ticks_keeping_the_accounts_write_what_ticks_reading_them_all_write() -> None:
@@ -213,10 +88,10 @@ def test_a_tick_that_fails_keeps_nothing_and_the_next_reads_everything(
     boundary(market, 29400)
 
     def failing(*args: Any, **kwargs: Any) -> Any:
-        desk_services.outcomes_save(*args, **kwargs)  # (written, then the tick fails)
+        desk_services.gathered_save(*args, **kwargs)  # (written, then the tick fails)
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(live_services, "outcomes_save", failing)
+    monkeypatch.setattr(live_services, "gathered_save", failing)
     with pytest.raises(RuntimeError):
         tick(market)
     monkeypatch.undo()
@@ -295,3 +170,23 @@ def test_a_version_moved_by_hand_is_read_again() -> None:
     )
     boundary(market, 29400)
     assert tick(market).accounts_read == 2
+
+
+def test_a_tick_computed_elsewhere_advances_what_is_kept_but_for_what_it_wrote() -> None:
+    market = a_market()
+    accounts = a_class(market)
+    boundary(market, 28800)
+    tick(market)
+    sequence = reload(market).sequence
+    written = [accounts[0].pk, accounts[1].pk]
+
+    keeping.advanced(market.pk, sequence + 1, written)
+
+    after = keeping.take(market.pk, sequence + 1)
+    assert after.known and after.sequence == sequence + 1
+    assert set(after.accounts) == {a.pk for a in accounts[2:]} | {
+        a.pk for a in PaperAccount.objects.filter(market=market) if a.pk not in written
+    }
+    keeping.keep(market.pk, after, sequence + 1)
+    keeping.advanced(market.pk, sequence + 3, [])  # (a tick it never heard of came between)
+    assert not keeping.take(market.pk, sequence + 3).known

@@ -486,7 +486,7 @@ def test_a_tick_that_fails_midway_changes_nothing_and_the_next_is_the_same(
     schedule_gap(market, "ETHUSDT", "-5")
     before = snapshot(market)
 
-    real = services.outcomes_save
+    real = services.gathered_save
     written: list[int] = []
 
     def fails_once_everything_is_written(*args: Any, **kw: Any) -> Any:
@@ -494,7 +494,7 @@ def test_a_tick_that_fails_midway_changes_nothing_and_the_next_is_the_same(
         written.append(LedgerEntry.objects.filter(account__market=market).count())
         raise RuntimeError("the tick failed after its writes")
 
-    monkeypatch.setattr(services, "outcomes_save", fails_once_everything_is_written)
+    monkeypatch.setattr(services, "gathered_save", fails_once_everything_is_written)
     with pytest.raises(RuntimeError, match="after its writes"):
         services.market_tick(market_id=market.pk)
 
@@ -503,7 +503,7 @@ def test_a_tick_that_fails_midway_changes_nothing_and_the_next_is_the_same(
     assert snapshot(market) == before  # and are undone, with everything else
     assert MarkTick.objects.count() == 0
 
-    monkeypatch.setattr(services, "outcomes_save", real)
+    monkeypatch.setattr(services, "gathered_save", real)
     result = tick(market)
 
     # A fresh market with the same seed, ticked once, gives the same prices.

@@ -1,0 +1,143 @@
+"""A large market's ledger ticks shared with a helper process (sandbox.live.shares): the
+ticks write what a tick computing every account itself writes, and a helper that dies or
+a tick that fails costs only speed.
+
+These tests commit (the helper reads the accounts through its own connection, so it sees
+only what is committed): each one's database is emptied after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from sandbox.desk import services as desk_services
+from sandbox.live import kept as keeping
+from sandbox.live import services as live_services
+from sandbox.live import shares
+from sandbox.live.shares import Helper
+
+from .afternoon import KEEP_ALL, KEEP_NONE, a_class, a_market, boundary, lesson, stored, tick
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def a_helper() -> Iterator[None]:
+    """Instruments seeded, nothing kept, and a helper ready (stopped after the test)."""
+    desk_services.instruments_seed()
+    keeping.forget()
+    with override_settings(**KEEP_ALL):
+        assert shares.start(wait_seconds=60)
+    yield
+    shares.stop()
+    keeping.forget()
+
+
+def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_write() -> None:
+    shared_market, alone_market = a_market(), a_market()
+
+    with_helper, _ = lesson(shared_market, KEEP_ALL)
+    alone, _ = lesson(alone_market, KEEP_NONE)
+
+    assert stored(shared_market) == stored(alone_market)
+    assert [row[:3] for row in with_helper] == [row[:3] for row in alone]
+    # The first tick read every account, the ticker's share and the helper's; then only
+    # those written since, as when the ticker keeps them all, but for the account whose
+    # stop fired on the plain tick: in the helper's share, it was read by the ticker for
+    # that tick (a plain tick is not shared), then by the helper on the next.
+    assert shares.split([(7, False, 0)]) == ([], [(7, False, 0)])
+    assert [row[3] for row in with_helper] == [6, 1, 2, 1, 4, 1, 1, 0]
+
+
+def test_the_accounts_are_shared_by_their_id() -> None:
+    rows = [(pk, False, 1) for pk in range(1, 41)]
+    ours, theirs = shares.split(rows)
+    assert [r[0] for r in ours] == [pk for pk in range(1, 41) if pk % 20 < 7]
+    assert sorted(ours + theirs) == rows
+    assert len(theirs) == 26
+
+
+def test_a_helper_killed_during_a_tick_leaves_its_share_to_the_ticker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared_market, alone_market = a_market(), a_market()
+    for market in (shared_market, alone_market):
+        a_class(market)
+        boundary(market, 28800)
+    asked = Helper.ask
+
+    def killed(self: Helper, *args: Any) -> bool:
+        handed = asked(self, *args)
+        self.process.kill()
+        return handed
+
+    monkeypatch.setattr(Helper, "ask", killed)
+    shared = tick(shared_market)
+    alone = tick(alone_market, KEEP_NONE)
+
+    assert (shared.funded, shared.accounts_touched, shared.booked) == (
+        True,
+        5,
+        sorted(shared.booked),
+    )
+    assert shared.accounts_touched == alone.accounts_touched
+    assert stored(shared_market) == stored(alone_market)
+    # A new helper is started; until it is ready the ticker computes every account itself.
+    monkeypatch.undo()
+    boundary(shared_market, 29400)
+    assert tick(shared_market).realised
+    assert shares.start(wait_seconds=60)
+
+
+def test_after_a_tick_that_failed_the_helper_reads_its_share_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = a_market()
+    a_class(market)
+    boundary(market, 28800)
+    assert tick(market).accounts_read == 6
+    boundary(market, 29400)
+    calls = []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        saved = desk_services.gathered_save(*args, **kwargs)
+        if len(calls) == 2:  # (the helper's share written, then the tick fails)
+            raise RuntimeError("the disk is full")
+        return saved
+
+    monkeypatch.setattr(live_services, "gathered_save", failing)
+    with pytest.raises(RuntimeError):
+        tick(market)
+    monkeypatch.undo()
+
+    assert tick(market).accounts_read == 6  # (ours and the helper's: nothing kept)
+    boundary(market, 30000)
+    assert tick(market).accounts_read == 0
+
+
+def test_a_tick_inside_its_callers_transaction_never_asks_the_helper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = a_market()
+    a_class(market)
+    asked: list[int] = []
+    real = Helper.ask
+
+    def ask(self: Helper, work: Any, *args: Any) -> bool:
+        asked.append(work.sequence)
+        return real(self, work, *args)
+
+    monkeypatch.setattr(Helper, "ask", ask)
+    boundary(market, 28800)
+    with transaction.atomic():  # (the helper could not see what this transaction wrote)
+        inside = tick(market)
+    boundary(market, 29400)
+    outside = tick(market)
+
+    assert (inside.funded, outside.realised) == (True, True)
+    assert asked == [outside.sequence]
