@@ -22,6 +22,7 @@ import functools
 import gc
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -276,6 +277,7 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         # or funding tick every account of the market, of which it computes those holding a
         # position (funding), or those with profit to realise (realisation). Each is the one
         # kept in memory since the last tick, unless written since (see .kept).
+        started = time.perf_counter()
         kept = keeping.take(market.pk, market.sequence)
         rows = PaperAccount.objects.select_for_update().order_by()
         columns = ("pk", "cross_linked", "version")
@@ -290,7 +292,8 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                 listed += rows.filter(pk__in=chunk).values_list(*columns)
         # A large market's ledger tick is shared with a helper process (see .shares): it
         # computes its share of the accounts while this one computes and writes its own.
-        mine, theirs = shares.split(listed) if helper is not None else (listed, [])
+        split = shares.split_of(market.pk)
+        mine, theirs = split.rows(listed) if helper is not None else (listed, [])
         if helper is not None and not helper.ask(work, theirs, len(listed)):
             helper, mine, theirs = None, listed, []
         try:
@@ -310,7 +313,9 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                 saved.append(gathered_save(answer.writes, announce=False))
                 answered.update(answer.writes.accounts)
                 parts.append(answer)
-            if helper.failed:
+            if not helper.failed:
+                split.after(helper.waited, helper.idle, time.perf_counter() - started)
+            else:
                 rest = [row for row in theirs if row[0] not in answered]
                 parts.append(work.compute(kept, rest, whole=False))
                 saved.append(gathered_save(parts[-1].writes, announce=False))

@@ -49,19 +49,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHARES = 20  # accounts are shared by their id's remainder by SHARES:
-OURS = 7  # the ticker computes those below OURS (it also writes every share)
+SHARES = 20  # accounts are shared by their id's remainder by SHARES: the ticker computes
+FIRST_OURS, FEWEST, MOST = 7, 2, 14  # those below its number of shares (see Split)
 ANSWER_SECONDS = 30.0  # a helper that has not answered by then is stopped
 PART = 400  # accounts a helper computes before it sends them (the ticker writes them)
+SLACK = 0.02  # of a tick's time: what one side may wait for the other before the split moves
 
 
-def split(
-    rows: list[tuple[int, bool, int]],
-) -> tuple[list[tuple[int, bool, int]], list[tuple[int, bool, int]]]:
-    """The accounts' rows (id first) the ticker computes, and those the helper does."""
-    ours = [row for row in rows if row[0] % SHARES < OURS]
-    theirs = [row for row in rows if row[0] % SHARES >= OURS]
-    return ours, theirs
+class Split:
+    """How a market's accounts are shared: the ticker computes those whose id leaves a
+    remainder below ``ours`` by :data:`SHARES`, the helper the others.
+
+    The ticker also writes every account, so the best split leaves it fewer to compute,
+    by as much as writing costs against computing; that varies with the market's size and
+    the machine. So the split follows what each tick shows: a ticker that waited for the
+    helper's last part takes one share more next time; a helper that was done before the
+    ticker even began writing its parts takes one more. (An account moving over is read
+    again by the side that takes it, once.)"""
+
+    def __init__(self) -> None:
+        self.ours = FIRST_OURS
+
+    def rows(
+        self, rows: list[tuple[int, bool, int]]
+    ) -> tuple[list[tuple[int, bool, int]], list[tuple[int, bool, int]]]:
+        """The accounts' rows (id first) the ticker computes, and those the helper does."""
+        ours = [row for row in rows if row[0] % SHARES < self.ours]
+        theirs = [row for row in rows if row[0] % SHARES >= self.ours]
+        return ours, theirs
+
+    def after(self, waited: float, idle: float, took: float) -> None:
+        """After a tick that took ``took`` seconds, in which the ticker waited ``waited``
+        for the helper's parts and the helper sat ``idle`` before the ticker took its
+        first part (both 0 when they did not)."""
+        if waited > SLACK * took and self.ours < MOST:
+            self.ours += 1
+        elif idle > SLACK * took and self.ours > FEWEST:
+            self.ours -= 1
+
+
+_splits: dict[int, Split] = {}
+
+
+def split_of(market_id: int) -> Split:
+    """The market's split (in this process; a new ticker starts from the first one)."""
+    return _splits.setdefault(market_id, Split())
 
 
 class Helper:
@@ -84,6 +116,7 @@ class Helper:
         self.sending = threading.Lock()
         self.markets: set[int] = set()  # the markets it was given a share of
         self.failed = False
+        self.waited = self.idle = self.done_at = 0.0  # (see answers)
         self.received: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     def alive(self) -> bool:
@@ -129,6 +162,8 @@ class Helper:
                         received.put(("gone", None))
                         return
                 kind, share = self.connection.recv()
+                if kind != "share":
+                    self.done_at = time.perf_counter()
                 received.put((kind, share))
                 if kind != "share":
                     return
@@ -138,14 +173,24 @@ class Helper:
     def answers(self) -> Iterator[Share]:
         """Its share, a part at a time as it computes them, until it is done; ``failed``
         says, after the last, whether it stopped short (it failed, died or took too
-        long: see the log), the accounts it did not send then being the ticker's to do."""
+        long: see the log), the accounts it did not send then being the ticker's to do;
+        ``waited``, how long the ticker waited for its parts, and ``idle``, how long before
+        this began it was done (see Split)."""
         self.failed = True
+        self.waited, self.idle = 0.0, 0.0
+        began = time.perf_counter()
         try:
             while True:
-                kind, share = self.received.get()
+                if self.received.empty():
+                    blocked = time.perf_counter()
+                    kind, share = self.received.get()
+                    self.waited += time.perf_counter() - blocked
+                else:
+                    kind, share = self.received.get()
                 if kind == "share":
                     yield share
                     continue
+                self.idle = max(0.0, began - self.done_at)
                 if kind == "done":
                     self.failed = False
                 elif kind == "failed":

@@ -26,8 +26,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def a_helper() -> Iterator[None]:
-    """Instruments seeded, nothing kept, and a helper ready (stopped after the test)."""
+def a_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Instruments seeded, nothing kept, and a helper ready (stopped after the test). The
+    split stays where it starts (it follows the ticks' timings, see the test of its own),
+    so which accounts each side reads does not depend on the machine's speed."""
+    monkeypatch.setattr(shares, "SLACK", float("inf"))
+    shares._splits.clear()
     desk_services.instruments_seed()
     keeping.forget()
     with override_settings(**KEEP_ALL):
@@ -49,16 +53,38 @@ def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_writ
     # those written since, as when the ticker keeps them all, but for the account whose
     # stop fired on the plain tick: in the helper's share, it was read by the ticker for
     # that tick (a plain tick is not shared), then by the helper on the next.
-    assert shares.split([(7, False, 0)]) == ([], [(7, False, 0)])
+    assert shares.Split().rows([(7, False, 0)]) == ([], [(7, False, 0)])
     assert [row[3] for row in with_helper] == [6, 1, 2, 1, 4, 1, 1, 0]
 
 
 def test_the_accounts_are_shared_by_their_id() -> None:
     rows = [(pk, False, 1) for pk in range(1, 41)]
-    ours, theirs = shares.split(rows)
+    split = shares.Split()
+    ours, theirs = split.rows(rows)
     assert [r[0] for r in ours] == [pk for pk in range(1, 41) if pk % 20 < 7]
     assert sorted(ours + theirs) == rows
     assert len(theirs) == 26
+
+
+def test_the_split_moves_a_share_towards_the_side_that_waited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shares, "SLACK", 0.02)
+    split = shares.Split()
+    split.after(waited=0.010, idle=0, took=0.250)  # the ticker waited 4% of the tick
+    assert split.ours == 8
+    split.after(waited=0.004, idle=0, took=0.250)  # (within the slack: it stays)
+    split.after(waited=0, idle=0.004, took=0.250)
+    assert split.ours == 8
+    split.after(waited=0, idle=0.100, took=0.250)  # the helper was done long before
+    split.after(waited=0, idle=0.100, took=0.250)
+    assert split.ours == 6
+    for _ in range(20):
+        split.after(waited=0, idle=1, took=2)
+    assert split.ours == shares.FEWEST
+    for _ in range(20):
+        split.after(waited=1, idle=0, took=2)
+    assert split.ours == shares.MOST
 
 
 def test_a_helper_killed_during_a_tick_leaves_its_share_to_the_ticker(
@@ -87,7 +113,7 @@ def test_a_helper_killed_during_a_tick_leaves_its_share_to_the_ticker(
     assert shared.accounts_touched == alone.accounts_touched
     assert stored(shared_market) == stored(alone_market)
     # A new helper is started; until it is ready the ticker computes every account itself.
-    monkeypatch.undo()
+    monkeypatch.setattr(Helper, "ask", asked)
     boundary(shared_market, 29400)
     assert tick(shared_market).realised
     assert shares.start(wait_seconds=60)
@@ -113,7 +139,7 @@ def test_after_a_tick_that_failed_the_helper_reads_its_share_again(
     monkeypatch.setattr(live_services, "gathered_save", failing)
     with pytest.raises(RuntimeError):
         tick(market)
-    monkeypatch.undo()
+    monkeypatch.setattr(live_services, "gathered_save", desk_services.gathered_save)
 
     assert tick(market).accounts_read == 6  # (ours and the helper's: nothing kept)
     boundary(market, 30000)
