@@ -158,6 +158,15 @@ def _candidates_sql(symbols: tuple[str, ...]) -> tuple[str, list[object]]:
     return sql, [slots.get(p, p) if type(p) is int else p for p in params]
 
 
+def _listed(rows: QuerySet[PaperAccount, tuple[Any, ...]]) -> list[tuple[int, bool, int]]:
+    """The accounts' (id, cross-linked, version), read through the cursor: Django's own
+    conversion of each row took 75 ms of a tick over 50,000 accounts."""
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(pk, bool(linked), version) for pk, linked, version in cursor.fetchall()]
+
+
 def market_tick(*, market_id: int, owner: str | None = None) -> TickResult | None:
     """Apply the next tick of a market. None if it is paused or the lease is not ``owner``'s.
 
@@ -285,7 +294,7 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         listed: list[tuple[int, bool, int]] = []
         helper = None
         if realise or funding:
-            listed = list(rows.filter(market=market).values_list(*columns))
+            listed = _listed(rows.filter(market=market).values_list(*columns))
             helper = shares.helper_for(len(listed))
         else:
             for chunk in id_chunks(reached):
@@ -314,7 +323,8 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                 answered.update(answer.writes.accounts)
                 parts.append(answer)
             if not helper.failed:
-                split.after(helper.waited, helper.idle, time.perf_counter() - started)
+                finished = time.perf_counter()
+                split.after(helper.waited, finished - helper.done_at, finished - started)
             else:
                 rest = [row for row in theirs if row[0] not in answered]
                 parts.append(work.compute(kept, rest, whole=False))

@@ -53,7 +53,7 @@ SHARES = 20  # accounts are shared by their id's remainder by SHARES: the ticker
 FIRST_OURS, FEWEST, MOST = 7, 2, 14  # those below its number of shares (see Split)
 ANSWER_SECONDS = 30.0  # a helper that has not answered by then is stopped
 PART = 400  # accounts a helper computes before it sends them (the ticker writes them)
-SLACK = 0.02  # of a tick's time: what one side may wait for the other before the split moves
+WAITED, TRAILED = 0.03, 0.10  # of a tick's time: see Split.after
 
 
 class Split:
@@ -63,9 +63,9 @@ class Split:
     The ticker also writes every account, so the best split leaves it fewer to compute,
     by as much as writing costs against computing; that varies with the market's size and
     the machine. So the split follows what each tick shows: a ticker that waited for the
-    helper's last part takes one share more next time; a helper that was done before the
-    ticker even began writing its parts takes one more. (An account moving over is read
-    again by the side that takes it, once.)"""
+    helper's parts takes one share more next time; one that went on writing long after the
+    helper was done gives one share away. (An account moving over is read again by the
+    side that takes it, once.)"""
 
     def __init__(self) -> None:
         self.ours = FIRST_OURS
@@ -78,13 +78,14 @@ class Split:
         theirs = [row for row in rows if row[0] % SHARES >= self.ours]
         return ours, theirs
 
-    def after(self, waited: float, idle: float, took: float) -> None:
-        """After a tick that took ``took`` seconds, in which the ticker waited ``waited``
-        for the helper's parts and the helper sat ``idle`` before the ticker took its
-        first part (both 0 when they did not)."""
-        if waited > SLACK * took and self.ours < MOST:
+    def after(self, waited: float, trailed: float, took: float) -> None:
+        """After a tick that took ``took`` seconds until its writes were done, in which the
+        ticker waited ``waited`` for the helper's parts, and wrote for ``trailed`` after the
+        helper was done. (At the best split the ticker hardly waits, and writes the last
+        part or two after the helper is done.)"""
+        if waited > WAITED * took and self.ours < MOST:
             self.ours += 1
-        elif idle > SLACK * took and self.ours > FEWEST:
+        elif trailed > TRAILED * took and self.ours > FEWEST:
             self.ours -= 1
 
 
@@ -116,7 +117,7 @@ class Helper:
         self.sending = threading.Lock()
         self.markets: set[int] = set()  # the markets it was given a share of
         self.failed = False
-        self.waited = self.idle = self.done_at = 0.0  # (see answers)
+        self.waited = self.done_at = 0.0  # (see answers)
         self.received: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     def alive(self) -> bool:
@@ -174,11 +175,10 @@ class Helper:
         """Its share, a part at a time as it computes them, until it is done; ``failed``
         says, after the last, whether it stopped short (it failed, died or took too
         long: see the log), the accounts it did not send then being the ticker's to do;
-        ``waited``, how long the ticker waited for its parts, and ``idle``, how long before
-        this began it was done (see Split)."""
+        ``waited``, how long the ticker waited for its parts, and ``done_at``, when (by
+        ``time.perf_counter``) it was done (see Split)."""
         self.failed = True
-        self.waited, self.idle = 0.0, 0.0
-        began = time.perf_counter()
+        self.waited = 0.0
         try:
             while True:
                 if self.received.empty():
@@ -190,7 +190,6 @@ class Helper:
                 if kind == "share":
                     yield share
                     continue
-                self.idle = max(0.0, began - self.done_at)
                 if kind == "done":
                     self.failed = False
                 elif kind == "failed":

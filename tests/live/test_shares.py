@@ -30,7 +30,8 @@ def a_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Instruments seeded, nothing kept, and a helper ready (stopped after the test). The
     split stays where it starts (it follows the ticks' timings, see the test of its own),
     so which accounts each side reads does not depend on the machine's speed."""
-    monkeypatch.setattr(shares, "SLACK", float("inf"))
+    monkeypatch.setattr(shares, "WAITED", float("inf"))
+    monkeypatch.setattr(shares, "TRAILED", float("inf"))
     shares._splits.clear()
     desk_services.instruments_seed()
     keeping.forget()
@@ -69,21 +70,21 @@ def test_the_accounts_are_shared_by_their_id() -> None:
 def test_the_split_moves_a_share_towards_the_side_that_waited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(shares, "SLACK", 0.02)
+    monkeypatch.setattr(shares, "WAITED", 0.03)
+    monkeypatch.setattr(shares, "TRAILED", 0.10)
     split = shares.Split()
-    split.after(waited=0.010, idle=0, took=0.250)  # the ticker waited 4% of the tick
+    split.after(waited=0.010, trailed=0.010, took=0.250)  # the ticker waited 4% of the tick
     assert split.ours == 8
-    split.after(waited=0.004, idle=0, took=0.250)  # (within the slack: it stays)
-    split.after(waited=0, idle=0.004, took=0.250)
+    split.after(waited=0.005, trailed=0.020, took=0.250)  # (both within: it stays)
     assert split.ours == 8
-    split.after(waited=0, idle=0.100, took=0.250)  # the helper was done long before
-    split.after(waited=0, idle=0.100, took=0.250)
+    split.after(waited=0, trailed=0.050, took=0.250)  # the ticker wrote on 20% of it
+    split.after(waited=0, trailed=0.050, took=0.250)
     assert split.ours == 6
     for _ in range(20):
-        split.after(waited=0, idle=1, took=2)
+        split.after(waited=0, trailed=1, took=2)
     assert split.ours == shares.FEWEST
     for _ in range(20):
-        split.after(waited=1, idle=0, took=2)
+        split.after(waited=1, trailed=0, took=2)
     assert split.ours == shares.MOST
 
 
