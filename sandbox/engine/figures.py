@@ -178,6 +178,11 @@ def _account_figures(account: Account, market: Market) -> AccountFigures:
     return AccountFigures(balances=balances, positions=positions)
 
 
+# Each position of an account with its unrealised PnL, funds and maintenance margin (see
+# _margins).
+Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
+
+
 def none_due(
     wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
 ) -> bool:
@@ -193,16 +198,45 @@ def none_due(
     (:func:`~.money.exact`). (Overflow is out of reach: the context's exponents run to
     ±999,999, far beyond any figure the desk or a scenario file can reach.)
     """
+    return margins_if_none_due(wallets, positions, market) is not None
+
+
+def margins_if_none_due(
+    wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
+) -> Margins | None:
+    """:func:`none_due`'s check, with what it computed: each position's margins (see
+    :func:`_margins`) when no position is due, else None."""
     if not positions:
-        return True
+        return []
     rows = _margins(wallets, positions, market)
     if rows is None:
-        return False
+        return None
     # (A loop, not all(): thousands of checks a tick.)
-    for _, pnl, funds, mm in rows:  # noqa: SIM110
+    for _, pnl, funds, mm in rows:
         if funds + pnl <= mm:
-            return False
-    return True
+            return None
+    return rows
+
+
+class _Kept(threading.local):
+    """The margins a tick's last liquidation check computed for the account it left
+    (:func:`keep_margins`), with that very account and market."""
+
+    account: Account | None = None
+    market: Market | None = None
+    margins: Margins | None = None
+
+
+_kept = _Kept()
+
+
+def keep_margins(account: Account, market: Market, margins: Margins | None) -> None:
+    """Keep the margins of ``account`` at ``market`` (None: none known), for
+    :func:`liquidation_cushions` asked next about the very same account and market, in
+    this thread: a tick's outcome, whose index is written next, was checked last with the
+    very Decimals the index reads (``margins`` must be what :func:`_margins` gives for
+    them)."""
+    _kept.account, _kept.market, _kept.margins = account, market, margins
 
 
 @exact
@@ -213,10 +247,15 @@ def liquidation_cushions(
     (:attr:`PositionFigures.liquidation_price`, and ``margin_left - maintenance_margin`` at
     the engine's digits) from the very Decimals :func:`account_figures` holds, without the
     rest of its figures: what the positions' index is written from after each of a tick's
-    thousands of accounts.
+    thousands of accounts (from the margins its last check computed, when kept for this
+    very account: :func:`keep_margins`).
     Computed by :func:`account_figures` itself (which says why) when a position cannot be
     figured the quick way."""
-    rows = _margins(account.wallets, account.positions, market) if account.positions else []
+    rows: Margins | None
+    if account is _kept.account and market is _kept.market and _kept.margins is not None:
+        rows = _kept.margins
+    else:
+        rows = _margins(account.wallets, account.positions, market) if account.positions else []
     if rows is None:
         figures = account_figures(account, market)
         return {
@@ -235,12 +274,9 @@ def liquidation_cushions(
     }
 
 
-_Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
-
-
 def _margins(
     wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
-) -> _Margins | None:
+) -> Margins | None:
     """(position, unrealised PnL, funds behind it, maintenance margin) of each position, in
     their order: the arithmetic of ``_account_figures`` and ``_position_figures`` written
     out, in the same order (each currency's available balance summed over its positions in
@@ -282,7 +318,7 @@ def _margins(
             balance -= position.position_margin
         available[settle] = balance
         held.append((position, settle, rate, pnl, im))
-    rows: _Margins = []
+    rows: Margins = []
     for position, settle, rate, pnl, im in held:
         mm = abs(position.cost_value) * rate
         if position.mode is cross:

@@ -57,7 +57,8 @@ def exact(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with decimal.localcontext(engine_context()):
+        # (localcontext sets a copy of the context it is given: a fresh one for each call.)
+        with decimal.localcontext(_ENGINE_CONTEXT):
             return func(*args, **kwargs)
 
     return wrapper

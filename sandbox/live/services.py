@@ -300,18 +300,18 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         def changes() -> Iterator[Change]:
             """Each account's outcome, computed as it is written (one at a time: a tick
             over 100,000 positions keeps no list of outcomes)."""
-            for account_id, before in stored.states.items():
-                # An account the marks reached none of (the index did not find it), here
-                # for its funding or chosen for its profit to realise (``due``), starts at
-                # its realisation: no stop, target or liquidation price was reached.
-                outcome = engine.tick_account(
-                    before,
-                    moved,
-                    marks.keys(),
-                    realise=realise,
-                    funding_rates=rates,
-                    reached=account_id in rebased,
-                )
+            # An account the marks reached none of (the index did not find it), here for
+            # its funding or chosen for its profit to realise (``due``), starts at its
+            # realisation: no stop, target or liquidation price was reached.
+            for account_id, outcome in engine.tick_accounts(
+                stored.states,
+                moved,
+                marks.keys(),
+                realise=realise,
+                funding_rates=rates,
+                reached=rebased,
+            ):
+                before = stored.states[account_id]
                 result.accounts_touched += 1
                 if outcome.events and not (realise or funding):
                     result.triggered.append(account_id)
