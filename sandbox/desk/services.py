@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from operator import attrgetter
+from decimal import Decimal
+from itertools import compress
+from math import ceil, floor
+from operator import attrgetter, ne
 from typing import Any
 
 from django.conf import settings
@@ -133,7 +135,7 @@ def _key_up(price: Decimal | None) -> int | None:
     """:func:`liquidation_key` of a long's price (rounded up)."""
     if price is None:
         return None
-    key = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_CEILING))
+    key = ceil(price * KEY_SCALE)  # (Decimal's own, exact: to_integral_value's, as an int)
     return KEY_LIMIT if key > KEY_LIMIT else -KEY_LIMIT if key < -KEY_LIMIT else key
 
 
@@ -141,7 +143,7 @@ def _key_down(price: Decimal | None) -> int | None:
     """:func:`liquidation_key` of a short's price (rounded down)."""
     if price is None:
         return None
-    key = int((price * KEY_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+    key = floor(price * KEY_SCALE)
     return KEY_LIMIT if key > KEY_LIMIT else -KEY_LIMIT if key < -KEY_LIMIT else key
 
 
@@ -161,19 +163,33 @@ def _index(state: engine.Account, market: engine.Market) -> IndexKeys:
     cushions = engine.liquidation_cushions(state, market)
     keys: IndexKeys = {}
     groups: dict[str, list[str]] | None = None
-    cross = engine.MarginMode.CROSS
     positions = state.positions
     instruments = market.instruments
     for symbol, (price, _) in cushions.items():
         held = positions[symbol]
+        stop, target = held.stop_loss, held.take_profit
         # A long's liquidation price is rounded up, a short's down (outwards); a long's stop
         # fires on the way down and its target on the way up; a short's the other way round.
+        # (No trigger, no key: told here, as most positions have none.)
         if held.qty > 0:
-            row = (True, _key_up(price), _key_up(held.stop_loss), _key_down(held.take_profit))
+            keys[symbol] = (
+                True,
+                _key_up(price),
+                None if stop is None else _key_up(stop),
+                None if target is None else _key_down(target),
+                None,
+                None,
+            )
         else:
-            row = (False, _key_down(price), _key_up(held.take_profit), _key_down(held.stop_loss))
-        keys[symbol] = (*row, None, None)
-        if held.mode is cross:
+            keys[symbol] = (
+                False,
+                _key_down(price),
+                None if target is None else _key_up(target),
+                None if stop is None else _key_down(stop),
+                None,
+                None,
+            )
+        if held.mode is _CROSS:
             if groups is None:
                 groups = {}
             groups.setdefault(instruments[symbol].settle, []).append(symbol)
@@ -241,6 +257,7 @@ _REASONS = {reason: reason.value for reason in engine.LedgerReason}
 _FIGURE_INDEXES = range(len(POSITION_FIELDS))
 _KEY_INDEXES = range(len(KEY_FIELDS))
 _LIQUIDATION = engine.LiquidationEvent
+_CROSS = engine.MarginMode.CROSS
 _ZERO = Decimal(0)
 
 
@@ -321,21 +338,20 @@ class _Writes:
             if old is not position:
                 earlier, now_held = _figures(old), _figures(position)
                 if earlier != now_held:
-                    for index in _FIGURE_INDEXES:
+                    # (The changed fields' indexes, told apart by compress and map.)
+                    for index in compress(_FIGURE_INDEXES, map(ne, earlier, now_held)):
                         now = now_held[index]
-                        if earlier[index] != now:
-                            name = POSITION_FIELDS[index]
-                            changed.append(name)
-                            values.append(now.value if name == "mode" else stored_text(now))
+                        name = POSITION_FIELDS[index]
+                        changed.append(name)
+                        values.append(now.value if name == "mode" else stored_text(now))
             stored = None if stored_keys is None else stored_keys.get(symbol)
             if stored is None:
                 changed += KEY_FIELDS
                 values += key
             elif stored != key:
-                for index in _KEY_INDEXES:
-                    if stored[index] != key[index]:
-                        changed.append(KEY_FIELDS[index])
-                        values.append(key[index])
+                for index in compress(_KEY_INDEXES, map(ne, stored, key)):
+                    changed.append(KEY_FIELDS[index])
+                    values.append(key[index])
             if changed:
                 values += (pk, symbol)
                 self.positions.setdefault(tuple(changed), []).append(values)

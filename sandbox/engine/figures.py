@@ -218,50 +218,58 @@ def margins_if_none_due(
     return rows
 
 
-class _Kept(threading.local):
-    """The margins a tick's last liquidation check computed for the account it left
-    (:func:`keep_margins`), with that very account and market."""
+Cushions = dict[str, tuple[Decimal | None, Decimal]]
 
-    account: Account | None = None
-    market: Market | None = None
-    margins: Margins | None = None
+
+class _Kept(threading.local):
+    """The cushions of the account a tick's batch yielded last, worked out from the
+    margins its last liquidation check computed (:func:`keep_cushions`), with that very
+    account and market."""
+
+    last: tuple[Account, Market, Cushions] | None = None
 
 
 _kept = _Kept()
 
 
-def keep_margins(account: Account, market: Market, margins: Margins | None) -> None:
-    """Keep the margins of ``account`` at ``market`` (None: none known), for
+def keep_cushions(account: Account, market: Market, margins: Margins | None) -> None:
+    """Work out the cushions of ``account`` at ``market`` from ``margins`` (what
+    :func:`_margins` gives for them; None: not known, nothing kept) and keep them for
     :func:`liquidation_cushions` asked next about the very same account and market, in
     this thread: a tick's outcome, whose index is written next, was checked last with the
-    very Decimals the index reads (``margins`` must be what :func:`_margins` gives for
-    them)."""
-    _kept.account, _kept.market, _kept.margins = account, market, margins
+    very Decimals the index reads. Runs in the caller's context: an engine action's."""
+    _kept.last = None if margins is None else (account, market, _cushions(margins, market))
 
 
-@exact
-def liquidation_cushions(
-    account: Account, market: Market
-) -> dict[str, tuple[Decimal | None, Decimal]]:
+def liquidation_cushions(account: Account, market: Market) -> Cushions:
     """Each position's liquidation price and its margin left above maintenance
     (:attr:`PositionFigures.liquidation_price`, and ``margin_left - maintenance_margin`` at
     the engine's digits) from the very Decimals :func:`account_figures` holds, without the
     rest of its figures: what the positions' index is written from after each of a tick's
-    thousands of accounts (from the margins its last check computed, when kept for this
-    very account: :func:`keep_margins`).
+    thousands of accounts (kept from the tick's last check of this very account, when it
+    had them: :func:`keep_cushions`).
     Computed by :func:`account_figures` itself (which says why) when a position cannot be
     figured the quick way."""
-    rows: Margins | None
-    if account is _kept.account and market is _kept.market and _kept.margins is not None:
-        rows = _kept.margins
-    else:
-        rows = _margins(account.wallets, account.positions, market) if account.positions else []
+    kept = _kept.last
+    if kept is not None and kept[0] is account and kept[1] is market:
+        _kept.last = None  # (handed over)
+        return kept[2]
+    return _computed_cushions(account, market)
+
+
+@exact
+def _computed_cushions(account: Account, market: Market) -> Cushions:
+    rows = _margins(account.wallets, account.positions, market) if account.positions else []
     if rows is None:
         figures = account_figures(account, market)
         return {
             symbol: (p.liquidation_price, p.margin_left - p.maintenance_margin)
             for symbol, p in figures.positions.items()
         }
+    return _cushions(rows, market)
+
+
+def _cushions(rows: Margins, market: Market) -> Cushions:
     instruments = market.instruments
     return {
         position.symbol: (

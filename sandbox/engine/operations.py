@@ -85,7 +85,7 @@ from .figures import (
     Margins,
     PositionFigures,
     account_figures,
-    keep_margins,
+    keep_cushions,
     margins_if_none_due,
 )
 from .instruments import Instrument
@@ -817,10 +817,10 @@ def tick_accounts(
             work = _Work(account, market)
             work.tick(moved, realise, funding, reached=account_id in reached)
             outcome = work.outcome()
+            # (The index written next reads the cushions of the last check, if it had them.)
+            keep_cushions(outcome.account, market, work.checked)
         finally:
             decimal.setcontext(caller)
-        # (The index written next asks for the margins the last check computed, if any.)
-        keep_margins(outcome.account, market, work.checked)
         yield account_id, outcome
 
 

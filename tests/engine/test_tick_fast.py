@@ -382,22 +382,38 @@ def test_the_index_after_a_batch_reads_the_margins_its_last_check_computed(
         pass  # (refused: see the test above)
 
 
-def test_a_batch_keeps_the_margins_of_a_realised_account_only_for_it() -> None:
+def test_a_batch_keeps_the_cushions_of_a_realised_account_only_for_it() -> None:
     # A 1 XBT cross long from 60,000, marked at 61,000: 1,000 realised, then checked; the
-    # check's margins are kept for the outcome, and only for it.
+    # check's cushions are kept for the outcome, and only for it, and handed over once.
     long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
     account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": long})
     view = Market(INSTRUMENTS, {"XBTUSDT": D(61000)})
     [(_, outcome)] = list(tick_accounts({7: account}, view, [], realise=True))
     assert outcome.ledger[0].amount == D(1000)
-    kept = figures_module._kept
-    assert kept.account is outcome.account and kept.market is view
-    assert kept.margins is not None and kept.margins[0][0] is outcome.account.positions["XBTUSDT"]
+    kept = figures_module._kept.last
+    assert kept is not None and kept[0] is outcome.account and kept[1] is view
     # Available 11,000 - 6,000: funds 5,000 + 6,000 = 11,000; no PnL left; maintenance 600:
     # liquidation where the PnL is 600 - 11,000 (61,000 - 10,400), cushion 10,400.
-    assert liquidation_cushions(outcome.account, view) == {"XBTUSDT": (D(50600), D(10400))}
+    expected = {"XBTUSDT": (D(50600), D(10400))}
+    assert kept[2] == expected
+    assert liquidation_cushions(outcome.account, view) is kept[2]  # (the kept ones)
+    assert figures_module._kept.last is None
+    assert liquidation_cushions(outcome.account, view) == expected  # (computed afresh)
     other = Market(INSTRUMENTS, {"XBTUSDT": D(62000)})  # (another market: computed afresh)
+    list(tick_accounts({7: account}, view, [], realise=True))
     assert liquidation_cushions(outcome.account, other) == {"XBTUSDT": (D(50600), D(11400))}
+
+
+def test_a_batch_keeps_no_cushions_when_its_last_step_was_not_checked() -> None:
+    # A 1 XBT cross short receiving funding: the payment cannot make a position due, so
+    # nothing checked the account as it ends, and nothing is kept.
+    short = Position("XBTUSDT", D(-1), D(-60000), D(-60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": short})
+    view = Market(INSTRUMENTS, {"XBTUSDT": D(60000)})
+    rates = {"XBTUSDT": D("0.0001")}
+    [(_, outcome)] = list(tick_accounts({7: account}, view, [], funding_rates=rates))
+    assert outcome.ledger[0].amount == D(6)
+    assert figures_module._kept.last is None
 
 
 def test_a_batch_computes_in_the_engine_context_and_leaves_the_caller_in_its_own() -> None:
