@@ -200,7 +200,8 @@ class _Work:
         self.insurance: dict[str, Decimal] = {}
         self.warnings: list[str] = []
         # The margins of the account as it stands, when the last liquidation check found no
-        # position due and :meth:`tick` changed nothing since (None: not known).
+        # position due and :meth:`tick` changed nothing since (None: not known). Read only
+        # after a tick (see tick_accounts): other actions leave it as their checks set it.
         self.checked: Margins | None = None
 
     def account(self) -> Account:
@@ -484,22 +485,20 @@ class _Work:
     ) -> None:
         """A market tick's steps on this account (see :func:`tick_account`); ``funding``:
         the rates by symbol, in order, checked (:func:`_funding`)."""
-        self.checked = None
+        # (Each liquidation check leaves ``checked`` as it found the account.)
         if reached:
             self.fire_triggers()
-            self.checked = None
             self.liquidate(moved=moved)
         if realise:
             done = len(self.events)
             self.realise_profit()
             if len(self.events) > done:  # (nothing realised: the check above still holds)
-                self.checked = None
                 self.liquidate(trigger=None)
         for symbol, rate in funding:
             if symbol not in self.positions:
                 continue
             change = self.pay_funding(symbol, rate)
-            self.checked = None
+            self.checked = None  # (checked again below, or not known)
             # (Each step starts with no position due: the marks' and the realisation's
             # checks above, and this one after each payment, unless the payment cannot have
             # made one.)
