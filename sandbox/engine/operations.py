@@ -60,6 +60,7 @@ import decimal
 from collections.abc import Callable, Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from types import MappingProxyType
 
 from . import display
 from .account import (
@@ -145,25 +146,82 @@ def _booked(
     return booked
 
 
-# (Position's slots, set as its frozen constructor sets them, without its __post_init__.)
+def _ledger_entry(currency: str, amount: Decimal, reason: LedgerReason, symbol: str) -> LedgerEntry:
+    """``LedgerEntry(currency, amount, reason, symbol)``, built as :func:`_booked` builds
+    a position (a tick makes tens of thousands of entries and events)."""
+    entry: LedgerEntry = _new(LedgerEntry)
+    _set_entry_currency(entry, currency)
+    _set_entry_amount(entry, amount)
+    _set_entry_reason(entry, reason)
+    _set_entry_symbol(entry, symbol)
+    return entry
+
+
+def _funding_event(symbol: str, settle: str, rate: Decimal, amount: Decimal) -> FundingEvent:
+    """``FundingEvent(symbol, settle, rate, amount)`` (see :func:`_ledger_entry`)."""
+    event: FundingEvent = _new(FundingEvent)
+    _set_funding_symbol(event, symbol)
+    _set_funding_settle(event, settle)
+    _set_funding_rate(event, rate)
+    _set_funding_amount(event, amount)
+    _set_funding_type(event, _FUNDING_TYPE)
+    return event
+
+
+def _profit_event(symbol: str, settle: str, amount: Decimal) -> ProfitRealisedEvent:
+    """``ProfitRealisedEvent(symbol, settle, amount)`` (see :func:`_ledger_entry`)."""
+    event: ProfitRealisedEvent = _new(ProfitRealisedEvent)
+    _set_profit_symbol(event, symbol)
+    _set_profit_settle(event, settle)
+    _set_profit_amount(event, amount)
+    _set_profit_type(event, _PROFIT_TYPE)
+    return event
+
+
+# (The slots of the engine's immutable records, set as their frozen constructors set them,
+# without a look at the fields or a __post_init__, for what a tick makes by the thousand;
+# a test checks each builder sets every field.)
 _new = object.__new__
 
 
-def _slot_setter(name: str) -> Callable[[Position, object], None]:
-    setter: Callable[[Position, object], None] = vars(Position)[name].__set__
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
     return setter
 
 
-_set_symbol = _slot_setter("symbol")
-_set_qty = _slot_setter("qty")
-_set_cost_value = _slot_setter("cost_value")
-_set_entry_value = _slot_setter("entry_value")
-_set_mode = _slot_setter("mode")
-_set_leverage = _slot_setter("leverage")
-_set_position_margin = _slot_setter("position_margin")
-_set_realised_pnl = _slot_setter("realised_pnl")
-_set_stop_loss = _slot_setter("stop_loss")
-_set_take_profit = _slot_setter("take_profit")
+_set_entry_currency = _slot_setter(LedgerEntry, "currency")
+_set_entry_amount = _slot_setter(LedgerEntry, "amount")
+_set_entry_reason = _slot_setter(LedgerEntry, "reason")
+_set_entry_symbol = _slot_setter(LedgerEntry, "symbol")
+_set_funding_symbol = _slot_setter(FundingEvent, "symbol")
+_set_funding_settle = _slot_setter(FundingEvent, "settle")
+_set_funding_rate = _slot_setter(FundingEvent, "rate")
+_set_funding_amount = _slot_setter(FundingEvent, "amount")
+_set_funding_type = _slot_setter(FundingEvent, "type")
+_FUNDING_TYPE = FundingEvent.__dataclass_fields__["type"].default
+_set_profit_symbol = _slot_setter(ProfitRealisedEvent, "symbol")
+_set_profit_settle = _slot_setter(ProfitRealisedEvent, "settle")
+_set_profit_amount = _slot_setter(ProfitRealisedEvent, "amount")
+_set_profit_type = _slot_setter(ProfitRealisedEvent, "type")
+_PROFIT_TYPE = ProfitRealisedEvent.__dataclass_fields__["type"].default
+_set_outcome_account = _slot_setter(Outcome, "account")
+_set_outcome_events = _slot_setter(Outcome, "events")
+_set_outcome_ledger = _slot_setter(Outcome, "ledger")
+_set_outcome_fills = _slot_setter(Outcome, "fills")
+_set_outcome_insurance = _slot_setter(Outcome, "insurance")
+_set_outcome_warnings = _slot_setter(Outcome, "warnings")
+
+
+_set_symbol = _slot_setter(Position, "symbol")
+_set_qty = _slot_setter(Position, "qty")
+_set_cost_value = _slot_setter(Position, "cost_value")
+_set_entry_value = _slot_setter(Position, "entry_value")
+_set_mode = _slot_setter(Position, "mode")
+_set_leverage = _slot_setter(Position, "leverage")
+_set_position_margin = _slot_setter(Position, "position_margin")
+_set_realised_pnl = _slot_setter(Position, "realised_pnl")
+_set_stop_loss = _slot_setter(Position, "stop_loss")
+_set_take_profit = _slot_setter(Position, "take_profit")
 _CROSS, _ISOLATED = MarginMode.CROSS, MarginMode.ISOLATED
 _PROFIT_REALISATION, _FUNDING = LedgerReason.PROFIT_REALISATION, LedgerReason.FUNDING
 _Priced = dict[str, tuple[Instrument, Decimal]]
@@ -209,14 +267,14 @@ class _Work:
 
     def outcome(self) -> Outcome:
         """What the action produced: its last step (the work hands its dicts over)."""
-        return Outcome(
-            account=Account.owning(self.wallets, self.positions, self.settings),
-            events=tuple(self.events),
-            ledger=tuple(self.ledger),
-            fills=tuple(self.fills),
-            insurance=self.insurance,
-            warnings=tuple(self.warnings),
-        )
+        outcome: Outcome = _new(Outcome)
+        _set_outcome_account(outcome, Account.owning(self.wallets, self.positions, self.settings))
+        _set_outcome_events(outcome, tuple(self.events))
+        _set_outcome_ledger(outcome, tuple(self.ledger))
+        _set_outcome_fills(outcome, tuple(self.fills))
+        _set_outcome_insurance(outcome, MappingProxyType(self.insurance))
+        _set_outcome_warnings(outcome, tuple(self.warnings))
+        return outcome
 
     def figures(self) -> AccountFigures:
         return account_figures(self.account(), self.market)
@@ -230,7 +288,7 @@ class _Work:
         if amount == 0:
             return
         self.wallets[currency] += amount
-        self.ledger.append(LedgerEntry(currency, amount, reason, symbol))
+        self.ledger.append(_ledger_entry(currency, amount, reason, symbol))
 
     def fill(self, inst: Instrument, delta: Decimal, mark: Decimal) -> bool:
         """Execute a signed quantity at the mark. Returns True if exposure was opened."""
@@ -430,7 +488,7 @@ class _Work:
                 position_margin=position.position_margin,
                 realised_pnl=position.realised_pnl + amount,
             )
-            self.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
+            self.events.append(_profit_event(symbol, inst.settle, amount))
 
     def pay_funding(self, symbol: str, rate: Decimal) -> Decimal | None:
         """Rule 10: the funding payment of ``symbol``'s position: the wallet's change, or
@@ -453,7 +511,7 @@ class _Work:
             realised_pnl=position.realised_pnl + change,
         )
         self.move(inst.settle, change, _FUNDING, symbol)
-        self.events.append(FundingEvent(symbol, inst.settle, rate, change))
+        self.events.append(_funding_event(symbol, inst.settle, rate, change))
         return change
 
     def received_safely(self, symbol: str, change: Decimal) -> bool:

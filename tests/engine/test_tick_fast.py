@@ -23,11 +23,15 @@ from hypothesis import strategies as st
 
 from sandbox.engine import (
     Account,
+    FundingEvent,
     Instrument,
+    LedgerEntry,
+    LedgerReason,
     MarginMode,
     Market,
     Outcome,
     Position,
+    ProfitRealisedEvent,
     Rejected,
     account_figures,
     combine,
@@ -496,6 +500,48 @@ def test_booking_a_position_keeps_every_field_it_does_not_change() -> None:
         "take_profit",
     ]
     assert booked == replace(position, entry_value=D(1), position_margin=D(2), realised_pnl=D(3))
+
+
+def test_the_records_a_tick_makes_by_the_thousand_are_built_whole() -> None:
+    # ``_ledger_entry``, ``_funding_event``, ``_profit_event`` and ``_Work.outcome`` set
+    # each slot by name: a new field would be left unset there.
+    entry = ops._ledger_entry("USDT", D("1.5"), LedgerReason.FUNDING, "XBTUSDT")
+    assert [f.name for f in fields(LedgerEntry)] == ["currency", "amount", "reason", "symbol"]
+    assert entry == LedgerEntry("USDT", D("1.5"), LedgerReason.FUNDING, "XBTUSDT")
+    funding = ops._funding_event("XBTUSDT", "USDT", D("0.0001"), D("-2"))
+    assert [f.name for f in fields(FundingEvent)] == ["symbol", "settle", "rate", "amount", "type"]
+    assert funding == FundingEvent("XBTUSDT", "USDT", D("0.0001"), D("-2"))
+    profit = ops._profit_event("XBTUSDT", "USDT", D(3))
+    assert [f.name for f in fields(ProfitRealisedEvent)] == ["symbol", "settle", "amount", "type"]
+    assert profit == ProfitRealisedEvent("XBTUSDT", "USDT", D(3))
+    assert [f.name for f in fields(Outcome)] == [
+        "account",
+        "events",
+        "ledger",
+        "fills",
+        "insurance",
+        "warnings",
+    ]
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": long})
+    with decimal.localcontext(engine_context()):
+        work = ops._Work(account, Market(INSTRUMENTS, {"XBTUSDT": D(61000)}))
+        work.realise_profit()
+        work.insurance["USDT"] = D(1)
+        work.warnings.append("a warning")
+        outcome = work.outcome()
+    assert outcome == Outcome(
+        account=Account(
+            wallets={"USDT": D(11000)},
+            positions={"XBTUSDT": replace(long, entry_value=D(61000), realised_pnl=D(1000))},
+        ),
+        events=(ProfitRealisedEvent("XBTUSDT", "USDT", D(1000)),),
+        ledger=(LedgerEntry("USDT", D(1000), LedgerReason.PROFIT_REALISATION, "XBTUSDT"),),
+        insurance={"USDT": D(1)},
+        warnings=("a warning",),
+    )
+    with pytest.raises(TypeError):
+        outcome.insurance["USDT"] = D(2)  # type: ignore[index]
 
 
 def test_position_figures_are_built_in_the_order_of_their_fields() -> None:
