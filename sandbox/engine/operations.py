@@ -61,6 +61,7 @@ from collections.abc import Callable, Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TypeVar
 
 from . import display
 from .account import (
@@ -104,6 +105,9 @@ from .money import (
     money_up,
     require_decimal,
 )
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 CROSS_MARGIN_IS_SHARED = (
     "Margin can only be added to or removed from an isolated position. A cross position "
@@ -244,14 +248,24 @@ def _priced(market: Market, symbol: str) -> tuple[Instrument, Decimal]:
     return row
 
 
+def _copied(mapping: Mapping[K, V]) -> dict[K, V]:
+    """A dict with ``mapping``'s items. An account's mappings are read-only views of dicts,
+    and a view's own copy is several times quicker than ``dict()`` through the view."""
+    if type(mapping) is MappingProxyType:
+        copied = mapping.copy()
+        if type(copied) is dict:
+            return copied
+    return dict(mapping)
+
+
 class _Work:
     """A scratch copy of an account that an action changes before it is accepted."""
 
     def __init__(self, account: Account, market: Market) -> None:
         self.market = market
-        self.wallets = dict(account.wallets)
-        self.positions = dict(account.positions)
-        self.settings = dict(account.settings)
+        self.wallets = _copied(account.wallets)
+        self.positions = _copied(account.positions)
+        self.settings = _copied(account.settings)
         self.events: list[Event] = []
         self.ledger: list[LedgerEntry] = []
         self.fills: list[Fill] = []
