@@ -178,6 +178,8 @@ def _account_figures(account: Account, market: Market) -> AccountFigures:
     return AccountFigures(balances=balances, positions=positions)
 
 
+_CROSS = MarginMode.CROSS  # (an enum member's look-up is slow, and _margins runs by the thousand)
+
 # Each position of an account with its unrealised PnL, funds and maintenance margin (see
 # _margins).
 Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
@@ -298,7 +300,7 @@ def _margins(
     table = _constants(market)
     held: list[tuple[Position, str, Decimal, Decimal, Decimal]] = []
     available: dict[str, Decimal] = {}
-    cross = MarginMode.CROSS
+    cross = _CROSS
     for position in positions.values():
         row = table.get(position.symbol)
         if row is None:
