@@ -119,13 +119,13 @@ def _minor_units(amount: Decimal, rounding: str) -> Decimal:
     Only a scenario file's extreme figures (each below 10**31, but multiplied together)
     get there; the rejected step then changes nothing.
     """
-    if not amount.is_zero() and amount.adjusted() >= MONEY_LIMIT_EXPONENT:
+    if amount.adjusted() >= MONEY_LIMIT_EXPONENT and not amount.is_zero():
         raise Rejected(
             f"This step needs an amount of about 10^{amount.adjusted()}, too large for the "
             f"engine: it keeps money exact to {MONEY_PLACES} decimal places only below "
             f"10^{MONEY_LIMIT_EXPONENT}."
         )
-    return amount.quantize(MINOR_UNIT, rounding=rounding, context=_MONEY_CONTEXT)
+    return amount.quantize(MINOR_UNIT, rounding, _MONEY_CONTEXT)  # (positional: quicker)
 
 
 def money_down(amount: Decimal) -> Decimal:
