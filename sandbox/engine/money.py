@@ -173,7 +173,7 @@ def round_half_up(value: Decimal, places: int) -> Decimal:
     digits = value.adjusted() + places + 1
     if digits > PRECISION:
         context.prec = digits + 1
-    return value.quantize(step, rounding=ROUND_HALF_UP, context=context)
+    return value.quantize(step, ROUND_HALF_UP, context)  # (positional: quicker)
 
 
 def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:
