@@ -855,6 +855,9 @@ def tick_account(
     ``reached=False`` says the new marks reached none of the account's stops, targets or
     liquidation prices (a tick knows it from the positions' index, which it searched): the
     tick then starts at the realisation, as the first two steps would have changed nothing.
+
+    Every funding rate is checked (``require_decimal``) before the first step, whether or
+    not the account holds its symbol. Many accounts at once: :func:`tick_accounts`.
     """
     work = _Work(account, market)
     work.tick(moved, realise, _funding(funding_rates), reached=reached)
