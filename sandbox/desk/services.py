@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from operator import attrgetter
+from decimal import Decimal
+from itertools import compress
+from math import ceil, floor
+from operator import attrgetter, ne
 from typing import Any
 
 from django.conf import settings
@@ -127,11 +129,23 @@ KEY_LIMIT = 9 * 10**18
 
 def liquidation_key(price: Decimal | None, *, is_long: bool) -> int | None:
     """The integer index of a liquidation price, rounded outwards (see Position)."""
+    return _key_up(price) if is_long else _key_down(price)
+
+
+def _key_up(price: Decimal | None) -> int | None:
+    """:func:`liquidation_key` of a long's price (rounded up)."""
     if price is None:
         return None
-    scaled = price * KEY_SCALE
-    key = int(scaled.to_integral_value(rounding=ROUND_CEILING if is_long else ROUND_FLOOR))
-    return max(-KEY_LIMIT, min(KEY_LIMIT, key))
+    key = ceil(price * KEY_SCALE)  # (Decimal's own, exact: to_integral_value's, as an int)
+    return KEY_LIMIT if key > KEY_LIMIT else -KEY_LIMIT if key < -KEY_LIMIT else key
+
+
+def _key_down(price: Decimal | None) -> int | None:
+    """:func:`liquidation_key` of a short's price (rounded down)."""
+    if price is None:
+        return None
+    key = floor(price * KEY_SCALE)
+    return KEY_LIMIT if key > KEY_LIMIT else -KEY_LIMIT if key < -KEY_LIMIT else key
 
 
 def index_keys(state: engine.Account, market: engine.Market) -> dict[str, dict[str, Any]]:
@@ -149,26 +163,39 @@ def _index(state: engine.Account, market: engine.Market) -> IndexKeys:
     engine's liquidation prices and margins left (``engine.liquidation_cushions``)."""
     cushions = engine.liquidation_cushions(state, market)
     keys: IndexKeys = {}
-    groups: dict[str, list[str]] = {}
-    cross = engine.MarginMode.CROSS
+    groups: dict[str, list[str]] | None = None
+    positions = state.positions
     instruments = market.instruments
     for symbol, (price, _) in cushions.items():
-        held = state.positions[symbol]
-        long = held.qty > 0
-        # A long's stop fires on the way down and its target on the way up; a short's the
-        # other way round.
-        below = held.stop_loss if long else held.take_profit
-        above = held.take_profit if long else held.stop_loss
-        keys[symbol] = (
-            long,
-            liquidation_key(price, is_long=long),
-            liquidation_key(below, is_long=True),
-            liquidation_key(above, is_long=False),
-            None,
-            None,
-        )
-        if held.mode is cross:
+        held = positions[symbol]
+        stop, target = held.stop_loss, held.take_profit
+        # A long's liquidation price is rounded up, a short's down (outwards); a long's stop
+        # fires on the way down and its target on the way up; a short's the other way round.
+        # (No trigger, no key: told here, as most positions have none.)
+        if held.qty > 0:
+            keys[symbol] = (
+                True,
+                _key_up(price),
+                None if stop is None else _key_up(stop),
+                None if target is None else _key_down(target),
+                None,
+                None,
+            )
+        else:
+            keys[symbol] = (
+                False,
+                _key_down(price),
+                None if target is None else _key_up(target),
+                None if stop is None else _key_down(stop),
+                None,
+                None,
+            )
+        if held.mode is _CROSS:
+            if groups is None:
+                groups = {}
             groups.setdefault(instruments[symbol].settle, []).append(symbol)
+    if groups is None:
+        return keys
     for linked in groups.values():
         if len(linked) < 2:
             continue
@@ -178,13 +205,9 @@ def _index(state: engine.Account, market: engine.Market) -> IndexKeys:
         share = max(cushion, Decimal(0)) / len(linked)
         for symbol in linked:
             low, high = _band(
-                instruments[symbol], state.positions[symbol].qty, market.marks[symbol], share
+                instruments[symbol], positions[symbol].qty, market.marks[symbol], share
             )
-            keys[symbol] = (
-                *keys[symbol][:4],
-                liquidation_key(low, is_long=True) or 0,
-                liquidation_key(high, is_long=False),
-            )
+            keys[symbol] = (*keys[symbol][:4], _key_up(low) or 0, _key_down(high))
     return keys
 
 
@@ -232,6 +255,10 @@ def _column(position: engine.Position, name: str) -> Any:
 # A position's stored figures, in the order of POSITION_FIELDS.
 _figures = attrgetter(*POSITION_FIELDS)
 _REASONS = {reason: reason.value for reason in engine.LedgerReason}
+_FIGURE_INDEXES = range(len(POSITION_FIELDS))
+_KEY_INDEXES = range(len(KEY_FIELDS))
+_LIQUIDATION = engine.LiquidationEvent
+_CROSS = engine.MarginMode.CROSS
 _ZERO = Decimal(0)
 
 
@@ -260,33 +287,40 @@ class _Writes:
     def add(self, change: Change, market: engine.Market, sequence: int) -> None:
         pk, before, outcome = change.account_id, change.before, change.outcome
         after = outcome.account
+        was_wallets = before.wallets
         if outcome.ledger:
-            running = dict(before.wallets)
+            running: dict[str, Decimal] = {}
+            ledger = self.ledger
             for entry in outcome.ledger:
-                currency = entry.currency
-                balance = running[currency] = running.get(currency, _ZERO) + entry.amount
-                self.ledger.append(
+                currency, amount = entry.currency, entry.amount
+                balance = running.get(currency)
+                if balance is None:
+                    balance = was_wallets.get(currency, _ZERO)
+                balance = running[currency] = balance + amount
+                ledger.append(
                     (
                         pk,
                         currency,
-                        stored_text(entry.amount),
+                        stored_text(amount),
                         stored_text(balance),
                         _REASONS[entry.reason],
                         entry.symbol,
                     )
                 )
         for currency, balance in after.wallets.items():
-            if currency not in before.wallets:
+            was = was_wallets.get(currency)
+            if was is None:
                 self.new_wallets.append(Wallet(account_id=pk, currency=currency, balance=balance))
-            elif before.wallets[currency] != balance:
+            elif was != balance:
                 self.wallets.append((stored_text(balance), pk, currency))
-        for symbol in before.positions:
-            if symbol not in after.positions:
+        had, held = before.positions, after.positions
+        for symbol in had:
+            if symbol not in held:
                 self.gone.append((pk, symbol))
-        keys = _index(after, market) if after.positions else {}
+        keys = _index(after, market) if held else {}
         stored_keys = change.keys
-        for symbol, position in after.positions.items():
-            old = before.positions.get(symbol)
+        for symbol, position in held.items():
+            old = had.get(symbol)
             key = keys[symbol]
             if old is None or (old.qty > 0) != (position.qty > 0):
                 if old is not None:
@@ -304,18 +338,23 @@ class _Writes:
                 continue
             changed: list[str] = []
             values: list[Any] = []
-            earlier, now_held = _figures(old), _figures(position)
-            if earlier != now_held:
-                for name, was, now in zip(POSITION_FIELDS, earlier, now_held, strict=True):
-                    if was != now:
+            if old is not position:
+                earlier, now_held = _figures(old), _figures(position)
+                if earlier != now_held:
+                    # (The changed fields' indexes, told apart by compress and map.)
+                    for index in compress(_FIGURE_INDEXES, map(ne, earlier, now_held)):
+                        now = now_held[index]
+                        name = POSITION_FIELDS[index]
                         changed.append(name)
                         values.append(now.value if name == "mode" else stored_text(now))
             stored = None if stored_keys is None else stored_keys.get(symbol)
-            if stored != key:
-                for index, name in enumerate(KEY_FIELDS):
-                    if stored is None or stored[index] != key[index]:
-                        changed.append(name)
-                        values.append(key[index])
+            if stored is None:
+                changed += KEY_FIELDS
+                values += key
+            elif stored != key:
+                for index in compress(_KEY_INDEXES, map(ne, stored, key)):
+                    changed.append(KEY_FIELDS[index])
+                    values.append(key[index])
             if changed:
                 values += (pk, symbol)
                 self.positions.setdefault(tuple(changed), []).append(values)
@@ -335,53 +374,55 @@ class _Writes:
                 elif before.settings[symbol] != setting:
                     row = (setting.mode.value, stored_text(setting.leverage), pk, symbol)
                     self.settings.append(row)
-        if not (outcome.fills or outcome.events or outcome.insurance):
-            self._linked(pk, keys, change.cross_linked)
-            return
-        self.fills += [
-            Fill(
-                account_id=pk,
-                symbol=fill.symbol,
-                side=fill.side.value,
-                qty=fill.qty,
-                price=fill.price,
-                value=fill.value,
-                fee=fill.fee,
-                realised_pnl=fill.realised_pnl,
-                liquidation=fill.liquidation,
-                trigger=fill.trigger,
-            )
-            for fill in outcome.fills
-        ]
+        if outcome.fills:
+            self.fills += [
+                Fill(
+                    account_id=pk,
+                    symbol=fill.symbol,
+                    side=fill.side.value,
+                    qty=fill.qty,
+                    price=fill.price,
+                    value=fill.value,
+                    fee=fill.fee,
+                    realised_pnl=fill.realised_pnl,
+                    liquidation=fill.liquidation,
+                    trigger=fill.trigger,
+                )
+                for fill in outcome.fills
+            ]
         for currency, amount in outcome.insurance.items():
             fund = (change.market_id, currency)
             self.insurance[fund] = self.insurance.get(fund, Decimal(0)) + amount
-        self.records += [
-            LiquidationRecord(
-                account_id=pk,
-                symbol=event.symbol,
-                settle=event.settle,
-                margin_mode=event.margin_mode.value,
-                qty=event.qty,
-                avg_entry_price=event.avg_entry_price,
-                funds=event.funds,
-                maintenance_margin=event.maintenance_margin,
-                liquidation_price=event.liquidation_price,
-                bankruptcy_price=event.bankruptcy_price,
-                mark_price=event.mark_price,
-                loss=event.loss,
-                insurance_fund_change=event.insurance_fund_change,
-                sequence=sequence,
-            )
-            for event in outcome.events
-            if isinstance(event, engine.LiquidationEvent)
-        ]
+        for event in outcome.events:
+            if isinstance(event, _LIQUIDATION):
+                self.records.append(
+                    LiquidationRecord(
+                        account_id=pk,
+                        symbol=event.symbol,
+                        settle=event.settle,
+                        margin_mode=event.margin_mode.value,
+                        qty=event.qty,
+                        avg_entry_price=event.avg_entry_price,
+                        funds=event.funds,
+                        maintenance_margin=event.maintenance_margin,
+                        liquidation_price=event.liquidation_price,
+                        bankruptcy_price=event.bankruptcy_price,
+                        mark_price=event.mark_price,
+                        loss=event.loss,
+                        insurance_fund_change=event.insurance_fund_change,
+                        sequence=sequence,
+                    )
+                )
         self._linked(pk, keys, change.cross_linked)
 
     def _linked(self, pk: int, keys: IndexKeys, was: bool) -> None:
         """The account's cross-linked flag, written when its positions' bands say it
         changed."""
-        linked = any(row[5] is not None or row[4] for row in keys.values())  # (the bands)
+        linked = False
+        for row in keys.values():
+            if row[5] is not None or row[4]:  # (the bands)
+                linked = True
+                break
         self.index[pk] = (keys, linked)
         if linked != was:
             self.linked[linked].append(pk)

@@ -53,6 +53,7 @@ from .operations import (
     set_leverage,
     set_triggers,
     tick_account,
+    tick_accounts,
 )
 
 __all__ = [
@@ -98,4 +99,5 @@ __all__ = [
     "set_leverage",
     "set_triggers",
     "tick_account",
+    "tick_accounts",
 ]

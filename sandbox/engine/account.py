@@ -225,7 +225,8 @@ class Account:
         checked as the constructor checks them, but nothing copied (a tick makes thousands
         of accounts)."""
         for currency, balance in wallets.items():
-            require_decimal(balance, f"wallet {currency}")
+            if type(balance) is not Decimal or not balance.is_finite():  # (the rare case)
+                require_decimal(balance, f"wallet {currency}")
         account = object.__new__(cls)
         object.__setattr__(account, "wallets", MappingProxyType(wallets))
         object.__setattr__(account, "positions", MappingProxyType(positions))

@@ -76,7 +76,7 @@ def limit(value: Decimal, currency: str, *, most: bool) -> str:
     context = engine_context()
     context.prec = max(context.prec, value.adjusted() + places + 2)
     step = Decimal(1).scaleb(-places)
-    rounded = value.quantize(step, rounding=ROUND_FLOOR if most else ROUND_CEILING, context=context)
+    rounded = value.quantize(step, ROUND_FLOOR if most else ROUND_CEILING, context)
     return number(rounded, places)
 
 

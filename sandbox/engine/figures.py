@@ -178,6 +178,13 @@ def _account_figures(account: Account, market: Market) -> AccountFigures:
     return AccountFigures(balances=balances, positions=positions)
 
 
+_CROSS = MarginMode.CROSS  # (an enum member's look-up is slow, and _margins runs by the thousand)
+
+# Each position of an account with its unrealised PnL, funds and maintenance margin (see
+# _margins).
+Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
+
+
 def none_due(
     wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
 ) -> bool:
@@ -193,29 +200,67 @@ def none_due(
     (:func:`~.money.exact`). (Overflow is out of reach: the context's exponents run to
     ±999,999, far beyond any figure the desk or a scenario file can reach.)
     """
+    return margins_if_none_due(wallets, positions, market) is not None
+
+
+def margins_if_none_due(
+    wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
+) -> Margins | None:
+    """:func:`none_due`'s check, with what it computed: each position's margins (see
+    :func:`_margins`) when no position is due, else None."""
     if not positions:
-        return True
+        return []
     rows = _margins(wallets, positions, market)
     if rows is None:
-        return False
+        return None
     # (A loop, not all(): thousands of checks a tick.)
-    for _, pnl, funds, mm in rows:  # noqa: SIM110
+    for _, pnl, funds, mm in rows:
         if funds + pnl <= mm:
-            return False
-    return True
+            return None
+    return rows
 
 
-@exact
-def liquidation_cushions(
-    account: Account, market: Market
-) -> dict[str, tuple[Decimal | None, Decimal]]:
+Cushions = dict[str, tuple[Decimal | None, Decimal]]
+
+
+class _Kept(threading.local):
+    """The cushions of the account a tick's batch yielded last, worked out from the
+    margins its last liquidation check computed (:func:`keep_cushions`), with that very
+    account and market."""
+
+    last: tuple[Account, Market, Cushions] | None = None
+
+
+_kept = _Kept()
+
+
+def keep_cushions(account: Account, market: Market, margins: Margins | None) -> None:
+    """Work out the cushions of ``account`` at ``market`` from ``margins`` (what
+    :func:`_margins` gives for them; None: not known, nothing kept) and keep them for
+    :func:`liquidation_cushions` asked next about the very same account and market, in
+    this thread: a tick's outcome, whose index is written next, was checked last with the
+    very Decimals the index reads. Runs in the caller's context: an engine action's."""
+    _kept.last = None if margins is None else (account, market, _cushions(margins, market))
+
+
+def liquidation_cushions(account: Account, market: Market) -> Cushions:
     """Each position's liquidation price and its margin left above maintenance
     (:attr:`PositionFigures.liquidation_price`, and ``margin_left - maintenance_margin`` at
     the engine's digits) from the very Decimals :func:`account_figures` holds, without the
     rest of its figures: what the positions' index is written from after each of a tick's
-    thousands of accounts.
+    thousands of accounts (kept from the tick's last check of this very account, when it
+    had them: :func:`keep_cushions`).
     Computed by :func:`account_figures` itself (which says why) when a position cannot be
     figured the quick way."""
+    kept = _kept.last
+    if kept is not None and kept[0] is account and kept[1] is market:
+        _kept.last = None  # (handed over)
+        return kept[2]
+    return _computed_cushions(account, market)
+
+
+@exact
+def _computed_cushions(account: Account, market: Market) -> Cushions:
     rows = _margins(account.wallets, account.positions, market) if account.positions else []
     if rows is None:
         figures = account_figures(account, market)
@@ -223,6 +268,10 @@ def liquidation_cushions(
             symbol: (p.liquidation_price, p.margin_left - p.maintenance_margin)
             for symbol, p in figures.positions.items()
         }
+    return _cushions(rows, market)
+
+
+def _cushions(rows: Margins, market: Market) -> Cushions:
     instruments = market.instruments
     return {
         position.symbol: (
@@ -235,12 +284,9 @@ def liquidation_cushions(
     }
 
 
-_Margins = list[tuple[Position, Decimal, Decimal, Decimal]]
-
-
 def _margins(
     wallets: Mapping[str, Decimal], positions: Mapping[str, Position], market: Market
-) -> _Margins | None:
+) -> Margins | None:
     """(position, unrealised PnL, funds behind it, maintenance margin) of each position, in
     their order: the arithmetic of ``_account_figures`` and ``_position_figures`` written
     out, in the same order (each currency's available balance summed over its positions in
@@ -254,7 +300,7 @@ def _margins(
     table = _constants(market)
     held: list[tuple[Position, str, Decimal, Decimal, Decimal]] = []
     available: dict[str, Decimal] = {}
-    cross = MarginMode.CROSS
+    cross = _CROSS
     for position in positions.values():
         row = table.get(position.symbol)
         if row is None:
@@ -282,7 +328,7 @@ def _margins(
             balance -= position.position_margin
         available[settle] = balance
         held.append((position, settle, rate, pnl, im))
-    rows: _Margins = []
+    rows: Margins = []
     for position, settle, rate, pnl, im in held:
         mm = abs(position.cost_value) * rate
         if position.mode is cross:

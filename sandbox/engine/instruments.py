@@ -29,6 +29,9 @@ class ContractKind(StrEnum):
     INVERSE = "inverse"
 
 
+_INVERSE = ContractKind.INVERSE  # (read for every value and PnL: a member's look-up is slow)
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     """A perpetual contract and its risk parameters.
@@ -50,7 +53,7 @@ class Instrument:
 
     @property
     def is_inverse(self) -> bool:
-        return self.kind is ContractKind.INVERSE
+        return self.kind is _INVERSE
 
     @property
     def qty_unit(self) -> str:

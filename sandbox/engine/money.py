@@ -57,7 +57,8 @@ def exact(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with decimal.localcontext(engine_context()):
+        # (localcontext sets a copy of the context it is given: a fresh one for each call.)
+        with decimal.localcontext(_ENGINE_CONTEXT):
             return func(*args, **kwargs)
 
     return wrapper
@@ -118,13 +119,13 @@ def _minor_units(amount: Decimal, rounding: str) -> Decimal:
     Only a scenario file's extreme figures (each below 10**31, but multiplied together)
     get there; the rejected step then changes nothing.
     """
-    if not amount.is_zero() and amount.adjusted() >= MONEY_LIMIT_EXPONENT:
+    if amount.adjusted() >= MONEY_LIMIT_EXPONENT and not amount.is_zero():
         raise Rejected(
             f"This step needs an amount of about 10^{amount.adjusted()}, too large for the "
             f"engine: it keeps money exact to {MONEY_PLACES} decimal places only below "
             f"10^{MONEY_LIMIT_EXPONENT}."
         )
-    return amount.quantize(MINOR_UNIT, rounding=rounding, context=_MONEY_CONTEXT)
+    return amount.quantize(MINOR_UNIT, rounding, _MONEY_CONTEXT)  # (positional: quicker)
 
 
 def money_down(amount: Decimal) -> Decimal:
@@ -172,7 +173,7 @@ def round_half_up(value: Decimal, places: int) -> Decimal:
     digits = value.adjusted() + places + 1
     if digits > PRECISION:
         context.prec = digits + 1
-    return value.quantize(step, rounding=ROUND_HALF_UP, context=context)
+    return value.quantize(step, ROUND_HALF_UP, context)  # (positional: quicker)
 
 
 def format_decimal(value: Decimal, places: int = MONEY_PLACES) -> str:

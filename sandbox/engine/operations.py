@@ -56,9 +56,12 @@ the minor unit in the exchange's favour, so the ledger always adds up to the wal
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import decimal
+from collections.abc import Callable, Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from types import MappingProxyType
+from typing import TypeVar
 
 from . import display
 from .account import (
@@ -79,7 +82,14 @@ from .account import (
     TriggerKind,
 )
 from .errors import Rejected
-from .figures import AccountFigures, PositionFigures, account_figures, none_due
+from .figures import (
+    AccountFigures,
+    Margins,
+    PositionFigures,
+    account_figures,
+    keep_cushions,
+    margins_if_none_due,
+)
 from .instruments import Instrument
 from .market import Market
 from .money import (
@@ -87,6 +97,7 @@ from .money import (
     MONEY_PLACES,
     ZERO,
     decimal_places,
+    engine_context,
     exact,
     is_multiple,
     money_down,
@@ -94,6 +105,9 @@ from .money import (
     money_up,
     require_decimal,
 )
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 CROSS_MARGIN_IS_SHARED = (
     "Margin can only be added to or removed from an isolated position. A cross position "
@@ -118,20 +132,130 @@ def _booked(
     position: Position, *, entry_value: Decimal, position_margin: Decimal, realised_pnl: Decimal
 ) -> Position:
     """``position`` with new money figures: ``dataclasses.replace`` without its look at the
-    fields (a tick books thousands of positions; a test checks the fields named here are
-    all of Position's)."""
-    return Position(
-        position.symbol,
-        position.qty,
-        position.cost_value,
-        entry_value,
-        position.mode,
-        position.leverage,
-        position_margin,
-        realised_pnl,
-        position.stop_loss,
-        position.take_profit,
-    )
+    fields, and without Position's check of its figures: a tick books thousands of
+    positions, each from the figures of a checked one and Decimals the engine computed, in
+    its context, which traps whatever would not be a finite number (a test checks the
+    fields set here are all of Position's)."""
+    booked: Position = _new(Position)
+    _set_symbol(booked, position.symbol)
+    _set_qty(booked, position.qty)
+    _set_cost_value(booked, position.cost_value)
+    _set_entry_value(booked, entry_value)
+    _set_mode(booked, position.mode)
+    _set_leverage(booked, position.leverage)
+    _set_position_margin(booked, position_margin)
+    _set_realised_pnl(booked, realised_pnl)
+    _set_stop_loss(booked, position.stop_loss)
+    _set_take_profit(booked, position.take_profit)
+    return booked
+
+
+def _ledger_entry(currency: str, amount: Decimal, reason: LedgerReason, symbol: str) -> LedgerEntry:
+    """``LedgerEntry(currency, amount, reason, symbol)``, built as :func:`_booked` builds
+    a position (a tick makes tens of thousands of entries and events)."""
+    entry: LedgerEntry = _new(LedgerEntry)
+    _set_entry_currency(entry, currency)
+    _set_entry_amount(entry, amount)
+    _set_entry_reason(entry, reason)
+    _set_entry_symbol(entry, symbol)
+    return entry
+
+
+def _funding_event(symbol: str, settle: str, rate: Decimal, amount: Decimal) -> FundingEvent:
+    """``FundingEvent(symbol, settle, rate, amount)`` (see :func:`_ledger_entry`)."""
+    event: FundingEvent = _new(FundingEvent)
+    _set_funding_symbol(event, symbol)
+    _set_funding_settle(event, settle)
+    _set_funding_rate(event, rate)
+    _set_funding_amount(event, amount)
+    _set_funding_type(event, _FUNDING_TYPE)
+    return event
+
+
+def _profit_event(symbol: str, settle: str, amount: Decimal) -> ProfitRealisedEvent:
+    """``ProfitRealisedEvent(symbol, settle, amount)`` (see :func:`_ledger_entry`)."""
+    event: ProfitRealisedEvent = _new(ProfitRealisedEvent)
+    _set_profit_symbol(event, symbol)
+    _set_profit_settle(event, settle)
+    _set_profit_amount(event, amount)
+    _set_profit_type(event, _PROFIT_TYPE)
+    return event
+
+
+# (The slots of the engine's immutable records, set as their frozen constructors set them,
+# without a look at the fields or a __post_init__, for what a tick makes by the thousand;
+# a test checks each builder sets every field.)
+_new = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    return setter
+
+
+_set_entry_currency = _slot_setter(LedgerEntry, "currency")
+_set_entry_amount = _slot_setter(LedgerEntry, "amount")
+_set_entry_reason = _slot_setter(LedgerEntry, "reason")
+_set_entry_symbol = _slot_setter(LedgerEntry, "symbol")
+_set_funding_symbol = _slot_setter(FundingEvent, "symbol")
+_set_funding_settle = _slot_setter(FundingEvent, "settle")
+_set_funding_rate = _slot_setter(FundingEvent, "rate")
+_set_funding_amount = _slot_setter(FundingEvent, "amount")
+_set_funding_type = _slot_setter(FundingEvent, "type")
+_FUNDING_TYPE = FundingEvent.__dataclass_fields__["type"].default
+_set_profit_symbol = _slot_setter(ProfitRealisedEvent, "symbol")
+_set_profit_settle = _slot_setter(ProfitRealisedEvent, "settle")
+_set_profit_amount = _slot_setter(ProfitRealisedEvent, "amount")
+_set_profit_type = _slot_setter(ProfitRealisedEvent, "type")
+_PROFIT_TYPE = ProfitRealisedEvent.__dataclass_fields__["type"].default
+_set_outcome_account = _slot_setter(Outcome, "account")
+_set_outcome_events = _slot_setter(Outcome, "events")
+_set_outcome_ledger = _slot_setter(Outcome, "ledger")
+_set_outcome_fills = _slot_setter(Outcome, "fills")
+_set_outcome_insurance = _slot_setter(Outcome, "insurance")
+_set_outcome_warnings = _slot_setter(Outcome, "warnings")
+
+
+_set_symbol = _slot_setter(Position, "symbol")
+_set_qty = _slot_setter(Position, "qty")
+_set_cost_value = _slot_setter(Position, "cost_value")
+_set_entry_value = _slot_setter(Position, "entry_value")
+_set_mode = _slot_setter(Position, "mode")
+_set_leverage = _slot_setter(Position, "leverage")
+_set_position_margin = _slot_setter(Position, "position_margin")
+_set_realised_pnl = _slot_setter(Position, "realised_pnl")
+_set_stop_loss = _slot_setter(Position, "stop_loss")
+_set_take_profit = _slot_setter(Position, "take_profit")
+_CROSS, _ISOLATED = MarginMode.CROSS, MarginMode.ISOLATED
+_PROFIT_REALISATION, _FUNDING = LedgerReason.PROFIT_REALISATION, LedgerReason.FUNDING
+_Priced = dict[str, tuple[Instrument, Decimal]]
+_priced_of: tuple[Market | None, _Priced] = (None, {})
+
+
+def _priced(market: Market, symbol: str) -> tuple[Instrument, Decimal]:
+    """The instrument of ``symbol`` and its mark (``Market.instrument`` and ``Market.mark``,
+    which refuse a symbol missing either), looked up once per market: a tick's market
+    serves thousands of accounts, and a market is immutable."""
+    global _priced_of
+    cached, table = _priced_of
+    if cached is not market:
+        marks = market.marks
+        table = {s: (i, marks[s]) for s, i in market.instruments.items() if s in marks}
+        _priced_of = (market, table)
+    row = table.get(symbol)
+    if row is None:
+        return market.instrument(symbol), market.mark(symbol)
+    return row
+
+
+def _copied(mapping: Mapping[K, V]) -> dict[K, V]:
+    """A dict with ``mapping``'s items. An account's mappings are read-only views of dicts,
+    and a view's own copy is several times quicker than ``dict()`` through the view."""
+    if type(mapping) is MappingProxyType:
+        copied = mapping.copy()
+        if type(copied) is dict:
+            return copied
+    return dict(mapping)
 
 
 class _Work:
@@ -139,28 +263,32 @@ class _Work:
 
     def __init__(self, account: Account, market: Market) -> None:
         self.market = market
-        self.wallets = dict(account.wallets)
-        self.positions = dict(account.positions)
-        self.settings = dict(account.settings)
+        self.wallets = _copied(account.wallets)
+        self.positions = _copied(account.positions)
+        self.settings = _copied(account.settings)
         self.events: list[Event] = []
         self.ledger: list[LedgerEntry] = []
         self.fills: list[Fill] = []
         self.insurance: dict[str, Decimal] = {}
         self.warnings: list[str] = []
+        # The margins of the account as it stands, when the last liquidation check found no
+        # position due and :meth:`tick` changed nothing since (None: not known). Read only
+        # after a tick (see tick_accounts): other actions leave it as their checks set it.
+        self.checked: Margins | None = None
 
     def account(self) -> Account:
         return Account(wallets=self.wallets, positions=self.positions, settings=self.settings)
 
     def outcome(self) -> Outcome:
         """What the action produced: its last step (the work hands its dicts over)."""
-        return Outcome(
-            account=Account.owning(self.wallets, self.positions, self.settings),
-            events=tuple(self.events),
-            ledger=tuple(self.ledger),
-            fills=tuple(self.fills),
-            insurance=self.insurance,
-            warnings=tuple(self.warnings),
-        )
+        outcome: Outcome = _new(Outcome)
+        _set_outcome_account(outcome, Account.owning(self.wallets, self.positions, self.settings))
+        _set_outcome_events(outcome, tuple(self.events))
+        _set_outcome_ledger(outcome, tuple(self.ledger))
+        _set_outcome_fills(outcome, tuple(self.fills))
+        _set_outcome_insurance(outcome, MappingProxyType(self.insurance))
+        _set_outcome_warnings(outcome, tuple(self.warnings))
+        return outcome
 
     def figures(self) -> AccountFigures:
         return account_figures(self.account(), self.market)
@@ -174,7 +302,7 @@ class _Work:
         if amount == 0:
             return
         self.wallets[currency] += amount
-        self.ledger.append(LedgerEntry(currency, amount, reason, symbol))
+        self.ledger.append(_ledger_entry(currency, amount, reason, symbol))
 
     def fill(self, inst: Instrument, delta: Decimal, mark: Decimal) -> bool:
         """Execute a signed quantity at the mark. Returns True if exposure was opened."""
@@ -358,33 +486,36 @@ class _Work:
 
     def realise_profit(self) -> None:
         """Rule 9: every cross position in profit moves it into the wallet."""
-        for symbol in sorted(self.positions):
-            position = self.positions[symbol]
+        positions = self.positions
+        for symbol in sorted(positions):
+            position = positions[symbol]
+            if position.mode is not _CROSS:
+                continue  # (nothing to realise: see _realisable)
             amount = _realisable(position, self.market)
             if amount <= 0:
                 continue
             inst = self.market.instrument(symbol)
-            self.move(inst.settle, amount, LedgerReason.PROFIT_REALISATION, symbol)
+            self.move(inst.settle, amount, _PROFIT_REALISATION, symbol)
             self.positions[symbol] = _booked(
                 position,
                 entry_value=position.entry_value + amount * inst.pnl_direction(),
                 position_margin=position.position_margin,
                 realised_pnl=position.realised_pnl + amount,
             )
-            self.events.append(ProfitRealisedEvent(symbol, inst.settle, amount))
+            self.events.append(_profit_event(symbol, inst.settle, amount))
 
     def pay_funding(self, symbol: str, rate: Decimal) -> Decimal | None:
         """Rule 10: the funding payment of ``symbol``'s position: the wallet's change, or
-        None if there is no position."""
-        rate = require_decimal(rate, "rate")
-        inst = self.market.instrument(symbol)
+        None if there is no position. ``rate`` is checked by the caller (require_decimal)."""
         position = self.positions.get(symbol)
         if position is None:
+            self.market.instrument(symbol)  # (an unknown symbol is refused all the same)
             return None
-        value = abs(inst.value(position.qty, self.market.mark(symbol)))
+        inst, mark = _priced(self.market, symbol)
+        value = abs(inst.value(position.qty, mark))
         change = money_down(-value * rate if position.qty > 0 else value * rate)
         margin = position.position_margin
-        if position.mode is MarginMode.ISOLATED:
+        if position.mode is _ISOLATED:
             change = max(change, -margin)
             margin += change
         self.positions[symbol] = _booked(
@@ -393,8 +524,8 @@ class _Work:
             position_margin=margin,
             realised_pnl=position.realised_pnl + change,
         )
-        self.move(inst.settle, change, LedgerReason.FUNDING, symbol)
-        self.events.append(FundingEvent(symbol, inst.settle, rate, change))
+        self.move(inst.settle, change, _FUNDING, symbol)
+        self.events.append(_funding_event(symbol, inst.settle, rate, change))
         return change
 
     def received_safely(self, symbol: str, change: Decimal) -> bool:
@@ -408,14 +539,43 @@ class _Work:
         if change < 0:
             return False
         position = self.positions[symbol]
-        if position.mode is MarginMode.CROSS:
+        if position.mode is _CROSS:
             return True
         settle = self.market.instrument(symbol).settle
         return all(
-            other.mode is not MarginMode.CROSS
-            or self.market.instrument(other.symbol).settle != settle
+            other.mode is not _CROSS or self.market.instrument(other.symbol).settle != settle
             for other in self.positions.values()
         )
+
+    def tick(
+        self,
+        moved: Collection[str],
+        realise: bool,
+        funding: list[tuple[str, Decimal]],
+        *,
+        reached: bool,
+    ) -> None:
+        """A market tick's steps on this account (see :func:`tick_account`); ``funding``:
+        the rates by symbol, in order, checked (:func:`_funding`)."""
+        # (Each liquidation check leaves ``checked`` as it found the account.)
+        if reached:
+            self.fire_triggers()
+            self.liquidate(moved=moved)
+        if realise:
+            done = len(self.events)
+            self.realise_profit()
+            if len(self.events) > done:  # (nothing realised: the check above still holds)
+                self.liquidate(trigger=None)
+        for symbol, rate in funding:
+            if symbol not in self.positions:
+                continue
+            change = self.pay_funding(symbol, rate)
+            self.checked = None  # (checked again below, or not known)
+            # (Each step starts with no position due: the marks' and the realisation's
+            # checks above, and this one after each payment, unless the payment cannot have
+            # made one.)
+            if change is not None and not self.received_safely(symbol, change):
+                self.liquidate(trigger=symbol)
 
     def liquidate(self, trigger: str | None = None, moved: Collection[str] = ()) -> None:
         """Take over every position at or through its liquidation price (rule 11).
@@ -424,10 +584,13 @@ class _Work:
         moved: among cross positions, theirs go first.
         """
         while True:
-            if none_due(self.wallets, self.positions, self.market):
+            checked = margins_if_none_due(self.wallets, self.positions, self.market)
+            if checked is not None:
+                self.checked = checked
                 return  # (the usual case, told without computing the figures)
             due = [p for p in self.figures().positions.values() if p.at_or_through_liquidation]
             if not due:
+                self.checked = None
                 return
             isolated = [p for p in due if p.margin_mode is MarginMode.ISOLATED]
             if isolated:
@@ -638,10 +801,10 @@ def change_margin(account: Account, market: Market, symbol: str, amount: Decimal
 def _realisable(position: Position, market: Market) -> Decimal:
     """What profit realisation takes from a position (rule 9): a cross position's profit at
     the mark, rounded down to the minor unit; nothing (zero or less) from any other."""
-    if position.mode is not MarginMode.CROSS:
+    if position.mode is not _CROSS:
         return ZERO
-    inst = market.instrument(position.symbol)
-    return money_down(inst.pnl(position.qty, position.entry_value, market.mark(position.symbol)))
+    inst, mark = _priced(market, position.symbol)
+    return money_down(inst.pnl(position.qty, position.entry_value, mark))
 
 
 @exact
@@ -664,6 +827,7 @@ def realise_profit(account: Account, market: Market) -> Outcome:
 @exact
 def pay_funding(account: Account, market: Market, symbol: str, rate: Decimal) -> Outcome:
     """A funding payment at the current mark (rule 10). No position: nothing happens."""
+    rate = require_decimal(rate, "rate")
     work = _Work(account, market)
     if work.pay_funding(symbol, rate) is not None:
         work.liquidate(trigger=symbol)
@@ -691,25 +855,54 @@ def tick_account(
     ``reached=False`` says the new marks reached none of the account's stops, targets or
     liquidation prices (a tick knows it from the positions' index, which it searched): the
     tick then starts at the realisation, as the first two steps would have changed nothing.
+
+    Every funding rate is checked (``require_decimal``) before the first step, whether or
+    not the account holds its symbol. Many accounts at once: :func:`tick_accounts`.
     """
     work = _Work(account, market)
-    if reached:
-        work.fire_triggers()
-        work.liquidate(moved=moved)
-    if realise:
-        done = len(work.events)
-        work.realise_profit()
-        if len(work.events) > done:  # (nothing realised: the check above still holds)
-            work.liquidate(trigger=None)
-    for symbol, rate in sorted((funding_rates or {}).items()):
-        if symbol not in work.positions:
-            continue
-        change = work.pay_funding(symbol, rate)
-        # (Each step starts with no position due: the marks' and the realisation's checks
-        # above, and this one after each payment, unless the payment cannot have made one.)
-        if change is not None and not work.received_safely(symbol, change):
-            work.liquidate(trigger=symbol)
+    work.tick(moved, realise, _funding(funding_rates), reached=reached)
     return work.outcome()
+
+
+def tick_accounts(
+    states: Mapping[int, Account],
+    market: Market,
+    moved: Collection[str],
+    *,
+    realise: bool = False,
+    funding_rates: Mapping[str, Decimal] | None = None,
+    reached: Container[int] = (),
+) -> Iterator[tuple[int, Outcome]]:
+    """:func:`tick_account` for each of many accounts of one market (a tick's), as
+    (account id, outcome) in the order of ``states``, computed one at a time as they are
+    taken: each the very outcome ``tick_account(state, market, moved, realise=realise,
+    funding_rates=funding_rates, reached=account_id in reached)`` gives.
+
+    What every account shares is worked out once (the rates, checked and in order; the
+    engine's decimal context), and the engine's context is the current one only while an
+    account is computed: the caller's own arithmetic between two outcomes runs in its own.
+    """
+    funding = _funding(funding_rates)
+    context = engine_context()
+    for account_id, account in states.items():
+        caller = decimal.getcontext()
+        decimal.setcontext(context)
+        try:
+            work = _Work(account, market)
+            work.tick(moved, realise, funding, reached=account_id in reached)
+            outcome = work.outcome()
+            # (The index written next reads the cushions of the last check, if it had them.)
+            keep_cushions(outcome.account, market, work.checked)
+        finally:
+            decimal.setcontext(caller)
+        yield account_id, outcome
+
+
+def _funding(rates: Mapping[str, Decimal] | None) -> list[tuple[str, Decimal]]:
+    """A tick's funding rates by symbol, in the order they are paid, each checked."""
+    return [
+        (symbol, require_decimal(rate, "rate")) for symbol, rate in sorted((rates or {}).items())
+    ]
 
 
 def combine(outcomes: Collection[Outcome]) -> Outcome:

@@ -448,20 +448,20 @@ class Work:
             """Each account's outcome, computed as it is gathered (one at a time: a tick
             over 100,000 positions keeps no list of outcomes)."""
             nonlocal touched
-            for account_id in accounts:
+            # An account the marks reached none of (the index did not find it), here for
+            # its funding or chosen for its profit to realise (``due``), starts at its
+            # realisation: no stop, target or liquidation price was reached.
+            states = {account_id: listed[account_id].state for account_id in accounts}
+            for account_id, outcome in engine.tick_accounts(
+                states,
+                moved,
+                self.symbols,
+                realise=self.realise,
+                funding_rates=self.rates,
+                reached=rebased,
+            ):
                 held = listed[account_id]
                 before = held.state
-                # An account the marks reached none of (the index did not find it), here
-                # for its funding or chosen for its profit to realise (``due``), starts at
-                # its realisation: no stop, target or liquidation price was reached.
-                outcome = engine.tick_account(
-                    before,
-                    moved,
-                    self.symbols,
-                    realise=self.realise,
-                    funding_rates=self.rates,
-                    reached=account_id in rebased,
-                )
                 touched += 1
                 if outcome.events and not ledger:
                     triggered.append(account_id)

@@ -155,3 +155,23 @@ def test_funding_with_nothing_open_or_a_zero_rate() -> None:
     assert outcome.ledger == ()
     assert outcome.account.positions == held.positions
     assert_rejected(lambda: pay_funding(held, xmkt, "NOPE", D("0.01")), held, xmkt, "no instrument")
+
+
+def test_funding_reads_each_markets_own_mark_and_refuses_a_missing_one() -> None:
+    # The same 20 ETH long on two markets in turn, then back on the first: 20 × 1,100 and
+    # 20 × 900 at a rate of 0.0001 pay 2.2 and 1.8 (each market's own mark, however often
+    # the markets alternate); with no mark at all there is no value to pay funding on.
+    mkt = market(ETHUSDT, ETHUSDT="1000")
+    account = opened(funded(USDT="10000"), mkt, "ETHUSDT", Side.BUY, "20", MarginMode.CROSS, 50)
+    high, low = mkt.with_mark("ETHUSDT", D("1100")), mkt.with_mark("ETHUSDT", D("900"))
+    paid = [
+        pay_funding(account, m, "ETHUSDT", D("0.0001")).ledger[0].amount for m in (high, low, high)
+    ]
+    assert paid == [D("-2.2"), D("-1.8"), D("-2.2")]
+    unmarked = market(ETHUSDT)
+    assert_rejected(
+        lambda: pay_funding(account, unmarked, "ETHUSDT", D("0.0001")),
+        account,
+        None,  # (no figures without a mark)
+        "ETHUSDT has no mark price yet",
+    )

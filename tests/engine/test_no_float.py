@@ -57,6 +57,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "tick_account": lambda v: engine.tick_account(
         CROSS, MKT, ["XBTUSDT"], funding_rates={"XBTUSDT": v}
     ),
+    "tick_accounts": lambda v: list(
+        engine.tick_accounts({1: CROSS}, MKT, ["XBTUSDT"], funding_rates={"XBTUSDT": v})
+    ),
     "Market.with_mark": lambda v: MKT.with_mark("XBTUSDT", v),
     # A stop at 1 on a long at 20,000 is accepted (with a warning: beyond liquidation).
     "set_triggers": lambda v: engine.set_triggers(CROSS, MKT, "XBTUSDT", v, None),

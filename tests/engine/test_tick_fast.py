@@ -23,18 +23,24 @@ from hypothesis import strategies as st
 
 from sandbox.engine import (
     Account,
+    FundingEvent,
     Instrument,
+    LedgerEntry,
+    LedgerReason,
     MarginMode,
     Market,
     Outcome,
     Position,
+    ProfitRealisedEvent,
     Rejected,
     account_figures,
     combine,
     pay_funding,
     realise_profit,
     tick_account,
+    tick_accounts,
 )
+from sandbox.engine import figures as figures_module
 from sandbox.engine import operations as ops
 from sandbox.engine.figures import liquidation_cushions, none_due
 from sandbox.engine.money import engine_context, money_up
@@ -117,7 +123,7 @@ def markets(draw: st.DrawFn) -> Market:
 def slow_way() -> Iterator[None]:
     """Every liquidation check computes the whole figures (the check without its quick
     answer), as before ``none_due``."""
-    with mock.patch.object(ops, "none_due", lambda *args: False):
+    with mock.patch.object(ops, "margins_if_none_due", lambda *args: None):
         yield
 
 
@@ -146,11 +152,15 @@ def stepwise(
 def outcome_of(call: Any) -> Outcome | str:
     try:
         result: Outcome = call()
-    except Rejected as refusal:
-        return f"rejected: {refusal.message}"
-    except decimal.DecimalException as error:
-        return f"beyond: {type(error).__name__}"
+    except (Rejected, decimal.DecimalException) as error:
+        return refusal(error)
     return result
+
+
+def refusal(error: Exception) -> str:
+    if isinstance(error, Rejected):
+        return f"rejected: {error.message}"
+    return f"beyond: {type(error).__name__}"
 
 
 @QUICK
@@ -286,6 +296,152 @@ def test_a_tick_the_marks_did_not_reach_starts_at_the_realisation(
         assert quick != full  # (a trigger or a liquidation the quick way would miss)
 
 
+def batch_of(call: Any) -> list[tuple[int, Outcome | str]]:
+    """What a batch yields, account by account, until it yields no more or refuses one (the
+    refusal then ends the list, as :func:`outcome_of` writes it)."""
+    found: list[tuple[int, Outcome | str]] = []
+    batch = call()
+    while True:
+        try:
+            account_id, outcome = next(batch)
+        except StopIteration:
+            return found
+        except (Rejected, decimal.DecimalException) as error:
+            found.append((-1, refusal(error)))
+            return found
+        found.append((account_id, outcome))
+
+
+@QUICK
+@given(
+    st.lists(accounts(), max_size=6),
+    markets(),
+    st.booleans(),
+    st.booleans(),
+    st.one_of(
+        st.integers(-3000, 3000).map(lambda n: D(n).scaleb(-6)),
+        st.integers(-200, 200).map(lambda n: D(n).scaleb(-3)),
+    ),
+    st.lists(st.sampled_from(sorted(INSTRUMENTS)), unique=True),
+    st.sets(st.integers(0, 5)),
+)
+def test_a_batch_gives_each_account_what_tick_account_gives(
+    states: list[Account],
+    market: Market,
+    realise: bool,
+    funding: bool,
+    rate: Decimal,
+    moved: list[str],
+    reached: set[int],
+) -> None:
+    """``tick_accounts`` yields, in order, each account's very outcome of
+    ``tick_account`` (reached or not), and stops where ``tick_account`` refuses one."""
+    rates = dict.fromkeys(INSTRUMENTS, rate) if funding else {}
+    expected: list[tuple[int, Outcome | str]] = []
+    for account_id, account in enumerate(states):
+        one = outcome_of(
+            lambda account=account, account_id=account_id: tick_account(
+                account,
+                market,
+                moved,
+                realise=realise,
+                funding_rates=rates,
+                reached=account_id in reached,
+            )
+        )
+        expected.append((account_id if isinstance(one, Outcome) else -1, one))
+        if not isinstance(one, Outcome):
+            break
+    batch = batch_of(
+        lambda: tick_accounts(
+            dict(enumerate(states)),
+            market,
+            moved,
+            realise=realise,
+            funding_rates=rates,
+            reached=reached,
+        )
+    )
+    assert batch == expected
+
+
+@QUICK
+@given(st.lists(accounts(), min_size=1, max_size=6), markets(), st.booleans(), st.booleans())
+def test_the_index_after_a_batch_reads_the_margins_its_last_check_computed(
+    states: list[Account], market: Market, realise: bool, funding: bool
+) -> None:
+    """The margins a batch keeps for the outcome it just yielded give the very cushions
+    computed afresh (from an equal account, which nothing was kept for)."""
+    rates = dict.fromkeys(INSTRUMENTS, D("0.0001")) if funding else {}
+    batch = tick_accounts(
+        dict(enumerate(states)), market, list(INSTRUMENTS), realise=realise, funding_rates=rates
+    )
+    try:
+        for _, outcome in batch:
+            after = outcome.account
+            kept = outcome_of(lambda after=after: liquidation_cushions(after, market))
+            copy = Account(wallets=after.wallets, positions=after.positions)
+            assert kept == outcome_of(lambda copy=copy: liquidation_cushions(copy, market))
+    except (Rejected, decimal.DecimalException):
+        pass  # (refused: see the test above)
+
+
+def test_a_batch_keeps_the_cushions_of_a_realised_account_only_for_it() -> None:
+    # A 1 XBT cross long from 60,000, marked at 61,000: 1,000 realised, then checked; the
+    # check's cushions are kept for the outcome, and only for it, and handed over once.
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": long})
+    view = Market(INSTRUMENTS, {"XBTUSDT": D(61000)})
+    [(_, outcome)] = list(tick_accounts({7: account}, view, [], realise=True))
+    assert outcome.ledger[0].amount == D(1000)
+    kept = figures_module._kept.last
+    assert kept is not None and kept[0] is outcome.account and kept[1] is view
+    # Available 11,000 - 6,000: funds 5,000 + 6,000 = 11,000; no PnL left; maintenance 600:
+    # liquidation where the PnL is 600 - 11,000 (61,000 - 10,400), cushion 10,400.
+    expected = {"XBTUSDT": (D(50600), D(10400))}
+    assert kept[2] == expected
+    assert liquidation_cushions(outcome.account, view) is kept[2]  # (the kept ones)
+    assert figures_module._kept.last is None
+    assert liquidation_cushions(outcome.account, view) == expected  # (computed afresh)
+    other = Market(INSTRUMENTS, {"XBTUSDT": D(62000)})  # (another market: computed afresh)
+    list(tick_accounts({7: account}, view, [], realise=True))
+    assert liquidation_cushions(outcome.account, other) == {"XBTUSDT": (D(50600), D(11400))}
+
+
+def test_a_batch_keeps_no_cushions_when_its_last_step_was_not_checked() -> None:
+    # A 1 XBT cross short receiving funding: the payment cannot make a position due, so
+    # nothing checked the account as it ends, and nothing is kept.
+    short = Position("XBTUSDT", D(-1), D(-60000), D(-60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": short})
+    view = Market(INSTRUMENTS, {"XBTUSDT": D(60000)})
+    rates = {"XBTUSDT": D("0.0001")}
+    [(_, outcome)] = list(tick_accounts({7: account}, view, [], funding_rates=rates))
+    assert outcome.ledger[0].amount == D(6)
+    assert figures_module._kept.last is None
+
+
+def test_a_batch_computes_in_the_engine_context_and_leaves_the_caller_in_its_own() -> None:
+    long = Position("XBTUSDT", D(3), D(180000), D(180000), MarginMode.CROSS, D(7))
+    account = Account(wallets={"USDT": D(100000)}, positions={"XBTUSDT": long})
+    view = Market(INSTRUMENTS, {"XBTUSDT": D("60000.01")})
+    rates = {"XBTUSDT": D("0.000123")}
+    expected = tick_account(account, view, [], realise=True, funding_rates=rates)
+    with decimal.localcontext(decimal.Context(prec=6, rounding=decimal.ROUND_DOWN)) as mine:
+        seen = []
+        for _, outcome in tick_accounts(
+            {1: account, 2: account}, view, [], funding_rates=rates, realise=True
+        ):
+            seen.append(outcome)
+            assert decimal.getcontext() is mine
+        assert decimal.getcontext() is mine
+    assert seen == [expected, expected]
+
+
+def test_a_batch_checks_every_rate_once_before_the_first_account() -> None:
+    with pytest.raises(TypeError, match="rate must be a Decimal, not float"):
+        next(tick_accounts({1: Account()}, Market(INSTRUMENTS), [], funding_rates={"X": 0.1}))  # type: ignore[dict-item]
+
+
 def test_the_quick_check_sees_a_position_exactly_at_its_maintenance_margin() -> None:
     # Isolated long of 1 XBT at 60,000, 10x: margin 6,000, maintenance 1% = 600. At a mark
     # of 54,600 its PnL is -5,400: margin left 600, exactly the maintenance margin (due).
@@ -344,6 +500,48 @@ def test_booking_a_position_keeps_every_field_it_does_not_change() -> None:
         "take_profit",
     ]
     assert booked == replace(position, entry_value=D(1), position_margin=D(2), realised_pnl=D(3))
+
+
+def test_the_records_a_tick_makes_by_the_thousand_are_built_whole() -> None:
+    # ``_ledger_entry``, ``_funding_event``, ``_profit_event`` and ``_Work.outcome`` set
+    # each slot by name: a new field would be left unset there.
+    entry = ops._ledger_entry("USDT", D("1.5"), LedgerReason.FUNDING, "XBTUSDT")
+    assert [f.name for f in fields(LedgerEntry)] == ["currency", "amount", "reason", "symbol"]
+    assert entry == LedgerEntry("USDT", D("1.5"), LedgerReason.FUNDING, "XBTUSDT")
+    funding = ops._funding_event("XBTUSDT", "USDT", D("0.0001"), D("-2"))
+    assert [f.name for f in fields(FundingEvent)] == ["symbol", "settle", "rate", "amount", "type"]
+    assert funding == FundingEvent("XBTUSDT", "USDT", D("0.0001"), D("-2"))
+    profit = ops._profit_event("XBTUSDT", "USDT", D(3))
+    assert [f.name for f in fields(ProfitRealisedEvent)] == ["symbol", "settle", "amount", "type"]
+    assert profit == ProfitRealisedEvent("XBTUSDT", "USDT", D(3))
+    assert [f.name for f in fields(Outcome)] == [
+        "account",
+        "events",
+        "ledger",
+        "fills",
+        "insurance",
+        "warnings",
+    ]
+    long = Position("XBTUSDT", D(1), D(60000), D(60000), MarginMode.CROSS, D(10))
+    account = Account(wallets={"USDT": D(10000)}, positions={"XBTUSDT": long})
+    with decimal.localcontext(engine_context()):
+        work = ops._Work(account, Market(INSTRUMENTS, {"XBTUSDT": D(61000)}))
+        work.realise_profit()
+        work.insurance["USDT"] = D(1)
+        work.warnings.append("a warning")
+        outcome = work.outcome()
+    assert outcome == Outcome(
+        account=Account(
+            wallets={"USDT": D(11000)},
+            positions={"XBTUSDT": replace(long, entry_value=D(61000), realised_pnl=D(1000))},
+        ),
+        events=(ProfitRealisedEvent("XBTUSDT", "USDT", D(1000)),),
+        ledger=(LedgerEntry("USDT", D(1000), LedgerReason.PROFIT_REALISATION, "XBTUSDT"),),
+        insurance={"USDT": D(1)},
+        warnings=("a warning",),
+    )
+    with pytest.raises(TypeError):
+        outcome.insurance["USDT"] = D(2)  # type: ignore[index]
 
 
 def test_position_figures_are_built_in_the_order_of_their_fields() -> None:

@@ -843,13 +843,14 @@ async def test_a_ticker_does_not_tick_a_market_another_ticker_holds(
 def collector_while_computing(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether the collector was on each time a tick computed an account, from now on."""
     during: list[bool] = []
-    real = engine.tick_account
+    real = engine.tick_accounts
 
-    def watched(*args: Any, **kwargs: Any) -> engine.Outcome:
-        during.append(gc.isenabled())
-        return real(*args, **kwargs)
+    def watched(*args: Any, **kwargs: Any) -> Iterator[tuple[int, engine.Outcome]]:
+        for computed in real(*args, **kwargs):
+            during.append(gc.isenabled())
+            yield computed
 
-    monkeypatch.setattr(services.engine, "tick_account", watched)
+    monkeypatch.setattr(services.engine, "tick_accounts", watched)
     return during
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -759,6 +760,22 @@ def test_an_exact_figure_is_written_as_its_column_stores_it() -> None:
         "0.00000015",
         None,
     )
+
+
+@pytest.mark.parametrize("capitals", [1, 0])
+def test_an_exact_figure_is_written_in_plain_digits_whatever_its_size(capitals: int) -> None:
+    # ``stored_text`` takes ``str`` where it writes plain digits (``format``'s "f" is
+    # slower): the same text as ``format`` for every sign, size and number of digits, and
+    # whatever the context writes an exponent with.
+    values = [
+        D(sign + digits).scaleb(exponent)
+        for sign in ("", "-")
+        for digits in ("0", "1", "7", "10", "123456789", "1" * 49 + "9")
+        for exponent in range(-60, 12)
+    ]
+    with decimal.localcontext(decimal.Context(capitals=capitals)):
+        for value in values:
+            assert stored_text(value) == format(value, "f"), value
 
 
 def test_the_tick_reads_accounts_and_their_index_back_as_written(seeded: None) -> None:
