@@ -167,6 +167,7 @@ def ledger_tick(market: Market, positions: int, *, funding: bool, runs: int) -> 
         else "realisation tick (profit of cross positions)"
     )
     return _summary(done, what, positions) | {
+        "ours": shares.split_of(market.pk).ours,
         "kept_mb": kept_bytes(market) / 2**20,
         "helper_mb": helper_rss() / 2**20,
     }
@@ -367,11 +368,18 @@ def tick_section(report: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "How a realisation or funding tick is done (the design these rows measure): a "
-        f"market this large shares it with a helper process (`sandbox.live.shares`): the "
-        f"helper computes the accounts whose id leaves a remainder of {shares.OURS} or more "
-        f"by {shares.SHARES} and sends their writes, gathered, a part at a time, while the "
-        "ticker computes and writes its own; then the ticker writes the helper's, in its one "
-        "transaction. Each process "
+        "market this large shares it with a helper process (`sandbox.live.shares`): the "
+        "helper computes a share of the accounts (by their id) and sends their writes, "
+        "gathered, a part at a time, while the ticker computes and writes its own; the "
+        "ticker writes the helper's in its one transaction. The split follows each tick (the "
+        "ticker writes everything, so it computes less than half); after these runs the "
+        "ticker computed "
+        + ", ".join(
+            f"{r['ours']}/{shares.SHARES} ({r['what'].split(' (')[0]}, {r['positions']:,})"
+            for r in rows
+            if "ours" in r
+        )
+        + " of the accounts. Each process "
         "keeps its share of the market's accounts in memory between ticks (`sandbox.live.kept`) and"
         " reads again only those written since by something other than a tick (their "
         "`version` moved: orders, teacher actions; a tick's own writes are told by the "
