@@ -318,10 +318,14 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
             # the rest); if it fails on the way, what it has not sent is computed here.
             answered: set[int] = set()
             result.shared = True
-            for answer in helper.answers():
-                saved.append(gathered_save(answer.writes, announce=False))
-                answered.update(answer.writes.accounts)
-                parts.append(answer)
+            answers = helper.answers()
+            try:
+                for answer in answers:
+                    saved.append(gathered_save(answer.writes, announce=False))
+                    answered.update(answer.writes.accounts)
+                    parts.append(answer)
+            finally:
+                answers.close()  # (a tick failing here stops the helper: see answers)
             if not helper.failed:
                 finished = time.perf_counter()
                 split.after(helper.waited, finished - helper.done_at, finished - started)

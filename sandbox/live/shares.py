@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,7 @@ FIRST_OURS, FEWEST, MOST = 7, 2, 14  # those below its number of shares (see Spl
 ANSWER_SECONDS = 30.0  # a helper that has not answered by then is stopped
 PART = 400  # accounts a helper computes before it sends them (the ticker writes them)
 WAITED, TRAILED = 0.03, 0.10  # of a tick's time: see Split.after
+STEADY = 3  # ticks in a row asking for the same move before the split moves
 
 
 class Split:
@@ -62,13 +63,15 @@ class Split:
 
     The ticker also writes every account, so the best split leaves it fewer to compute,
     by as much as writing costs against computing; that varies with the market's size and
-    the machine. So the split follows what each tick shows: a ticker that waited for the
-    helper's parts takes one share more next time; one that went on writing long after the
-    helper was done gives one share away. (An account moving over is read again by the
-    side that takes it, once.)"""
+    the machine. So the split follows what the ticks show: a ticker that waited for the
+    helper's parts :data:`STEADY` ticks in a row takes one share more; one that went on
+    writing long after the helper was done as many ticks in a row gives one share away.
+    (An account moving over is read again by the side that takes it, once: the split
+    moves only on a steady sign, not to and fro with each tick.)"""
 
     def __init__(self) -> None:
         self.ours = FIRST_OURS
+        self.leaning = 0  # ticks in a row that asked for a move the same way
 
     def rows(
         self, rows: list[tuple[int, bool, int]]
@@ -83,10 +86,12 @@ class Split:
         ticker waited ``waited`` for the helper's parts, and wrote for ``trailed`` after the
         helper was done. (At the best split the ticker hardly waits, and writes the last
         part or two after the helper is done.)"""
-        if waited > WAITED * took and self.ours < MOST:
-            self.ours += 1
-        elif trailed > TRAILED * took and self.ours > FEWEST:
-            self.ours -= 1
+        lean = 1 if waited > WAITED * took else -1 if trailed > TRAILED * took else 0
+        self.leaning = self.leaning + lean if lean and lean * self.leaning >= 0 else lean
+        if abs(self.leaning) < STEADY:
+            return
+        self.ours = max(FEWEST, min(MOST, self.ours + lean))
+        self.leaning = 0
 
 
 _splits: dict[int, Split] = {}
@@ -171,7 +176,7 @@ class Helper:
         except (EOFError, OSError):
             received.put(("gone", None))
 
-    def answers(self) -> Iterator[Share]:
+    def answers(self) -> Generator[Share, None, None]:
         """Its share, a part at a time as it computes them, until it is done; ``failed``
         says, after the last, whether it stopped short (it failed, died or took too
         long: see the log), the accounts it did not send then being the ticker's to do;
@@ -179,6 +184,7 @@ class Helper:
         ``time.perf_counter``) it was done (see Split)."""
         self.failed = True
         self.waited = 0.0
+        heard = False  # (its last word: anything it still sends after is for no tick)
         try:
             while True:
                 if self.received.empty():
@@ -190,6 +196,7 @@ class Helper:
                 if kind == "share":
                     yield share
                     continue
+                heard = True
                 if kind == "done":
                     self.failed = False
                 elif kind == "failed":
@@ -199,6 +206,8 @@ class Helper:
                     self.stop()
                 return
         finally:
+            if not heard:  # the tick stopped reading its parts (it failed): stop it too
+                self.stop()
             self.busy.release()
 
     def committed(self, market_id: int, sequence: int) -> None:
@@ -337,7 +346,17 @@ def _compute(
     pending: dict[int, tuple[int, keeping.MarketAccounts, int]],
 ) -> None:
     """Compute the share of a tick and send it a part at a time, then say it is done (or
-    failed); keep what it wrote pending the ticker's word that the tick committed."""
+    failed); keep what it wrote pending the ticker's word that the tick committed. The
+    parts are sent by a thread of their own: computing never waits for the ticker to
+    read (a socket holds little)."""
+    outbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+
+    def send() -> None:
+        while (message := outbox.get()) is not None:
+            pipe.send(message)
+
+    sender = threading.Thread(target=send, name="tick-helper-sender", daemon=True)
+    sender.start()
     kept = keeping.take(work.market_id, work.sequence - 1)
     try:
         with services.CollectorPause() as pause:
@@ -346,10 +365,12 @@ def _compute(
             for share in work.computed(kept, rows, whole=True, every=PART):
                 kept.wrote(share.written, share.writes.index)
                 share.writes.index = {}  # (its own to keep: the ticker needs none of it)
-                pipe.send(("share", replace(share, written={})))
+                outbox.put(("share", replace(share, written={})))
     except Exception:
         log.exception("the tick helper could not compute its share of a tick")
-        pipe.send(("failed", None))
-        return
-    pending[work.market_id] = (work.sequence, kept, accounts)
-    pipe.send(("done", None))
+        outbox.put(("failed", None))
+    else:
+        pending[work.market_id] = (work.sequence, kept, accounts)
+        outbox.put(("done", None))
+    outbox.put(None)
+    sender.join()

@@ -67,23 +67,31 @@ def test_the_accounts_are_shared_by_their_id() -> None:
     assert len(theirs) == 26
 
 
-def test_the_split_moves_a_share_towards_the_side_that_waited(
+def test_the_split_moves_a_share_towards_the_side_that_waited_ticks_in_a_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(shares, "WAITED", 0.03)
     monkeypatch.setattr(shares, "TRAILED", 0.10)
     split = shares.Split()
-    split.after(waited=0.010, trailed=0.010, took=0.250)  # the ticker waited 4% of the tick
+    waiting = {"waited": 0.010, "trailed": 0.010, "took": 0.250}  # waited 4% of the tick
+    trailing = {"waited": 0, "trailed": 0.050, "took": 0.250}  # wrote on for 20% of it
+    within = {"waited": 0.005, "trailed": 0.020, "took": 0.250}
+    for _ in range(shares.STEADY - 1):
+        split.after(**waiting)
+    assert split.ours == 7
+    split.after(**waiting)
     assert split.ours == 8
-    split.after(waited=0.005, trailed=0.020, took=0.250)  # (both within: it stays)
+    # Signs that change (or none) move nothing.
+    for sign in (waiting, trailing, waiting, within, trailing, waiting, waiting, trailing):
+        split.after(**sign)
     assert split.ours == 8
-    split.after(waited=0, trailed=0.050, took=0.250)  # the ticker wrote on 20% of it
-    split.after(waited=0, trailed=0.050, took=0.250)
+    for _ in range(2 * shares.STEADY):
+        split.after(**trailing)
     assert split.ours == 6
-    for _ in range(20):
+    for _ in range(20 * shares.STEADY):
         split.after(waited=0, trailed=1, took=2)
     assert split.ours == shares.FEWEST
-    for _ in range(20):
+    for _ in range(20 * shares.STEADY):
         split.after(waited=1, trailed=0, took=2)
     assert split.ours == shares.MOST
 
@@ -138,9 +146,13 @@ def test_after_a_tick_that_failed_the_helper_reads_its_share_again(
         return saved
 
     monkeypatch.setattr(live_services, "gathered_save", failing)
+    helper = shares._helper
+    assert helper is not None
     with pytest.raises(RuntimeError):
         tick(market)
     monkeypatch.setattr(live_services, "gathered_save", desk_services.gathered_save)
+    # (It was stopped: what it would still send belongs to no tick.)
+    assert not helper.alive()
 
     assert tick(market).accounts_read == 6  # (ours and the helper's: nothing kept)
     boundary(market, 30000)
