@@ -167,7 +167,7 @@ def ledger_tick(market: Market, positions: int, *, funding: bool, runs: int) -> 
         else "realisation tick (profit of cross positions)"
     )
     return _summary(done, what, positions) | {
-        "ours": shares.split_of(market.pk).ours,
+        "ours": shares.split_of(market.pk, funding=funding).ours,
         "kept_mb": kept_bytes(market) / 2**20,
         "helper_mb": helper_rss() / 2**20,
     }
@@ -406,7 +406,15 @@ def tick_section(report: dict[str, Any]) -> list[str]:
             f"{r['first_ms']:.0f} ms for {r['first_read']:,} accounts read at "
             f"{r['positions']:,} positions"
             for r in ledger
-            if r["first_read"] > r["read"]
+            if "realisation" in r["what"]
+        )
+        + "; the first funding tick after realisation ticks read the accounts whose share "
+        "differs (see above): "
+        + ", ".join(
+            f"{r['first_ms']:.0f} ms for {r['first_read']:,} accounts read at "
+            f"{r['positions']:,} positions"
+            for r in ledger
+            if "funding" in r["what"]
         )
         + ". The memory the ticker keeps for its share of the accounts between ticks: "
         + ", ".join(

@@ -301,7 +301,7 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                 listed += rows.filter(pk__in=chunk).values_list(*columns)
         # A large market's ledger tick is shared with a helper process (see .shares): it
         # computes its share of the accounts while this one computes and writes its own.
-        split = shares.split_of(market.pk)
+        split = shares.split_of(market.pk, funding=funding)
         mine, theirs = split.rows(listed) if helper is not None else (listed, [])
         if helper is not None and not helper.ask(work, theirs, len(listed)):
             helper, mine, theirs = None, listed, []

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHARES = 20  # accounts are shared by their id's remainder by SHARES: the ticker computes
-FIRST_OURS, FEWEST, MOST = 7, 2, 14  # those below its number of shares (see Split)
+FEWEST, MOST = 2, 14  # those below its number of shares (see Split); at first:
+FIRST_OURS = {False: 8, True: 6}  # of a realisation tick, of a funding tick
 ANSWER_SECONDS = 30.0  # a helper that has not answered by then is stopped
 PART = 400  # accounts a helper computes before it sends them (the ticker writes them)
 WAITED, TRAILED = 0.03, 0.10  # of a tick's time: see Split.after
@@ -69,8 +70,8 @@ class Split:
     (An account moving over is read again by the side that takes it, once: the split
     moves only on a steady sign, not to and fro with each tick.)"""
 
-    def __init__(self) -> None:
-        self.ours = FIRST_OURS
+    def __init__(self, ours: int) -> None:
+        self.ours = ours
         self.leaning = 0  # ticks in a row that asked for a move the same way
 
     def rows(
@@ -94,12 +95,16 @@ class Split:
         self.leaning = 0
 
 
-_splits: dict[int, Split] = {}
+_splits: dict[tuple[int, bool], Split] = {}
 
 
-def split_of(market_id: int) -> Split:
-    """The market's split (in this process; a new ticker starts from the first one)."""
-    return _splits.setdefault(market_id, Split())
+def split_of(market_id: int, *, funding: bool) -> Split:
+    """The market's split for its funding ticks, or for its ticks realising profit only
+    (in this process; a new ticker starts from the first one). A funding tick writes four
+    times the rows a realisation tick does, so the ticker, which writes them all, computes
+    a smaller share of it; the accounts whose share differs are read again by the side
+    taking them, at each funding tick and after."""
+    return _splits.setdefault((market_id, funding), Split(FIRST_OURS[funding]))
 
 
 class Helper:
