@@ -49,9 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHARES = 20  # accounts are shared by their id's remainder by SHARES: the ticker computes
-FEWEST, MOST = 2, 14  # those below its number of shares (see Split); at first:
-FIRST_OURS = {False: 8, True: 6}  # of a realisation tick, of a funding tick
+SHARES = 40  # accounts are shared by their id's remainder by SHARES: the ticker computes
+FEWEST, MOST = 4, 28  # those below its number of shares (see Split); at first:
+FIRST_OURS = {False: 16, True: 13}  # of a realisation tick, of a funding tick
 ANSWER_SECONDS = 30.0  # a helper that has not answered by then is stopped
 PART = 400  # accounts a helper computes before it sends them (the ticker writes them)
 WAITED, TRAILED = 0.03, 0.10  # of a tick's time: see Split.after

@@ -59,12 +59,12 @@ def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_writ
 
 
 def test_the_accounts_are_shared_by_their_id() -> None:
-    rows = [(pk, False, 1) for pk in range(1, 41)]
+    rows = [(pk, False, 1) for pk in range(1, 2 * shares.SHARES + 1)]
     split = shares.Split(7)
     ours, theirs = split.rows(rows)
-    assert [r[0] for r in ours] == [pk for pk in range(1, 41) if pk % 20 < 7]
+    assert [r[0] for r in ours] == [r[0] for r in rows if r[0] % shares.SHARES < 7]
     assert sorted(ours + theirs) == rows
-    assert len(theirs) == 26
+    assert len(ours) == 14  # (ids 1 to 6, SHARES to SHARES + 6, and 2 x SHARES)
 
 
 def test_the_split_moves_a_share_towards_the_side_that_waited_ticks_in_a_row(
@@ -88,10 +88,10 @@ def test_the_split_moves_a_share_towards_the_side_that_waited_ticks_in_a_row(
     for _ in range(2 * shares.STEADY):
         split.after(**trailing)
     assert split.ours == 6
-    for _ in range(20 * shares.STEADY):
+    for _ in range(shares.MOST * shares.STEADY):
         split.after(waited=0, trailed=1, took=2)
     assert split.ours == shares.FEWEST
-    for _ in range(20 * shares.STEADY):
+    for _ in range(shares.MOST * shares.STEADY):
         split.after(waited=1, trailed=0, took=2)
     assert split.ours == shares.MOST
 
