@@ -167,3 +167,17 @@ def a_market() -> Market:
     funding on."""
     market = desk_services.account_create().market
     return quiet(market, speed=600, funding_enabled=True)
+
+
+def two_afternoons() -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
+    """The same afternoon on two markets: one keeping its accounts between ticks (and so,
+    with a helper running, sharing its ledger ticks), one reading them all each tick. Both
+    write the very same rows and their ticks computed the same accounts. Each tick of the
+    first (realised, funded, computed, read), how many accounts were announced before each
+    of its ticks, and the second's ticks."""
+    kept_market, read_market = a_market(), a_market()
+    kept, announced = lesson(kept_market, KEEP_ALL)
+    reading_all, _ = lesson(read_market, KEEP_NONE)
+    assert stored(kept_market) == stored(read_market)
+    assert [row[:3] for row in kept] == [row[:3] for row in reading_all]
+    return kept, announced, reading_all

@@ -22,13 +22,11 @@ from sandbox.live import services as live_services
 
 from .afternoon import (
     KEEP_ALL,
-    KEEP_NONE,
     a_class,
     a_market,
     boundary,
-    lesson,
-    stored,
     tick,
+    two_afternoons,
 )
 from .conftest import BUY, open_position, reload
 
@@ -45,13 +43,8 @@ def nothing_kept() -> Iterator[None]:
 
 
 def test_ticks_keeping_the_accounts_write_what_ticks_reading_them_all_write() -> None:
-    kept_market, read_market = a_market(), a_market()
+    with_kept, announced, reading_all = two_afternoons()
 
-    with_kept, announced = lesson(kept_market, KEEP_ALL)
-    reading_all, _ = lesson(read_market, KEEP_NONE)
-
-    assert stored(kept_market) == stored(read_market)
-    assert [row[:3] for row in with_kept] == [row[:3] for row in reading_all]
     assert [row[:3] for row in with_kept] == [
         (True, True, 5),  # realisation and funding: every account with a position
         (False, False, 1),  # a plain tick (1x): the account whose stop the mark reached

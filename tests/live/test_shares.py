@@ -20,7 +20,16 @@ from sandbox.live import services as live_services
 from sandbox.live import shares
 from sandbox.live.shares import Helper
 
-from .afternoon import KEEP_ALL, KEEP_NONE, a_class, a_market, boundary, lesson, stored, tick
+from .afternoon import (
+    KEEP_ALL,
+    KEEP_NONE,
+    a_class,
+    a_market,
+    boundary,
+    stored,
+    tick,
+    two_afternoons,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,13 +52,8 @@ def a_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_write() -> None:
-    shared_market, alone_market = a_market(), a_market()
+    with_helper, _, alone = two_afternoons()
 
-    with_helper, _ = lesson(shared_market, KEEP_ALL)
-    alone, _ = lesson(alone_market, KEEP_NONE)
-
-    assert stored(shared_market) == stored(alone_market)
-    assert [row[:3] for row in with_helper] == [row[:3] for row in alone]
     # The first tick read every account, the ticker's share and the helper's; then only
     # those written since, and those whose side changed: a plain tick is the ticker's
     # alone, and a funding tick's split is not a realisation tick's (see shares.split_of).
