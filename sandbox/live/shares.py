@@ -250,13 +250,17 @@ class Helper:
 
 _helper: Helper | None = None
 _helper_lock = threading.Lock()
+_restart_at = 0.0  # (by time.monotonic: a helper that keeps dying is not restarted at once)
+RESTART_SECONDS = 30
 
 
 def helper_for(accounts: int) -> Helper | None:
     """The helper to share a ledger tick of a market of ``accounts`` accounts with, ready
-    and now given to this tick (its ``busy`` lock held until :meth:`Helper.answer`), or
+    and now given to this tick (its ``busy`` lock held until :meth:`Helper.answers` ends), or
     None: the market is small (see ``kept.keep_from``), the tick runs inside its caller's
-    transaction, helpers are off, or none is ready (one is then started)."""
+    transaction, helpers are off, or none is ready (one is then started, but not within
+    :data:`RESTART_SECONDS` of one that stopped: one that cannot start is not started
+    again at every tick)."""
     global _helper
     if (
         settings.SANDBOX_TICK_HELPER == "off"
@@ -264,12 +268,16 @@ def helper_for(accounts: int) -> Helper | None:
         or len(connection.atomic_blocks) != 1
     ):
         return None
+    global _restart_at
     with _helper_lock:
         if _helper is not None and not _helper.alive():
+            log.error("the tick helper stopped; another starts in %s s", RESTART_SECONDS)
             _helper.stop()
             _helper = None
+            _restart_at = time.monotonic() + RESTART_SECONDS
         if _helper is None:
-            _helper = Helper()  # (used from the first tick that finds it ready)
+            if time.monotonic() >= _restart_at:
+                _helper = Helper()  # (used from the first tick that finds it ready)
             return None
         helper = _helper
     if not helper.busy.acquire(blocking=False):

@@ -7,6 +7,7 @@ only what is committed): each one's database is emptied after it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,7 @@ def a_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(shares, "WAITED", float("inf"))
     monkeypatch.setattr(shares, "TRAILED", float("inf"))
     shares._splits.clear()
+    monkeypatch.setattr(shares, "_restart_at", 0.0)
     desk_services.instruments_seed()
     keeping.forget()
     with override_settings(**KEEP_ALL):
@@ -184,3 +186,15 @@ def test_a_tick_inside_its_callers_transaction_never_asks_the_helper(
 
     assert (inside.funded, outside.realised) == (True, True)
     assert asked == [outside.sequence]
+
+
+def test_a_helper_that_stopped_is_not_started_again_at_every_tick() -> None:
+    helper = shares._helper
+    assert helper is not None
+    helper.process.kill()
+    helper.process.wait()
+    with transaction.atomic():  # (a tick's own transaction)
+        assert shares.helper_for(10**6) is None  # it stopped: none started yet
+        assert shares.helper_for(10**6) is None
+    assert shares._helper is None
+    assert shares._restart_at > time.monotonic() + shares.RESTART_SECONDS - 5
