@@ -9,6 +9,7 @@ second one sees the balance the first one left.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -261,6 +262,20 @@ _CROSS = engine.MarginMode.CROSS
 _ZERO = Decimal(0)
 
 
+LEDGER_ROWS = 100  # ledger entries a statement inserts (7 values each: well within limits)
+
+
+@functools.lru_cache(maxsize=4)
+def _ledger_insert(rows: int) -> str:
+    """The statement inserting ``rows`` ledger entries (seven values each)."""
+    table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+    one = "(%s, %s, %s, %s, %s, %s, %s)"
+    return (
+        f"INSERT INTO {table} (account_id, currency, amount, balance_after, reason, symbol, "
+        f"created_at) VALUES {', '.join([one] * rows)}"
+    )
+
+
 class _Writes:
     """Everything a set of outcomes writes, gathered so each kind of row is written by
     one statement per table (``bulk_create``, or one ``executemany`` per set of changed
@@ -430,15 +445,14 @@ class _Writes:
         table = connection.ops.quote_name
         with connection.cursor() as cursor:
             if self.ledger:
-                # The entries of thousands of accounts (a realisation or funding tick): one
-                # statement run for many rows, each a tuple of the columns' stored values.
+                # The entries of thousands of accounts (a realisation or funding tick): a
+                # statement inserting LEDGER_ROWS rows at once (SQLite took half the time it
+                # took for the same rows one statement run each), the columns' stored values.
                 now = connection.ops.adapt_datetimefield_value(timezone.now())
-                cursor.executemany(
-                    f"INSERT INTO {table(LedgerEntry._meta.db_table)} (account_id, currency, "
-                    "amount, balance_after, reason, symbol, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    [(*row, now) for row in self.ledger],
-                )
+                for start in range(0, len(self.ledger), LEDGER_ROWS):
+                    entries = self.ledger[start : start + LEDGER_ROWS]
+                    values = [value for entry in entries for value in (*entry, now)]
+                    cursor.execute(_ledger_insert(len(entries)), values)
             Wallet.objects.bulk_create(self.new_wallets)
             if self.wallets:
                 cursor.executemany(

@@ -53,15 +53,22 @@ def a_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     keeping.forget()
 
 
-def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_write() -> None:
-    with_helper, _, alone = two_afternoons()
+def test_ticks_shared_with_the_helper_write_what_ticks_computing_everything_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (One split for both kinds of tick: no account changes side between them here.)
+    monkeypatch.setattr(shares, "FIRST_OURS", {False: 16, True: 16})
+
+    with_helper, announced, alone = two_afternoons()
 
     # The first tick read every account, the ticker's share and the helper's; then only
-    # those written since, and those whose side changed: a plain tick is the ticker's
-    # alone, and a funding tick's split is not a realisation tick's (see shares.split_of).
+    # those written since, as when the ticker keeps them all, and at most two more: the
+    # account a plain tick reached (a plain tick is the ticker's alone), if in the
+    # helper's share, read by the ticker for it and by the helper on the next.
     reads = [row[3] for row in with_helper]
     assert reads[0] == 6
-    assert sum(reads[1:]) <= sum(row[3] for row in alone[1:]) / 2
+    assert sum(announced[1:]) <= sum(reads[1:]) <= sum(announced[1:]) + 2
+    assert sum(reads[1:]) <= sum(row[3] for row in alone[1:]) / 4
 
 
 def test_the_accounts_are_shared_by_their_id() -> None:
