@@ -229,6 +229,10 @@ def tick_benchmark() -> dict[str, Any]:
         rows.append(ledger_tick(market, size, funding=False, runs=REALISATION_RUNS[size]))
         rows.append(ledger_tick(market, size, funding=True, runs=FUNDING_RUNS[size]))
     baseline = numpy_baseline(big)
+    # (The helper process and the kept accounts go with the markets: the sections after
+    # this one measure servers of their own, and should not share the machine with them.)
+    shares.stop()
+    keeping.forget()
     liquidation = rows[len(NO_REACH_SIZES)]
     return {
         "rows": rows,
@@ -406,7 +410,7 @@ def tick_section(report: dict[str, Any]) -> list[str]:
             f"{r['first_ms']:.0f} ms for {r['first_read']:,} accounts read at "
             f"{r['positions']:,} positions"
             for r in ledger
-            if "realisation" in r["what"]
+            if r["what"].startswith("realisation")
         )
         + "; the first funding tick after realisation ticks read the accounts whose share "
         "differs (see above): "
