@@ -276,6 +276,27 @@ def _ledger_insert(rows: int) -> str:
     )
 
 
+POSITION_ROWS = 100  # positions a statement updates on SQLite (see _positions_update)
+
+
+@functools.lru_cache(maxsize=64)
+def _positions_update(columns: tuple[str, ...], rows: int) -> str:
+    """The SQLite statement setting ``columns`` of ``rows`` positions, each row's values
+    given in the order of the columns, then its account and instrument (the one-row
+    statement's parameters, row after row): an ``UPDATE … FROM`` a list of values, whose
+    columns SQLite names column1, column2…"""
+    table = connection.ops.quote_name(Position._meta.db_table)
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(name)} = v.column{n}" for n, name in enumerate(columns, 1))
+    width = len(columns) + 2
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
+        f"WHERE {table}.account_id = v.column{width - 1} "
+        f"AND {table}.instrument_id = v.column{width}"
+    )
+
+
 class _Writes:
     """Everything a set of outcomes writes, gathered so each kind of row is written by
     one statement per table (``bulk_create``, or one ``executemany`` per set of changed
@@ -467,6 +488,14 @@ class _Writes:
                     self.gone,
                 )
             for columns, rows in self.positions.items():
+                if connection.vendor == "sqlite" and len(rows) > 1:
+                    # (SQLite: many rows a statement, from a list of values, took three
+                    # quarters of the time of one statement run for each row.)
+                    for start in range(0, len(rows), POSITION_ROWS):
+                        part = rows[start : start + POSITION_ROWS]
+                        values = [value for row in part for value in row]
+                        cursor.execute(_positions_update(columns, len(part)), values)
+                    continue
                 assignments = ", ".join(f"{table(name)} = %s" for name in columns)
                 cursor.executemany(
                     f"UPDATE {position_table} SET {assignments} "
