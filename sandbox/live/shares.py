@@ -119,6 +119,9 @@ class Helper:
             [sys.executable, "-m", "sandbox.live.helper", str(theirs.fileno()), database],
             pass_fds=[theirs.fileno()],
             close_fds=True,
+            # (Not in the terminal's process group: a Ctrl-C stops the server, and the
+            # helper then ends with it as its socket closes, without a traceback of its own.)
+            start_new_session=True,
         )
         theirs.close()
         self.connection = Connection(ours.detach())
