@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import connection, models
-from django.db.models import F, Q, QuerySet, Window
+from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -131,18 +131,13 @@ def stored_accounts(
     *,
     market_id: int | None = None,
     keys: bool = False,
-    choose: Callable[[int, dict[str, engine.Position]], bool] | None = None,
-    holding: Q | None = None,
 ) -> StoredAccounts:
     """Many accounts in one query per table (more only past ``ID_CHUNK`` ids): the given
     ones, or with ``account_ids=None`` every account of ``market_id`` that holds a
     position. With ``market_id`` the rows are selected by market (use it when most of the
     market's accounts are wanted), not by a long list of ids. With ``keys``, the
-    positions' index columns too. With ``choose``, the positions are read first and only
-    the accounts it chooses by their positions are read whole (and returned); with
-    ``holding`` too, only the positions of the accounts it selects are read. Rows are
-    read as tuples: no model instances. ``keys`` are each position's stored index columns
-    in the order of ``KEY_COLUMNS``."""
+    positions' index columns too. Rows are read as tuples: no model instances. ``keys``
+    are each position's stored index columns in the order of ``KEY_COLUMNS``."""
     batches: list[dict[str, Any]]
     if market_id is not None:
         batches = [{"account__market_id": market_id}]
@@ -159,7 +154,7 @@ def stored_accounts(
     number = Decimal
     for chosen in position_batches:
         # (Row by row, as the database gives them: no list of tens of thousands of rows.)
-        for row in _rows(Position, chosen, columns, holding):
+        for row in _rows(Position, chosen, columns):
             account_id, symbol, qty, cost, entry, mode, leverage, margin, realised = row[:9]
             held = positions.get(account_id)
             if held is None:
@@ -186,9 +181,6 @@ def stored_accounts(
         account_ids = sorted(positions)
     wallets: dict[int, dict[str, Decimal]] = {pk: {} for pk in account_ids}
     settings: dict[int, dict[str, engine.MarginSetting]] = {pk: {} for pk in account_ids}
-    if choose is not None:
-        account_ids = [pk for pk in account_ids if choose(pk, positions[pk])]
-        batches = [{"account_id__in": chunk} for chunk in id_chunks(account_ids)]
     for chosen in batches:
         for account_id, currency, balance in _rows(
             Wallet, chosen, ("account_id", "currency", "balance")
@@ -213,14 +205,13 @@ def _rows(
     model: type[Position] | type[Wallet] | type[MarginSettingRow] | type[MarkPrice],
     chosen: dict[str, Any],
     columns: tuple[str, ...],
-    holding: Q | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """The columns' values as the database gives them: an exact figure as its stored text
     (the caller reads it as a Decimal), without Django's converters for each value (a tick
     reads tens of thousands). The statement is the queryset's own; for one column given
     one value or a few (a desk's own account, a market), built once (see ``_statement``)."""
     compiled = None
-    if not holding and len(chosen) == 1:
+    if len(chosen) == 1:
         ((column, value),) = chosen.items()
         count = len(value) if isinstance(value, list) else None
         if count is None or 0 < count <= _FEW:
@@ -232,7 +223,7 @@ def _rows(
         values = value if isinstance(value, list) else [value]
         params: Any = [values[place] for place in places]
     else:
-        rows = model.objects.filter(holding or Q(), **chosen).order_by().values_list(*columns)
+        rows = model.objects.filter(**chosen).order_by().values_list(*columns)
         sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
