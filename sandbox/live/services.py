@@ -39,7 +39,14 @@ from sandbox.desk import broadcast
 from sandbox.desk.broadcast import market_group
 from sandbox.desk.models import Market, MarkPrice, PaperAccount, Position
 from sandbox.desk.selectors import engine_market, id_chunks
-from sandbox.desk.services import KEY_SCALE, Change, Gathered, gathered_save, outcomes_gather
+from sandbox.desk.services import (
+    KEY_SCALE,
+    Change,
+    Gathered,
+    Saved,
+    gathered_save,
+    outcomes_gather,
+)
 from sandbox.engine.pricepath import PriceProcess, gap_price, next_price, round_to_tick
 
 from . import kept as keeping
@@ -303,16 +310,24 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
         # computes its share of the accounts while this one computes and writes its own.
         split = shares.split_of(market.pk, funding=funding)
         mine, theirs = split.rows(listed) if helper is not None else (listed, [])
-        if helper is not None and not helper.ask(work, theirs, len(listed)):
+        if helper is not None and not helper.ask(work, theirs):
             helper, mine, theirs = None, listed, []
+        parts: list[Share] = []
+        saved: list[Saved] = []
+
+        def ours(rows: list[tuple[int, bool, int]], *, whole: bool) -> None:
+            """Compute and write these accounts here, keeping what was written."""
+            part = work.compute(kept, rows, whole=whole)
+            parts.append(part)
+            saved.append(gathered_save(part.writes, announce=False))
+            kept.wrote(part.written, saved[-1].index)
+
         try:
-            parts = [work.compute(kept, mine, whole=realise or funding)]
-            saved = [gathered_save(parts[0].writes, announce=False)]
+            ours(mine, whole=realise or funding)
         except BaseException:
             if helper is not None:
                 helper.abandon()  # (its answer would be for a tick that never was)
             raise
-        kept.wrote(parts[0].written, saved[0].index)
         if helper is not None:
             # The helper's share, written as it comes (a part at a time, while it computes
             # the rest); if it fails on the way, what it has not sent is computed here.
@@ -330,10 +345,7 @@ def _market_tick(market_id: int, owner: str | None, pause: CollectorPause) -> Ti
                 finished = time.perf_counter()
                 split.after(helper.waited, finished - helper.done_at, finished - started)
             else:
-                rest = [row for row in theirs if row[0] not in answered]
-                parts.append(work.compute(kept, rest, whole=False))
-                saved.append(gathered_save(parts[-1].writes, announce=False))
-                kept.wrote(parts[-1].written, saved[-1].index)
+                ours([row for row in theirs if row[0] not in answered], whole=False)
         for part in parts:
             result.accounts_touched += part.touched
             result.accounts_read += part.read

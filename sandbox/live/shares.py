@@ -5,7 +5,7 @@ in Python, and writes what they change: on one core, the computing alone took lo
 than the target for the whole tick. So a ticker starts a helper process (a new
 interpreter running this module: nothing of the ticker's threads comes with it) and
 hands it a share of each such tick's accounts: those whose id falls in its share
-(:func:`split`, the same accounts every tick). The helper keeps its share's accounts in
+(:class:`Split`, the same accounts from tick to tick). The helper keeps its share's accounts in
 memory between ticks exactly as the ticker keeps its own (:mod:`.kept`: read again when
 their version moved, or when the market's sequence is not the one they were kept at),
 computes them with the very code the ticker runs (``services.Work.compute``) and sends
@@ -147,12 +147,12 @@ class Helper:
                 return False
         return self.ready
 
-    def ask(self, work: Work, rows: list[tuple[int, bool, int]], accounts: int) -> bool:
-        """Hand it a tick's share (``rows``: the accounts' id, flag and version) of a
-        market of ``accounts`` accounts; False if it could not be handed over."""
+    def ask(self, work: Work, rows: list[tuple[int, bool, int]]) -> bool:
+        """Hand it a tick's share (``rows``: the accounts' id, flag and version); False if
+        it could not be handed over."""
         try:
             with self.sending:
-                self.connection.send(("tick", work, rows, accounts))
+                self.connection.send(("tick", work, rows))
         except (OSError, ValueError):
             log.exception("the tick helper could not be given its share")
             self.busy.release()
@@ -332,7 +332,7 @@ def serve(pipe: Connection, database: str) -> None:
     connection.settings_dict["NAME"] = database
     from . import services
 
-    pending: dict[int, tuple[int, keeping.MarketAccounts, int]] = {}
+    pending: dict[int, tuple[int, keeping.MarketAccounts]] = {}
     pipe.send("ready")
     while True:
         try:
@@ -340,9 +340,9 @@ def serve(pipe: Connection, database: str) -> None:
         except (EOFError, OSError):
             return
         if message[0] == "tick":
-            _, work, rows, accounts = message
+            _, work, rows = message
             pending.pop(work.market_id, None)
-            _compute(pipe, services, work, rows, accounts, pending)
+            _compute(pipe, services, work, rows, pending)
         elif message[0] == "advanced":
             _, market_id, sequence, written = message
             keeping.advanced(market_id, sequence, written)
@@ -358,8 +358,7 @@ def _compute(
     services: Any,
     work: Work,
     rows: list[tuple[int, bool, int]],
-    accounts: int,
-    pending: dict[int, tuple[int, keeping.MarketAccounts, int]],
+    pending: dict[int, tuple[int, keeping.MarketAccounts]],
 ) -> None:
     """Compute the share of a tick and send it a part at a time, then say it is done (or
     failed); keep what it wrote pending the ticker's word that the tick committed. The
@@ -386,7 +385,7 @@ def _compute(
         log.exception("the tick helper could not compute its share of a tick")
         outbox.put(("failed", None))
     else:
-        pending[work.market_id] = (work.sequence, kept, accounts)
+        pending[work.market_id] = (work.sequence, kept)
         outbox.put(("done", None))
     outbox.put(None)
     sender.join()
