@@ -263,20 +263,31 @@ _ZERO = Decimal(0)
 
 
 LEDGER_ROWS = 100  # ledger entries a statement inserts (7 values each: well within limits)
+POSITION_ROWS = 100  # positions a statement updates on SQLite (see _positions_update)
+
+
+def _values(width: int, rows: int) -> str:
+    """A statement's list of ``rows`` rows of ``width`` values each."""
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def _in_parts(cursor: Any, rows: list[Any], every: int, statement: Callable[[int], str]) -> None:
+    """Run ``statement(n)`` for each part of ``every`` rows (``n`` of them, the last part
+    fewer), given the part's values row after row."""
+    for start in range(0, len(rows), every):
+        part = rows[start : start + every]
+        cursor.execute(statement(len(part)), [value for row in part for value in row])
 
 
 @functools.lru_cache(maxsize=4)
 def _ledger_insert(rows: int) -> str:
     """The statement inserting ``rows`` ledger entries (seven values each)."""
     table = connection.ops.quote_name(LedgerEntry._meta.db_table)
-    one = "(%s, %s, %s, %s, %s, %s, %s)"
     return (
         f"INSERT INTO {table} (account_id, currency, amount, balance_after, reason, symbol, "
-        f"created_at) VALUES {', '.join([one] * rows)}"
+        f"created_at) VALUES {_values(7, rows)}"
     )
-
-
-POSITION_ROWS = 100  # positions a statement updates on SQLite (see _positions_update)
 
 
 @functools.lru_cache(maxsize=64)
@@ -289,18 +300,17 @@ def _positions_update(columns: tuple[str, ...], rows: int) -> str:
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(name)} = v.column{n}" for n, name in enumerate(columns, 1))
     width = len(columns) + 2
-    row = "(" + ", ".join(["%s"] * width) + ")"
     return (
-        f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
+        f"UPDATE {table} SET {assignments} FROM (VALUES {_values(width, rows)}) AS v "
         f"WHERE {table}.account_id = v.column{width - 1} "
         f"AND {table}.instrument_id = v.column{width}"
     )
 
 
 class _Writes:
-    """Everything a set of outcomes writes, gathered so each kind of row is written by
-    one statement per table (``bulk_create``, or one ``executemany`` per set of changed
-    columns), whatever the number of accounts."""
+    """Everything a set of outcomes writes, gathered so each kind of row is written
+    set-based (``bulk_create``, statements of many rows, or one ``executemany`` per set of
+    changed columns), whatever the number of accounts."""
 
     def __init__(self) -> None:
         self.ledger: list[tuple[Any, ...]] = []  # (account, currency, amount, balance after...)
@@ -470,10 +480,8 @@ class _Writes:
                 # statement inserting LEDGER_ROWS rows at once (SQLite took half the time it
                 # took for the same rows one statement run each), the columns' stored values.
                 now = connection.ops.adapt_datetimefield_value(timezone.now())
-                for start in range(0, len(self.ledger), LEDGER_ROWS):
-                    entries = self.ledger[start : start + LEDGER_ROWS]
-                    values = [value for entry in entries for value in (*entry, now)]
-                    cursor.execute(_ledger_insert(len(entries)), values)
+                entries = [(*entry, now) for entry in self.ledger]
+                _in_parts(cursor, entries, LEDGER_ROWS, _ledger_insert)
             Wallet.objects.bulk_create(self.new_wallets)
             if self.wallets:
                 cursor.executemany(
@@ -491,10 +499,8 @@ class _Writes:
                 if connection.vendor == "sqlite" and len(rows) > 1:
                     # (SQLite: many rows a statement, from a list of values, took three
                     # quarters of the time of one statement run for each row.)
-                    for start in range(0, len(rows), POSITION_ROWS):
-                        part = rows[start : start + POSITION_ROWS]
-                        values = [value for row in part for value in row]
-                        cursor.execute(_positions_update(columns, len(part)), values)
+                    update = functools.partial(_positions_update, columns)
+                    _in_parts(cursor, rows, POSITION_ROWS, update)
                     continue
                 assignments = ", ".join(f"{table(name)} = %s" for name in columns)
                 cursor.executemany(
