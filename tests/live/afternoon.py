@@ -181,3 +181,13 @@ def two_afternoons() -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, 
     assert stored(kept_market) == stored(read_market)
     assert [row[:3] for row in kept] == [row[:3] for row in reading_all]
     return kept, announced, reading_all
+
+
+def a_class_after_its_first_funding() -> tuple[Market, list[PaperAccount]]:
+    """A class on a new market (see :func:`a_market`, :func:`a_class`) after its first
+    funding tick, which read every account: none was kept yet."""
+    market = a_market()
+    accounts = a_class(market)
+    boundary(market, 28800)
+    assert tick(market).accounts_read == 6  # (the five and the market's first learner)
+    return market, accounts

@@ -23,6 +23,7 @@ from sandbox.live import services as live_services
 from .afternoon import (
     KEEP_ALL,
     a_class,
+    a_class_after_its_first_funding,
     a_market,
     boundary,
     tick,
@@ -74,10 +75,7 @@ def test_ticks_keeping_the_accounts_write_what_ticks_reading_them_all_write() ->
 def test_a_tick_that_fails_keeps_nothing_and_the_next_reads_everything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    market = a_market()
-    a_class(market)
-    boundary(market, 28800)
-    assert tick(market).accounts_read == 6
+    market, _ = a_class_after_its_first_funding()
     boundary(market, 29400)
 
     def failing(*args: Any, **kwargs: Any) -> Any:
@@ -93,10 +91,7 @@ def test_a_tick_that_fails_keeps_nothing_and_the_next_reads_everything(
 
 
 def test_another_process_ticking_the_market_makes_the_next_tick_read_everything() -> None:
-    market = a_market()
-    a_class(market)
-    boundary(market, 28800)
-    assert tick(market).accounts_read == 6
+    market, _ = a_class_after_its_first_funding()
     # Another ticker took the lease over and ticked: it wrote without moving versions, and
     # the market's sequence moved on.
     boundary(market, 29400)
@@ -122,10 +117,7 @@ def test_a_small_market_is_not_kept() -> None:
 
 
 def test_an_account_gone_from_the_market_is_forgotten() -> None:
-    market = a_market()
-    accounts = a_class(market)
-    boundary(market, 28800)
-    tick(market)
+    market, accounts = a_class_after_its_first_funding()
     elsewhere = Market.objects.create(name="elsewhere")
     PaperAccount.objects.filter(pk=accounts[0].pk).update(market=elsewhere)
     boundary(market, 29400)
@@ -154,10 +146,7 @@ def test_writes_other_than_a_ticks_move_the_accounts_version() -> None:
 
 
 def test_a_version_moved_by_hand_is_read_again() -> None:
-    market = a_market()
-    accounts = a_class(market)
-    boundary(market, 28800)
-    tick(market)
+    market, accounts = a_class_after_its_first_funding()
     PaperAccount.objects.filter(pk__in=[a.pk for a in accounts[:2]]).update(
         version=F("version") + 1
     )
@@ -166,10 +155,7 @@ def test_a_version_moved_by_hand_is_read_again() -> None:
 
 
 def test_a_tick_computed_elsewhere_advances_what_is_kept_but_for_what_it_wrote() -> None:
-    market = a_market()
-    accounts = a_class(market)
-    boundary(market, 28800)
-    tick(market)
+    market, accounts = a_class_after_its_first_funding()
     sequence = reload(market).sequence
     written = [accounts[0].pk, accounts[1].pk]
 

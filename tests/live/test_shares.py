@@ -25,6 +25,7 @@ from .afternoon import (
     KEEP_ALL,
     KEEP_NONE,
     a_class,
+    a_class_after_its_first_funding,
     a_market,
     boundary,
     stored,
@@ -144,10 +145,7 @@ def test_a_helper_killed_during_a_tick_leaves_its_share_to_the_ticker(
 def test_after_a_tick_that_failed_the_helper_reads_its_share_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    market = a_market()
-    a_class(market)
-    boundary(market, 28800)
-    assert tick(market).accounts_read == 6
+    market, _ = a_class_after_its_first_funding()
     boundary(market, 29400)
     calls = []
 
